@@ -1,0 +1,164 @@
+/*
+ * detect/dedup.c - the duplicate window (see tripline/dedup.h).
+ *
+ * Slices form a ring indexed by slot % n_slices, where slot = floor(time / slice_ns). Each
+ * slice is an open-addressing table of 64-bit fingerprints (0 marks an empty cell), grown by
+ * doubling while the total stays under max_entries. When the newest slot advances, the slices
+ * that fall out of the window are cleared and reused, so steady state allocates nothing.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tripline/dedup.h>
+#include <tripline/time.h>
+
+struct slice {
+	int64_t slot;    /* which slot the table holds; INT64_MIN = none */
+	uint64_t *cells; /* power-of-two size */
+	uint64_t mask;   /* cells - 1; 0 when unallocated */
+	uint64_t used;
+};
+
+struct tl_dedup {
+	struct tl_dedup_opts o;
+	int64_t newest; /* newest slot seen, INT64_MIN before the first record */
+	uint64_t total; /* fingerprints held over all slices */
+	uint64_t unchecked;
+	struct slice slices[];
+};
+
+struct tl_dedup *tl_dedup_new(const struct tl_dedup_opts *opts)
+{
+	struct tl_dedup_opts o = { .slice_ns = 2 * TL_NS_PER_MIN,
+				   .n_slices = 3,
+				   .max_entries = UINT64_C(8) << 20 };
+	struct tl_dedup *d;
+
+	if (opts) {
+		if (opts->slice_ns > 0)
+			o.slice_ns = opts->slice_ns;
+		if (opts->n_slices > 0)
+			o.n_slices = opts->n_slices;
+		if (opts->max_entries > 0)
+			o.max_entries = opts->max_entries;
+	}
+	if (o.slice_ns < TL_NS_PER_S)
+		o.slice_ns = TL_NS_PER_S;
+	if (o.n_slices > 64)
+		o.n_slices = 64;
+	d = calloc(1, sizeof(*d) + o.n_slices * sizeof(struct slice));
+	if (!d)
+		return NULL;
+	d->o = o;
+	d->newest = INT64_MIN;
+	for (uint32_t i = 0; i < o.n_slices; i++)
+		d->slices[i].slot = INT64_MIN;
+	return d;
+}
+
+void tl_dedup_free(struct tl_dedup *d)
+{
+	if (!d)
+		return;
+	for (uint32_t i = 0; i < d->o.n_slices; i++)
+		free(d->slices[i].cells);
+	free(d);
+}
+
+static void slice_reset(struct tl_dedup *d, struct slice *s, int64_t slot)
+{
+	if (s->used) {
+		memset(s->cells, 0, (s->mask + 1) * sizeof(*s->cells));
+		d->total -= s->used;
+		s->used = 0;
+	}
+	s->slot = slot;
+}
+
+static bool slice_grow(struct tl_dedup *d, struct slice *s)
+{
+	uint64_t n = s->mask ? (s->mask + 1) * 2 : 1024;
+	uint64_t *cells;
+
+	/* a table is at most half full, so its size is bounded by 2 * max_entries */
+	if (n > 2 * d->o.max_entries)
+		return false;
+	cells = calloc(n, sizeof(*cells));
+	if (!cells)
+		return false;
+	for (uint64_t i = 0; s->mask && i <= s->mask; i++) {
+		uint64_t fp = s->cells[i];
+
+		if (fp) {
+			uint64_t j = fp & (n - 1);
+
+			while (cells[j])
+				j = (j + 1) & (n - 1);
+			cells[j] = fp;
+		}
+	}
+	free(s->cells);
+	s->cells = cells;
+	s->mask = n - 1;
+	return true;
+}
+
+enum tl_dedup_result tl_dedup_check(struct tl_dedup *d, int64_t time_ns, uint64_t fingerprint)
+{
+	const int64_t slot = tl_floor_div(time_ns, d->o.slice_ns);
+	const int64_t n = d->o.n_slices;
+	struct slice *s;
+
+	if (fingerprint == 0)
+		fingerprint = 1;
+	if (d->newest == INT64_MIN || slot > d->newest) {
+		/* forget the slots that leave the window (at most n of them) */
+		int64_t from =
+		    d->newest == INT64_MIN || slot - d->newest > n ? slot - n + 1 : d->newest + 1;
+
+		for (int64_t k = from; k <= slot; k++) {
+			struct slice *r = &d->slices[(uint64_t)(k % n + n) % (uint64_t)n];
+
+			slice_reset(d, r, k);
+		}
+		d->newest = slot;
+	} else if (slot <= d->newest - n) {
+		d->unchecked++;
+		return TL_DEDUP_UNCHECKED;
+	}
+	s = &d->slices[(uint64_t)(slot % n + n) % (uint64_t)n];
+	if (s->slot != slot)
+		slice_reset(d, s, slot);
+	if (s->mask) {
+		for (uint64_t i = fingerprint & s->mask; s->cells[i]; i = (i + 1) & s->mask)
+			if (s->cells[i] == fingerprint)
+				return TL_DEDUP_DUPLICATE;
+	}
+	if (d->total >= d->o.max_entries ||
+	    ((s->used + 1) * 2 > s->mask + 1 && !slice_grow(d, s))) {
+		d->unchecked++;
+		return TL_DEDUP_UNCHECKED;
+	}
+	uint64_t i = fingerprint & s->mask;
+
+	while (s->cells[i])
+		i = (i + 1) & s->mask;
+	s->cells[i] = fingerprint;
+	s->used++;
+	d->total++;
+	return TL_DEDUP_NEW;
+}
+
+void tl_dedup_get_stats(const struct tl_dedup *d, struct tl_dedup_stats *ret_stats)
+{
+	uint64_t bytes = sizeof(*d) + d->o.n_slices * sizeof(struct slice);
+
+	for (uint32_t i = 0; i < d->o.n_slices; i++)
+		if (d->slices[i].mask)
+			bytes += (d->slices[i].mask + 1) * sizeof(uint64_t);
+	*ret_stats = (struct tl_dedup_stats){ .entries = d->total,
+					      .unchecked = d->unchecked,
+					      .bytes = bytes };
+}

@@ -1,0 +1,50 @@
+/*
+ * tripline/dedup.h - drop records delivered twice (Event Hubs delivers at least once).
+ *
+ * A duplicate has the same category, correlation id and time as a record already seen, so
+ * it also falls in the same time slice: the window keeps one fingerprint table per slice of
+ * event time (slice width = the lateness setting) for the newest n_slices slices, and
+ * forgets a whole slice at once when event time moves past it. Memory is bounded by
+ * max_entries over all slices; past that, records pass unchecked and are counted.
+ * Not thread-safe: one window per detector shard.
+ */
+#ifndef TL_DEDUP_H
+#define TL_DEDUP_H
+#include <stdint.h>
+
+#include <tripline/error.h>
+
+struct tl_dedup_opts {
+	int64_t slice_ns;     /* width of a time slice; default 2 min */
+	uint32_t n_slices;    /* slices kept; default 3 (the window is 2-3 slices of event time) */
+	uint64_t max_entries; /* fingerprints kept over all slices; default 8 M */
+};
+
+enum tl_dedup_result {
+	TL_DEDUP_NEW = 0,       /* first time seen; now remembered */
+	TL_DEDUP_DUPLICATE = 1, /* seen before in the window */
+	TL_DEDUP_UNCHECKED = 2, /* older than the window, or the window is full */
+};
+
+struct tl_dedup_stats {
+	uint64_t entries;   /* fingerprints held now */
+	uint64_t unchecked; /* records that could not be checked */
+	uint64_t bytes;     /* memory held by the tables */
+};
+
+struct tl_dedup;
+
+/** tl_dedup_new() - a window with @opts (NULL: defaults). Return: NULL if out of memory. */
+struct tl_dedup *tl_dedup_new(const struct tl_dedup_opts *opts);
+/** tl_dedup_free() - NULL is a no-op. */
+void tl_dedup_free(struct tl_dedup *d);
+
+/**
+ * tl_dedup_check() - look up @fingerprint (nonzero) of a record at @time_ns, and remember it.
+ * Return: enum tl_dedup_result. Thread: the shard owning @d.
+ */
+enum tl_dedup_result tl_dedup_check(struct tl_dedup *d, int64_t time_ns, uint64_t fingerprint);
+
+void tl_dedup_get_stats(const struct tl_dedup *d, struct tl_dedup_stats *ret_stats);
+
+#endif /* TL_DEDUP_H */
