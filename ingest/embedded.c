@@ -1,0 +1,132 @@
+/*
+ * ingest/embedded.c - the fast path for `properties` held as a JSON string (see
+ * tl_embedded_extract() in ingest_int.h).
+ *
+ * Unescaping the string and parsing it again costs about as much as parsing the whole record
+ * (measured: bench/bench_decode.c). The Azure properties string is a flat object whose only
+ * escapes are the quotes around keys and string values, so those bytes are read where they
+ * are, in one pass, without copying. The recognizer is deliberately narrow: the first byte
+ * outside its grammar sends the record to simdjson.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "ingest_int.h"
+
+/* The raw bytes \" that stand for a quote inside the outer string. */
+static inline bool at_quote(const char *p, const char *e)
+{
+	return e - p >= 2 && p[0] == '\\' && p[1] == '"';
+}
+
+static inline const char *skip_ws(const char *p, const char *e)
+{
+	while (p < e && *p == ' ')
+		p++;
+	return p;
+}
+
+/* A string body up to its closing \" ; NULL if it holds any other escape. */
+static const char *scan_string(const char *p, const char *e)
+{
+	const char *q = memchr(p, '\\', (size_t)(e - p));
+
+	return q && at_quote(q, e) ? q : NULL;
+}
+
+bool tl_embedded_extract(const char *s, size_t n, const struct tl_jkeys *ks, struct tl_jval *vals)
+{
+	const char *p = s, *e = s + n;
+
+	tl_jkeys_clear(ks, vals);
+	p = skip_ws(p, e);
+	if (p == e || *p++ != '{')
+		return false;
+	p = skip_ws(p, e);
+	if (p < e && *p == '}') {
+		p++;
+		goto out_end;
+	}
+	for (;;) {
+		const char *k, *ke;
+
+		if (!at_quote(p, e))
+			return false;
+		k = p + 2;
+		ke = scan_string(k, e);
+		if (!ke)
+			return false;
+		p = skip_ws(ke + 2, e);
+		if (p == e || *p++ != ':')
+			return false;
+		p = skip_ws(p, e);
+		if (p == e)
+			return false;
+
+		const struct tl_jkey *key = tl_jkeys_find(ks, k, (size_t)(ke - k));
+		struct tl_jval v = { 0 };
+
+		if (at_quote(p, e)) {
+			const char *b = p + 2, *q = scan_string(b, e);
+
+			if (!q)
+				return false;
+			v.type = TL_JT_STRING;
+			v.s = b;
+			v.n = (size_t)(q - b);
+			p = q + 2;
+		} else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+			bool neg = *p == '-';
+			int64_t x = 0;
+			int nd = 0;
+
+			if (neg)
+				p++;
+			if (p == e || *p < '0' || *p > '9')
+				return false;
+			if (*p == '0') {
+				p++;
+				nd = 1;
+			} else {
+				for (; p < e && *p >= '0' && *p <= '9'; p++, nd++) {
+					if (nd == 18)
+						return false; /* may not fit: let simdjson decide */
+					x = x * 10 + (*p - '0');
+				}
+			}
+			if (p < e &&
+			    (*p == '.' || *p == 'e' || *p == 'E' || (*p >= '0' && *p <= '9')))
+				return false;
+			v.type = TL_JT_INT;
+			v.i = neg ? -x : x;
+		} else if (e - p >= 4 && memcmp(p, "true", 4) == 0) {
+			v.type = TL_JT_BOOL;
+			v.b = true;
+			p += 4;
+		} else if (e - p >= 5 && memcmp(p, "false", 5) == 0) {
+			v.type = TL_JT_BOOL;
+			v.b = false;
+			p += 5;
+		} else if (e - p >= 4 && memcmp(p, "null", 4) == 0) {
+			v.type = TL_JT_NULL;
+			p += 4;
+		} else {
+			return false; /* nested object or array, or not JSON */
+		}
+		if (key)
+			vals[key->slot] = v;
+		p = skip_ws(p, e);
+		if (p == e)
+			return false;
+		if (*p == '}') {
+			p++;
+			break;
+		}
+		if (*p++ != ',')
+			return false;
+		p = skip_ws(p, e);
+	}
+out_end:
+	p = skip_ws(p, e);
+	return p == e;
+}
