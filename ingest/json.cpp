@@ -406,14 +406,17 @@ extern "C" int tl_json_visit(struct tl_json *js, const char *doc, size_t len,
 	ondemand::json_type t;
 	visit_ctx c = { js, &d, doc, len, keys, vals, fn, ud, 0, 0, nullptr };
 	error_code e;
-	bool envelope;
+	bool envelope, have_doc = false;
 
 	if (len > js->max_doc) {
 		e = CAPACITY;
 		goto out_error;
 	}
-	if ((e = js->parser[0].iterate(doc, len, len + TL_JSON_PADDING).get(d)) ||
-	    (e = d.type().get(t)))
+	/* stage 1 errors (UTF-8, unclosed strings) leave no document to ask for a location */
+	if ((e = js->parser[0].iterate(doc, len, len + TL_JSON_PADDING).get(d)))
+		goto out_error;
+	have_doc = true;
+	if ((e = d.type().get(t)))
 		goto out_error;
 	if (t == ondemand::json_type::object) {
 		ondemand::object o;
@@ -473,7 +476,7 @@ extern "C" int tl_json_visit(struct tl_json *js, const char *doc, size_t len,
 out_error : {
 	const char *loc = nullptr;
 
-	if (d.current_location().get(loc) != SUCCESS || loc < doc || loc > doc + len)
+	if (!have_doc || d.current_location().get(loc) != SUCCESS || loc < doc || loc > doc + len)
 		loc = nullptr;
 	ret_err->message = error_message(e);
 	ret_err->offset = loc ? (size_t)(loc - doc) : 0;

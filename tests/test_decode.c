@@ -329,13 +329,15 @@ Test(decode, bad_json_is_malformed_and_keeps_the_text)
 	th_str(&t, "not json at all");
 	th_str(&t, "{\"category\":\"RequestResponse\"} trailing");
 	th_str(&t, "{\"a\":1 \"b\":2}");
+	th_str(&t, "{\"time\":\"2025-11-04T14:00:03Z\",\"category\":\"RequestResp");
+	th_str(&t, "{\"a\":\"\xff\xfe\"}");
 	cr_assert(eq(sz, t.out.n, 0));
-	cr_assert(eq(sz, t.bad.n, 4));
-	for (size_t i = 0; i < 4; i++)
+	cr_assert(eq(sz, t.bad.n, 6));
+	for (size_t i = 0; i < 6; i++)
 		cr_assert(eq(int, strncmp(t.bad.reason[i], "bad JSON: ", 10), 0), "%s",
 			  t.bad.reason[i]);
 	cr_assert(eq(sz, t.bad.raw_len[1], strlen("not json at all")));
-	cr_assert(eq(u64, tl_decoder_stats(t.dec)->records, 4));
+	cr_assert(eq(u64, tl_decoder_stats(t.dec)->records, 6));
 }
 
 Test(decode, other_categories_are_skipped_not_malformed)
