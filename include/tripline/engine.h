@@ -1,0 +1,92 @@
+/*
+ * tripline/engine.h - the detection engine: consumes decoded events in event-time order
+ * (give or take the lateness), drops duplicates, keeps per-series state, and closes time
+ * buckets as the watermark passes them.
+ *
+ * The engine reads no clock: time is the events' and the watermarks the caller passes in,
+ * so the same events and watermarks give the same results, live or in replay.
+ * Not thread-safe: one engine per detector shard.
+ */
+#ifndef TL_ENGINE_H
+#define TL_ENGINE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tripline/dedup.h>
+#include <tripline/error.h>
+#include <tripline/event.h>
+#include <tripline/symtab.h>
+
+/* USD per 1 M tokens for one model (a model name matches its dated versions). */
+struct tl_price {
+	const char *model;
+	double input;
+	double cached_input; /* < 0: same as input */
+	double output;
+};
+
+struct tl_engine_opts {
+	int64_t lateness_ns; /* how late a record may be before its bucket closes; default 2 min */
+	int64_t bucket_ns;   /* fine bucket width; default 10 s */
+	struct tl_dedup_opts dedup; /* slice_ns defaults to lateness */
+	const struct tl_price *prices;
+	size_t n_prices;
+	uint32_t max_series; /* default 1 M; events of further series are counted, not kept */
+};
+
+struct tl_engine_counts {
+	uint64_t decoded;         /* events that passed into detection (duplicates excluded) */
+	uint64_t duplicate;       /* repeats of an event already seen, dropped */
+	uint64_t late;            /* decoded events whose bucket had already closed */
+	uint64_t dedup_unchecked; /* events too old for the duplicate window, or it was full */
+	uint64_t series_dropped;  /* events of series past max_series */
+	uint64_t tokens_unpriced; /* tokens of models without a price */
+};
+
+/* Per-series totals since the start (the --stats series). */
+struct tl_series_stats {
+	uint32_t resource, deployment;
+	uint32_t model, model_version; /* the latest seen */
+	uint64_t requests;
+	uint64_t status_2xx, status_4xx, status_429, status_5xx, status_other;
+	uint64_t tokens_in, tokens_out, tokens_cached;
+	uint64_t guardrail_checked, guardrail_failed, refusals;
+	uint64_t metric_rows, changes;
+	double cost_usd;
+};
+
+struct tl_engine;
+
+/**
+ * tl_engine_new() - an engine with @opts (NULL: defaults) naming things through @syms.
+ * Return: NULL when out of memory. Thread: any.
+ */
+struct tl_engine *tl_engine_new(const struct tl_engine_opts *opts, struct tl_symtab *syms);
+/** tl_engine_free() - NULL is a no-op. */
+void tl_engine_free(struct tl_engine *e);
+
+/**
+ * tl_engine_push() - one decoded event. Thread: the shard's.
+ */
+void tl_engine_push(struct tl_engine *e, const struct tl_event *ev);
+
+/**
+ * tl_engine_advance() - the watermark moved to @watermark_ns (the minimum over inputs of their
+ * latest event time, minus the lateness): every bucket that ends at or before it closes.
+ * A watermark older than a previous one is ignored. Thread: the shard's.
+ */
+void tl_engine_advance(struct tl_engine *e, int64_t watermark_ns);
+
+/** tl_engine_get_counts() - the record counts. */
+const struct tl_engine_counts *tl_engine_get_counts(const struct tl_engine *e);
+
+/**
+ * tl_engine_series() - the series seen, in the order first seen.
+ * @ret_n: their number. Return: an array valid until the next push.
+ */
+const struct tl_series_stats *tl_engine_series(const struct tl_engine *e, size_t *ret_n);
+
+/** tl_engine_lateness() - the lateness in effect. */
+int64_t tl_engine_lateness(const struct tl_engine *e);
+
+#endif /* TL_ENGINE_H */
