@@ -1,0 +1,776 @@
+/*
+ * tools/replay.c - `tripline replay`: read captured logs as one stream merged by event time,
+ * decode, deduplicate and detect, then write the stats.
+ *
+ * Merge: every input decodes a chunk at a time into its own queue of events; a heap hands
+ * the engine the input whose next event is oldest, so several inputs given together (an
+ * archive tree and a .zst of gateway batches) interleave as if they had arrived together.
+ * The watermark is the minimum, over inputs still open, of the latest event time each has
+ * delivered, minus the lateness; an input that has ended stops holding it back. Storage-
+ * account files (y=/m=/d=/h= paths) are opened when event time nears their hour, so a month
+ * of hourly blobs never holds a month of files open.
+ *
+ * Everything here is a function of the inputs and the options, never of timing: the same
+ * inputs give the same results at any read size.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <tripline/buf.h>
+#include <tripline/deadletter.h>
+#include <tripline/decode.h>
+#include <tripline/engine.h>
+#include <tripline/source.h>
+#include <tripline/time.h>
+
+#include "cli.h"
+
+#define TL_LOOKAHEAD_NS (TL_NS_PER_HOUR)
+#define TL_MAX_OPEN     256
+
+/* Prices from ../shared/formats/README.md section 8.1 (third-party snapshots; set `pricing:`
+ * in the config for your contract). USD per 1 M tokens. */
+static const struct tl_price default_prices[] = {
+	{ "gpt-4o", 2.50, 1.25, 10.00 },
+	{ "gpt-4o-2024-05-13", 5.00, -1, 15.00 },
+	{ "gpt-4o-mini", 0.15, 0.075, 0.60 },
+	{ "gpt-5", 1.25, -1, 10.00 },
+};
+
+static const char replay_usage[] =
+    "usage: tripline replay [options] PATH...\n"
+    "\n"
+    "Replays captured Azure OpenAI logs: files (.json .ndjson .jsonl .log PT1H.json, also\n"
+    ".gz and .zst), directories (walked recursively, e.g. a storage-account\n"
+    "insights-logs-* tree) and - for stdin. All paths are one replay, merged by event time.\n"
+    "\n"
+    "options:\n"
+    "  --out DIR          output directory (default ./tripline-out)\n"
+    "  --dead-letter F    malformed records, one JSON line each with input, offset, line\n"
+    "                     and reason (default DIR/dead-letter.ndjson, replaced each run)\n"
+    "  --stats F|-        write the record and series counts as JSON to F (- for stdout)\n"
+    "  --chunk BYTES      bytes read per step (default 262144)\n"
+    "  --quiet            no progress or summary on stderr\n"
+    "  --help             this text\n"
+    "\n"
+    "Exit status: 0 when the input was processed (malformed records do not change it),\n"
+    "1 when an input could not be read, 2 for usage errors.\n";
+
+struct in_state {
+	struct tl_path *path;
+	uint32_t index;
+	struct tl_input *in;
+	struct tl_frames frames;
+	struct tl_evbuf ev;
+	size_t head;    /* next event of ev to deliver */
+	int64_t latest; /* latest event time delivered, INT64_MIN before any */
+	bool opened, ended;
+	int error;
+	uint64_t records, malformed;
+	int heap_pos, wm_pos; /* positions in the heaps, -1 when out */
+};
+
+struct replay {
+	struct tl_symtab *syms;
+	struct tl_decoder *dec;
+	struct tl_engine *engine;
+	struct tl_deadletter *dl;
+	const char *dl_path;
+	int dl_error;
+	struct tl_paths paths;
+	struct in_state *ins;
+	size_t n_ins;
+	size_t next_pending; /* inputs are opened in path order (hinted ones by hint) */
+	size_t open_now;
+	uint32_t *pending; /* input indices in opening order */
+	/* heap of inputs with a next event, by (time, index) */
+	uint32_t *heap;
+	size_t heap_n;
+	/* heap of open or pending-with-hint inputs, by their watermark contribution */
+	uint32_t *wm;
+	size_t wm_n;
+	int64_t frontier; /* time of the last event delivered */
+	size_t chunk;     /* bytes read per step, 0 = default */
+	int io_errors;
+	uint64_t delivered;
+	int64_t started_ns, last_progress_ns;
+};
+
+/* ---- heaps ------------------------------------------------------------------------------ */
+
+static int64_t head_time(const struct replay *rp, uint32_t i)
+{
+	const struct in_state *s = &rp->ins[i];
+
+	return s->ev.ev[s->head].time_ns;
+}
+
+static bool heap_less(const struct replay *rp, uint32_t a, uint32_t b)
+{
+	int64_t ta = head_time(rp, a), tb = head_time(rp, b);
+
+	return ta < tb || (ta == tb && a < b);
+}
+
+static void heap_swap(struct replay *rp, size_t i, size_t j)
+{
+	uint32_t t = rp->heap[i];
+
+	rp->heap[i] = rp->heap[j];
+	rp->heap[j] = t;
+	rp->ins[rp->heap[i]].heap_pos = (int)i;
+	rp->ins[rp->heap[j]].heap_pos = (int)j;
+}
+
+static void heap_down(struct replay *rp, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < rp->heap_n && heap_less(rp, rp->heap[l], rp->heap[m]))
+			m = l;
+		if (r < rp->heap_n && heap_less(rp, rp->heap[r], rp->heap[m]))
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(rp, i, m);
+		i = m;
+	}
+}
+
+static void heap_up(struct replay *rp, size_t i)
+{
+	while (i > 0 && heap_less(rp, rp->heap[i], rp->heap[(i - 1) / 2])) {
+		heap_swap(rp, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void heap_push(struct replay *rp, uint32_t in)
+{
+	rp->heap[rp->heap_n] = in;
+	rp->ins[in].heap_pos = (int)rp->heap_n;
+	heap_up(rp, rp->heap_n++);
+}
+
+static void heap_pop(struct replay *rp)
+{
+	rp->ins[rp->heap[0]].heap_pos = -1;
+	if (--rp->heap_n > 0) {
+		rp->heap[0] = rp->heap[rp->heap_n];
+		rp->ins[rp->heap[0]].heap_pos = 0;
+		heap_down(rp, 0);
+	}
+}
+
+/* What an input holds the watermark at: the latest time it delivered; before that, its
+ * next event's time; before it is opened, the hour its path names. */
+static int64_t wm_key(const struct replay *rp, uint32_t i)
+{
+	const struct in_state *s = &rp->ins[i];
+
+	if (s->latest != INT64_MIN)
+		return s->latest;
+	if (s->opened && s->head < s->ev.n)
+		return s->ev.ev[s->head].time_ns;
+	if (!s->opened)
+		return s->path->hint_ns;
+	return INT64_MIN;
+}
+
+static bool wm_less(const struct replay *rp, uint32_t a, uint32_t b)
+{
+	int64_t ka = wm_key(rp, a), kb = wm_key(rp, b);
+
+	return ka < kb || (ka == kb && a < b);
+}
+
+static void wm_swap(struct replay *rp, size_t i, size_t j)
+{
+	uint32_t t = rp->wm[i];
+
+	rp->wm[i] = rp->wm[j];
+	rp->wm[j] = t;
+	rp->ins[rp->wm[i]].wm_pos = (int)i;
+	rp->ins[rp->wm[j]].wm_pos = (int)j;
+}
+
+static void wm_fix(struct replay *rp, size_t i)
+{
+	while (i > 0 && wm_less(rp, rp->wm[i], rp->wm[(i - 1) / 2])) {
+		wm_swap(rp, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < rp->wm_n && wm_less(rp, rp->wm[l], rp->wm[m]))
+			m = l;
+		if (r < rp->wm_n && wm_less(rp, rp->wm[r], rp->wm[m]))
+			m = r;
+		if (m == i)
+			return;
+		wm_swap(rp, i, m);
+		i = m;
+	}
+}
+
+static void wm_add(struct replay *rp, uint32_t in)
+{
+	rp->wm[rp->wm_n] = in;
+	rp->ins[in].wm_pos = (int)rp->wm_n;
+	wm_fix(rp, rp->wm_n++);
+}
+
+static void wm_remove(struct replay *rp, uint32_t in)
+{
+	size_t i = (size_t)rp->ins[in].wm_pos;
+
+	rp->ins[in].wm_pos = -1;
+	if (i != --rp->wm_n) {
+		rp->wm[i] = rp->wm[rp->wm_n];
+		rp->ins[rp->wm[i]].wm_pos = (int)i;
+		wm_fix(rp, i);
+	}
+}
+
+/* ---- inputs ----------------------------------------------------------------------------- */
+
+static void on_malformed(void *ud, const struct tl_malformed *m)
+{
+	struct replay *rp = ud;
+	struct in_state *s = &rp->ins[m->input];
+	struct tl_dead_record r = {
+		.input = s->path->path,
+		.partition = -1,
+		.offset = m->offset,
+		.line = m->line,
+		.reason = m->reason,
+		.raw = m->raw,
+		.raw_len = m->raw_len,
+		.truncated = m->raw_truncated,
+	};
+
+	s->malformed++;
+	if (rp->dl && !rp->dl_error)
+		rp->dl_error = tl_deadletter_write(rp->dl, &r);
+}
+
+static void input_failed(struct replay *rp, struct in_state *s, int r)
+{
+	s->error = r;
+	rp->io_errors++;
+	if (r == TL_ECOMPRESS)
+		tl_err("'%s': corrupt or truncated compressed data at byte %llu (after %llu "
+		       "decompressed bytes); the records before it were read",
+		       s->path->path, (unsigned long long)tl_input_compressed_offset(s->in),
+		       (unsigned long long)tl_input_offset(s->in));
+	else
+		tl_err("'%s': read failed at byte %llu: %s", s->path->path,
+		       (unsigned long long)tl_input_compressed_offset(s->in), tl_strerror(r));
+}
+
+/*
+ * Decode the next chunks of @s until it has an event or ends.
+ * Return: true when an event is ready.
+ */
+static bool refill(struct replay *rp, struct in_state *s)
+{
+	s->ev.n = 0;
+	s->head = 0;
+	while (!s->ended) {
+		const uint64_t before = tl_decoder_stats(rp->dec)->records;
+		int r = tl_input_next(s->in, &s->frames);
+
+		for (size_t i = 0; i < s->frames.n; i++) {
+			const struct tl_frame *f = &s->frames.f[i];
+
+			if (f->error) {
+				tl_decoder_report(rp->dec, &f->u, f->error, f->truncated);
+			} else if (tl_decoder_unit(rp->dec, &f->u, &s->ev) < 0) {
+				tl_err("out of memory decoding '%s'", s->path->path);
+				exit(TL_EXIT_IO);
+			}
+		}
+		s->records += tl_decoder_stats(rp->dec)->records - before;
+		if (r < 0)
+			input_failed(rp, s, r);
+		if (r != 0)
+			s->ended = true;
+		if (s->ev.n > 0)
+			return true;
+	}
+	return false;
+}
+
+static void close_input(struct replay *rp, struct in_state *s)
+{
+	tl_input_close(s->in);
+	s->in = NULL;
+	tl_frames_fini(&s->frames);
+	tl_evbuf_fini(&s->ev);
+	if (s->wm_pos >= 0)
+		wm_remove(rp, s->index);
+	rp->open_now--;
+}
+
+static void open_input(struct replay *rp, struct in_state *s)
+{
+	int r = tl_input_open(s->path->path, s->index, rp->chunk, &s->in);
+
+	s->opened = true;
+	rp->open_now++;
+	if (r < 0) {
+		tl_err("'%s': cannot open: %s", s->path->path, tl_strerror(r));
+		s->error = r;
+		rp->io_errors++;
+		s->ended = true;
+		if (s->wm_pos >= 0)
+			wm_remove(rp, s->index);
+		rp->open_now--;
+		return;
+	}
+	if (s->wm_pos < 0)
+		wm_add(rp, s->index);
+	if (refill(rp, s)) {
+		wm_fix(rp, (size_t)s->wm_pos);
+		heap_push(rp, s->index);
+	} else {
+		close_input(rp, s);
+	}
+}
+
+/* Open pending inputs whose hour is near (or all of them up to the cap, if unhinted). */
+static void open_due(struct replay *rp)
+{
+	while (rp->next_pending < rp->n_ins && rp->open_now < TL_MAX_OPEN) {
+		struct in_state *s = &rp->ins[rp->pending[rp->next_pending]];
+		const int64_t hint = s->path->hint_ns;
+		int64_t now = rp->frontier;
+
+		/* event time has reached the oldest event waiting, if not delivered yet */
+		if (rp->heap_n > 0 && head_time(rp, rp->heap[0]) > now)
+			now = head_time(rp, rp->heap[0]);
+		if (hint != INT64_MIN && rp->heap_n > 0 && hint > now + TL_LOOKAHEAD_NS)
+			break;
+		rp->next_pending++;
+		open_input(rp, s);
+	}
+}
+
+/* The replay being set up, for qsort (C11 has no qsort_r). */
+static const struct replay *sort_ctx;
+
+/* Unhinted inputs first (they open at once), then hinted ones by hour, then path order. */
+static int cmp_pending(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	int64_t hx = sort_ctx->ins[x].path->hint_ns, hy = sort_ctx->ins[y].path->hint_ns;
+
+	if (hx != hy)
+		return hx < hy ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/* ---- progress and output ---------------------------------------------------------------- */
+
+static void progress(struct replay *rp, bool final)
+{
+	const int64_t now = tl_now_ns();
+	const double secs = (double)(now - rp->started_ns) / 1e9;
+	const struct tl_decode_stats *ds = tl_decoder_stats(rp->dec);
+	char t[TL_TIME_TEXT_LEN + 1] = "-";
+
+	if (rp->delivered)
+		tl_time_format(rp->frontier, t);
+	if (!final) {
+		tl_info("tripline replay: %.2f M records (%.2f M/s), %zu of %zu inputs done, event "
+			"time %s",
+			(double)ds->records / 1e6, secs > 0 ? (double)ds->records / secs / 1e6 : 0,
+			rp->next_pending - rp->open_now, rp->n_ins, t);
+		return;
+	}
+	const struct tl_engine_counts *c = tl_engine_get_counts(rp->engine);
+
+	tl_info("tripline replay: %llu records from %zu inputs in %.2f s (%.2f M/s): %llu decoded, "
+		"%llu duplicate, %llu malformed%s%s%s, %llu skipped, %llu late",
+		(unsigned long long)ds->records, rp->n_ins, secs,
+		secs > 0 ? (double)ds->records / secs / 1e6 : 0, (unsigned long long)c->decoded,
+		(unsigned long long)c->duplicate, (unsigned long long)ds->malformed,
+		ds->malformed ? " (in " : "", ds->malformed ? rp->dl_path : "",
+		ds->malformed ? ")" : "", (unsigned long long)ds->skipped,
+		(unsigned long long)c->late);
+}
+
+struct named_series {
+	const struct tl_series_stats *s;
+	const char *resource, *deployment;
+};
+
+static int cmp_series(const void *a, const void *b)
+{
+	const struct named_series *x = a, *y = b;
+	int c = strcmp(x->resource, y->resource);
+
+	return c ? c : strcmp(x->deployment, y->deployment);
+}
+
+static void stats_json(struct replay *rp, struct tl_buf *b)
+{
+	const struct tl_decode_stats *ds = tl_decoder_stats(rp->dec);
+	const struct tl_engine_counts *c = tl_engine_get_counts(rp->engine);
+	size_t n;
+	const struct tl_series_stats *ss = tl_engine_series(rp->engine, &n);
+	struct named_series *ns = calloc(n ? n : 1, sizeof(*ns));
+
+	tl_buf_printf(b,
+		      "{\"records\":{\"read\":%llu,\"decoded\":%llu,\"duplicate\":%llu,"
+		      "\"malformed\":%llu,\"skipped\":%llu,\"late\":%llu},",
+		      (unsigned long long)ds->records, (unsigned long long)c->decoded,
+		      (unsigned long long)c->duplicate, (unsigned long long)ds->malformed,
+		      (unsigned long long)ds->skipped, (unsigned long long)c->late);
+	tl_buf_printf(b,
+		      "\"notes\":{\"dedup_unchecked\":%llu,\"series_dropped\":%llu,"
+		      "\"tokens_unpriced\":%llu,\"bodies_unreadable\":%llu},",
+		      (unsigned long long)c->dedup_unchecked, (unsigned long long)c->series_dropped,
+		      (unsigned long long)c->tokens_unpriced,
+		      (unsigned long long)ds->bodies_unreadable);
+	tl_buf_puts(b, "\"inputs\":[");
+	for (size_t i = 0; i < rp->n_ins; i++) {
+		const struct in_state *s = &rp->ins[i];
+
+		tl_buf_puts(b, i ? ",{\"path\":" : "{\"path\":");
+		tl_buf_json_str(b, s->path->path, strlen(s->path->path));
+		tl_buf_printf(b, ",\"records\":%llu,\"malformed\":%llu",
+			      (unsigned long long)s->records, (unsigned long long)s->malformed);
+		if (s->error) {
+			const char *e = tl_strerror(s->error);
+
+			tl_buf_puts(b, ",\"error\":");
+			tl_buf_json_str(b, e, strlen(e));
+		}
+		tl_buf_puts(b, "}");
+	}
+	tl_buf_puts(b, "],\"series\":[");
+	for (size_t i = 0; ns && i < n; i++)
+		ns[i] =
+		    (struct named_series){ &ss[i], tl_symtab_str(rp->syms, ss[i].resource, NULL),
+					   tl_symtab_str(rp->syms, ss[i].deployment, NULL) };
+	if (ns)
+		qsort(ns, n, sizeof(*ns), cmp_series);
+	for (size_t i = 0; ns && i < n; i++) {
+		const struct tl_series_stats *s = ns[i].s;
+
+		tl_buf_puts(b, i ? ",{\"resource\":" : "{\"resource\":");
+		tl_buf_json_str(b, ns[i].resource, strlen(ns[i].resource));
+		tl_buf_puts(b, ",\"deployment\":");
+		tl_buf_json_str(b, ns[i].deployment, strlen(ns[i].deployment));
+		tl_buf_printf(
+		    b,
+		    ",\"requests\":%llu,\"status\":{\"2xx\":%llu,\"4xx\":%llu,\"429\":%llu,"
+		    "\"5xx\":%llu,\"other\":%llu},\"tokens_in\":%llu,\"tokens_out\":%llu,"
+		    "\"tokens_cached\":%llu,\"cost_usd\":",
+		    (unsigned long long)s->requests, (unsigned long long)s->status_2xx,
+		    (unsigned long long)s->status_4xx, (unsigned long long)s->status_429,
+		    (unsigned long long)s->status_5xx, (unsigned long long)s->status_other,
+		    (unsigned long long)s->tokens_in, (unsigned long long)s->tokens_out,
+		    (unsigned long long)s->tokens_cached);
+		tl_buf_json_num(b, s->cost_usd);
+		tl_buf_printf(b,
+			      ",\"guardrail\":{\"checked\":%llu,\"failed\":%llu},\"refusals\":%llu,"
+			      "\"metric_rows\":%llu,\"changes\":%llu}",
+			      (unsigned long long)s->guardrail_checked,
+			      (unsigned long long)s->guardrail_failed,
+			      (unsigned long long)s->refusals, (unsigned long long)s->metric_rows,
+			      (unsigned long long)s->changes);
+	}
+	tl_buf_puts(b, "]}\n");
+	free(ns);
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Write @b to @path atomically (temp file, fsync, rename), or to stdout for "-". */
+static int write_stats(const char *path, const struct tl_buf *b)
+{
+	char tmp[4096];
+	int fd, r;
+
+	if (strcmp(path, "-") == 0) {
+		r = write_all(STDOUT_FILENO, b->p, b->n);
+		return r;
+	}
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, b->p, b->n);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlink(tmp);
+	return r;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char p[4096];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(p))
+		return -ENAMETOOLONG;
+	memcpy(p, dir, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (p[i] != '/' && p[i] != '\0')
+			continue;
+		char c = p[i];
+
+		p[i] = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		p[i] = c;
+	}
+	return 0;
+}
+
+/* ---- the command ------------------------------------------------------------------------ */
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max &&
+	    rl.rlim_cur < TL_MAX_OPEN + 64) {
+		rl.rlim_cur = rl.rlim_max < TL_MAX_OPEN + 64 ? rl.rlim_max : TL_MAX_OPEN + 64;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int tl_cmd_replay(int argc, char **argv)
+{
+	const char *out_dir = "tripline-out", *dl_path = NULL, *stats_path = NULL, *chunk_s = NULL;
+	bool help = false;
+	const struct tl_opt opts[] = {
+		{ "out", true, &out_dir, NULL },      { "dead-letter", true, &dl_path, NULL },
+		{ "stats", true, &stats_path, NULL }, { "chunk", true, &chunk_s, NULL },
+		{ "quiet", false, NULL, &tl_quiet },  { "help", false, NULL, &help },
+	};
+	struct replay rp = { 0 };
+	char dl_buf[4096];
+	int npos, r, status = TL_EXIT_OK;
+
+	if (tl_opts_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), "replay", &npos) < 0)
+		return TL_EXIT_USAGE;
+	if (help) {
+		fputs(replay_usage, stdout);
+		return TL_EXIT_OK;
+	}
+	if (npos == 0) {
+		tl_err("replay: no PATH given (see 'tripline replay --help')");
+		return TL_EXIT_USAGE;
+	}
+	if (chunk_s) {
+		char *end;
+		unsigned long long v = strtoull(chunk_s, &end, 10);
+
+		if (*end || v < 1 || v > (64u << 20)) {
+			tl_err(
+			    "replay: --chunk: expected a byte count from 1 to 67108864, got '%s'",
+			    chunk_s);
+			return TL_EXIT_USAGE;
+		}
+		rp.chunk = (size_t)v;
+	}
+	for (int i = 0; i < npos; i++) {
+		const char *bad = NULL;
+
+		r = tl_paths_add(&rp.paths, argv[i], &bad);
+		if (r < 0) {
+			tl_err("'%s': %s", bad ? bad : argv[i], tl_strerror(r));
+			tl_paths_fini(&rp.paths);
+			return TL_EXIT_IO;
+		}
+	}
+	if (rp.paths.n == 0) {
+		tl_err(
+		    "replay: no log files found under the given paths (looked for .json, .ndjson, "
+		    ".jsonl, .log, optionally .gz or .zst)");
+		tl_paths_fini(&rp.paths);
+		return TL_EXIT_IO;
+	}
+	if (rp.paths.ignored)
+		tl_info("tripline replay: %zu files in the given directories are not log files and "
+			"were ignored",
+			rp.paths.ignored);
+	if (!dl_path) {
+		if ((r = mkdir_p(out_dir)) < 0) {
+			tl_err("'%s': cannot create the output directory: %s", out_dir,
+			       tl_strerror(r));
+			tl_paths_fini(&rp.paths);
+			return TL_EXIT_IO;
+		}
+		(void)snprintf(dl_buf, sizeof(dl_buf), "%s/dead-letter.ndjson", out_dir);
+		dl_path = dl_buf;
+	}
+	rp.dl_path = dl_path;
+	if ((r = tl_deadletter_open(dl_path, &rp.dl)) < 0) {
+		tl_err("'%s': cannot create the dead-letter file: %s", dl_path, tl_strerror(r));
+		tl_paths_fini(&rp.paths);
+		return TL_EXIT_IO;
+	}
+	raise_fd_limit();
+
+	struct tl_engine_opts eo = { .prices = default_prices,
+				     .n_prices =
+					 sizeof(default_prices) / sizeof(default_prices[0]) };
+
+	rp.syms = tl_symtab_new(1u << 22);
+	rp.engine = tl_engine_new(&eo, rp.syms);
+	rp.dec = rp.syms ? tl_decoder_new(rp.syms, on_malformed, &rp, &r) : NULL;
+	if (!rp.syms || !rp.engine || !rp.dec) {
+		if (rp.syms && rp.engine && r == TL_ECPU)
+			tl_err("%s (AVX2); rebuild with 'meson configure build -Dsimd=generic'",
+			       tl_strerror(r));
+		else
+			tl_err("out of memory");
+		status = TL_EXIT_IO;
+		goto out_free;
+	}
+	rp.n_ins = rp.paths.n;
+	rp.ins = calloc(rp.n_ins, sizeof(*rp.ins));
+	rp.pending = calloc(rp.n_ins, sizeof(*rp.pending));
+	rp.heap = calloc(rp.n_ins, sizeof(*rp.heap));
+	rp.wm = calloc(rp.n_ins, sizeof(*rp.wm));
+	if (!rp.ins || !rp.pending || !rp.heap || !rp.wm) {
+		tl_err("out of memory");
+		status = TL_EXIT_IO;
+		goto out_free;
+	}
+	for (size_t i = 0; i < rp.n_ins; i++) {
+		rp.ins[i] = (struct in_state){ .path = &rp.paths.p[i],
+					       .index = (uint32_t)i,
+					       .latest = INT64_MIN,
+					       .heap_pos = -1,
+					       .wm_pos = -1 };
+		rp.pending[i] = (uint32_t)i;
+	}
+	sort_ctx = &rp;
+	qsort(rp.pending, rp.n_ins, sizeof(*rp.pending), cmp_pending);
+	/* pending inputs with an hour hold the watermark at that hour until opened */
+	for (size_t i = 0; i < rp.n_ins; i++)
+		if (rp.ins[i].path->hint_ns != INT64_MIN)
+			wm_add(&rp, (uint32_t)i);
+	rp.started_ns = rp.last_progress_ns = tl_now_ns();
+	rp.frontier = INT64_MIN;
+
+	const int64_t lateness = tl_engine_lateness(rp.engine);
+	const bool tty = isatty(STDERR_FILENO);
+
+	open_due(&rp);
+	while (rp.heap_n > 0 || rp.next_pending < rp.n_ins) {
+		if (rp.heap_n == 0) {
+			/* nothing open has events: open the next input whatever its hour */
+			struct in_state *s = &rp.ins[rp.pending[rp.next_pending++]];
+
+			open_input(&rp, s);
+			continue;
+		}
+		const uint32_t i = rp.heap[0];
+		struct in_state *s = &rp.ins[i];
+		const struct tl_event *ev = &s->ev.ev[s->head++];
+
+		tl_engine_push(rp.engine, ev);
+		rp.delivered++;
+		if (ev->time_ns > rp.frontier)
+			rp.frontier = ev->time_ns;
+		if (ev->time_ns > s->latest)
+			s->latest = ev->time_ns;
+		if (s->head == s->ev.n && !refill(&rp, s)) {
+			heap_pop(&rp);
+			close_input(&rp, s);
+		} else {
+			heap_down(&rp, 0);
+			wm_fix(&rp, (size_t)s->wm_pos);
+		}
+		if (rp.wm_n > 0) {
+			const int64_t w = wm_key(&rp, rp.wm[0]);
+
+			if (w != INT64_MIN)
+				tl_engine_advance(rp.engine, w - lateness);
+		}
+		if (rp.next_pending < rp.n_ins)
+			open_due(&rp);
+		if ((rp.delivered & 0xffff) == 0) {
+			int64_t now = tl_now_ns();
+
+			if (now - rp.last_progress_ns > (tty ? 2 : 10) * TL_NS_PER_S) {
+				rp.last_progress_ns = now;
+				progress(&rp, false);
+			}
+		}
+	}
+	/* every input has ended: all buckets close */
+	tl_engine_advance(rp.engine, INT64_MAX);
+
+	if ((r = tl_deadletter_close(rp.dl)) < 0 || rp.dl_error < 0) {
+		tl_err("'%s': writing the dead-letter file failed: %s", dl_path,
+		       tl_strerror(r < 0 ? r : rp.dl_error));
+		status = TL_EXIT_IO;
+	}
+	rp.dl = NULL;
+	if (stats_path) {
+		struct tl_buf b = { 0 };
+
+		stats_json(&rp, &b);
+		if (!tl_buf_ok(&b) || (r = write_stats(stats_path, &b)) < 0) {
+			tl_err("'%s': cannot write the stats: %s", stats_path,
+			       tl_strerror(tl_buf_ok(&b) ? r : -ENOMEM));
+			status = TL_EXIT_IO;
+		}
+		tl_buf_fini(&b);
+	}
+	progress(&rp, true);
+	if (rp.io_errors && status == TL_EXIT_OK)
+		status = TL_EXIT_IO;
+
+out_free:
+	for (size_t i = 0; rp.ins && i < rp.n_ins; i++) {
+		tl_input_close(rp.ins[i].in);
+		tl_frames_fini(&rp.ins[i].frames);
+		tl_evbuf_fini(&rp.ins[i].ev);
+	}
+	(void)tl_deadletter_close(rp.dl);
+	free(rp.ins);
+	free(rp.pending);
+	free(rp.heap);
+	free(rp.wm);
+	tl_decoder_free(rp.dec);
+	tl_engine_free(rp.engine);
+	tl_symtab_free(rp.syms);
+	tl_paths_fini(&rp.paths);
+	return status;
+}
