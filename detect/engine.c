@@ -24,6 +24,7 @@ struct tl_engine {
 	struct tl_engine_opts o;
 	struct tl_symtab *syms;
 	struct tl_dedup *dedup;
+	struct tl_dedup *usage; /* requests whose tokens were counted */
 	struct tl_engine_counts counts;
 	int64_t watermark;    /* INT64_MIN until the first advance */
 	int64_t closed_until; /* buckets before this time are closed */
@@ -60,7 +61,8 @@ struct tl_engine *tl_engine_new(const struct tl_engine_opts *opts, struct tl_sym
 	e->index = calloc(e->index_mask + 1, sizeof(*e->index));
 	e->keys = calloc(e->index_mask + 1, sizeof(*e->keys));
 	e->dedup = tl_dedup_new(&e->o.dedup);
-	if (!e->index || !e->keys || !e->dedup) {
+	e->usage = tl_dedup_new(&e->o.dedup);
+	if (!e->index || !e->keys || !e->dedup || !e->usage) {
 		tl_engine_free(e);
 		return NULL;
 	}
@@ -72,6 +74,7 @@ void tl_engine_free(struct tl_engine *e)
 	if (!e)
 		return;
 	tl_dedup_free(e->dedup);
+	tl_dedup_free(e->usage);
 	free(e->series);
 	free(e->index);
 	free(e->keys);
@@ -175,6 +178,12 @@ static void add_tokens(struct tl_engine *e, struct tl_series_stats *s, const str
 	const uint32_t model = ev->model ? ev->model : s->model;
 	const uint32_t version = ev->model ? ev->model_version : s->model_version;
 
+	/* a request's tokens reported twice (gateway body and GatewayLlmLogs) count once */
+	if (ev->usage_key &&
+	    tl_dedup_check(e->usage, ev->time_ns, ev->usage_key) == TL_DEDUP_DUPLICATE) {
+		e->counts.tokens_repeated += (uint64_t)in + out;
+		return;
+	}
 	s->tokens_in += in;
 	s->tokens_out += out;
 	s->tokens_cached += cached;

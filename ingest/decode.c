@@ -488,6 +488,14 @@ void tl_evbuf_fini(struct tl_evbuf *b)
 	*b = (struct tl_evbuf){ 0 };
 }
 
+/* The request a token count belongs to, whichever record reports it. */
+static uint64_t usage_key(const struct tl_event *ev, const struct tl_jval *corr)
+{
+	if (!(ev->flags & TL_EVF_TOKENS) || corr->type != TL_JT_STRING || corr->n == 0)
+		return 0;
+	return tl_hash_combine(ev->series, tl_hash64(corr->s, corr->n, TL_HASH_SEED ^ 0x75)) | 1;
+}
+
 static uint64_t fingerprint(uint64_t kind, const struct tl_jval *id, int64_t time_ns,
 			    uint64_t extra)
 {
@@ -815,6 +823,7 @@ static int dec_gateway(struct tl_decoder *d, struct tl_event *ev)
 		return r;
 	read_body(d, ev, level);
 	ev->fingerprint = fingerprint(TL_ORIGIN_APIM_GATEWAY, &v[T_CORRELATION], ev->time_ns, 0);
+	ev->usage_key = usage_key(ev, &v[T_CORRELATION]);
 	return 0;
 }
 
@@ -867,6 +876,7 @@ static int dec_llm(struct tl_decoder *d, struct tl_event *ev)
 	}
 	ev->fingerprint =
 	    fingerprint(TL_ORIGIN_APIM_LLM, &v[T_CORRELATION], ev->time_ns, (uint64_t)seq);
+	ev->usage_key = usage_key(ev, &v[T_CORRELATION]);
 	return 0;
 }
 
@@ -1089,6 +1099,7 @@ static int dec_native(struct tl_decoder *d, struct tl_event *ev)
 	if (v[N_STREAM].type == TL_JT_BOOL && v[N_STREAM].b)
 		ev->flags |= TL_EVF_STREAMING;
 	ev->fingerprint = fingerprint(TL_ORIGIN_NATIVE, &v[N_REQUEST_ID], ev->time_ns, 0);
+	ev->usage_key = usage_key(ev, &v[N_REQUEST_ID]);
 	return 0;
 }
 

@@ -557,3 +557,21 @@ Test(decode, duplicate_records_share_a_fingerprint)
 	cr_assert(eq(u64, ev(0)->fingerprint, ev(1)->fingerprint));
 	cr_assert(ne(u64, ev(0)->fingerprint, ev(2)->fingerprint));
 }
+
+Test(decode, gateway_body_and_llm_log_of_one_request_share_a_usage_key)
+{
+	th_str(&t,
+	       GW_HEAD "\"properties\":{\"responseCode\":200,\"url\":\"/openai/deployments/dep/x\","
+		       "\"backendResponseBody\":\"{\\\"usage\\\":{\\\"prompt_tokens\\\":5,"
+		       "\\\"completion_tokens\\\":2}}\"}}");
+	th_str(
+	    &t,
+	    "{\"category\":\"GatewayLlmLogs\",\"time\":\"2025-11-04T14:00:01Z\",\"correlationId\":"
+	    "\"g\",\"resourceId\":\"/S/PROVIDERS/MICROSOFT.APIMANAGEMENT/SERVICE/APIM-X\","
+	    "\"properties\":{\"deploymentName\":\"dep\",\"promptTokens\":5,\"completionTokens\":2}"
+	    "}");
+	cr_assert(eq(sz, t.out.n, 2), "%s", t.bad.reason[0]);
+	cr_assert(ne(u64, ev(0)->usage_key, 0));
+	cr_assert(eq(u64, ev(0)->usage_key, ev(1)->usage_key));
+	cr_assert(ne(u64, ev(0)->fingerprint, ev(1)->fingerprint));
+}

@@ -435,12 +435,13 @@ static void stats_json(struct replay *rp, struct tl_buf *b)
 		      (unsigned long long)ds->records, (unsigned long long)c->decoded,
 		      (unsigned long long)c->duplicate, (unsigned long long)ds->malformed,
 		      (unsigned long long)ds->skipped, (unsigned long long)c->late);
-	tl_buf_printf(b,
-		      "\"notes\":{\"dedup_unchecked\":%llu,\"series_dropped\":%llu,"
-		      "\"tokens_unpriced\":%llu,\"bodies_unreadable\":%llu},",
-		      (unsigned long long)c->dedup_unchecked, (unsigned long long)c->series_dropped,
-		      (unsigned long long)c->tokens_unpriced,
-		      (unsigned long long)ds->bodies_unreadable);
+	tl_buf_printf(
+	    b,
+	    "\"notes\":{\"dedup_unchecked\":%llu,\"series_dropped\":%llu,"
+	    "\"tokens_unpriced\":%llu,\"tokens_repeated\":%llu,\"bodies_unreadable\":%llu},",
+	    (unsigned long long)c->dedup_unchecked, (unsigned long long)c->series_dropped,
+	    (unsigned long long)c->tokens_unpriced, (unsigned long long)c->tokens_repeated,
+	    (unsigned long long)ds->bodies_unreadable);
 	tl_buf_puts(b, "\"inputs\":[");
 	for (size_t i = 0; i < rp->n_ins; i++) {
 		const struct in_state *s = &rp->ins[i];

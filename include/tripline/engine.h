@@ -41,6 +41,7 @@ struct tl_engine_counts {
 	uint64_t dedup_unchecked; /* events too old for the duplicate window, or it was full */
 	uint64_t series_dropped;  /* events of series past max_series */
 	uint64_t tokens_unpriced; /* tokens of models without a price */
+	uint64_t tokens_repeated; /* tokens of a request already counted from another record */
 };
 
 /* Per-series totals since the start (the --stats series). */

@@ -105,6 +105,9 @@ struct tl_event {
 	int64_t time_ns;      /* event time */
 	uint64_t series;      /* series key: tl_series_key(resource, deployment) */
 	uint64_t fingerprint; /* duplicate key (category, correlation id, time); 0 = none */
+	uint64_t usage_key;   /* the request whose tokens this event carries (series and
+			       * correlation id): tokens count once per request even when gateway
+			       * bodies and GatewayLlmLogs both report them; 0 = none */
 	uint32_t resource;    /* symbols; 0 = absent */
 	uint32_t deployment;
 	uint32_t model;
