@@ -112,10 +112,14 @@ struct keysets {
 	    choice, message;
 };
 
+#define TL_CACHE_TEXT 48
+
+/* A name as it appeared in a record, and its symbol (upper-cased or not). */
 struct cache_entry {
 	uint64_t hash;
 	uint32_t sym;
 	uint32_t len;
+	char text[TL_CACHE_TEXT];
 };
 
 #define TL_CACHE_SIZE 4096
@@ -201,6 +205,18 @@ static int get_num(struct tl_decoder *d, const struct tl_jval *v, const char *ke
 		char buf[64];
 		char *end;
 
+		if (v->n > 0 && v->n <= 15) {
+			/* the common case, "200" or "16": digits only */
+			int64_t x = 0;
+			size_t i = 0;
+
+			while (i < v->n && v->s[i] >= '0' && v->s[i] <= '9')
+				x = x * 10 + (v->s[i++] - '0');
+			if (i == v->n) {
+				*ret = (double)x;
+				return 0;
+			}
+		}
 		if (v->n == 0 || v->n >= sizeof(buf))
 			break;
 		memcpy(buf, v->s, v->n);
@@ -314,26 +330,9 @@ static int opt_string(struct tl_decoder *d, const struct tl_jval *v, const char 
 
 /* ---- names ------------------------------------------------------------------------------ */
 
-static bool sym_matches(const char *text, size_t tlen, const char *s, size_t n, bool upper)
-{
-	if (tlen != n)
-		return false;
-	if (!upper)
-		return memcmp(text, s, n) == 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c >= 'a' && c <= 'z')
-			c = (char)(c - 32);
-		if (c != text[i])
-			return false;
-	}
-	return true;
-}
-
 /*
- * The symbol of a name; @upper interns its ASCII upper case. A direct-mapped cache in front
- * of the shared table makes the common case a hash and a compare.
+ * The symbol of a name; @upper interns its ASCII upper case. A direct-mapped cache of the
+ * names as they appear in records makes the common case a hash and one compare.
  */
 static int intern(struct tl_decoder *d, const char *s, size_t n, bool upper, const char *key,
 		  uint32_t *ret)
@@ -348,14 +347,9 @@ static int intern(struct tl_decoder *d, const char *s, size_t n, bool upper, con
 	const uint64_t h = tl_hash64(s, n, TL_HASH_SEED + upper);
 	struct cache_entry *c = &d->cache[h & (TL_CACHE_SIZE - 1)];
 
-	if (c->hash == h && c->len == n) {
-		size_t tlen;
-		const char *text = tl_symtab_str(d->syms, c->sym, &tlen);
-
-		if (sym_matches(text, tlen, s, n, upper)) {
-			*ret = c->sym;
-			return 0;
-		}
+	if (c->hash == h && c->len == n && memcmp(c->text, s, n) == 0) {
+		*ret = c->sym;
+		return 0;
 	}
 	char buf[TL_NAME_MAX];
 	const char *src = s;
@@ -368,7 +362,12 @@ static int intern(struct tl_decoder *d, const char *s, size_t n, bool upper, con
 	}
 	if ((r = tl_symtab_intern(d->syms, src, n, ret)) < 0)
 		return bad(d, "field '%s': cannot keep the name: %s", key, tl_strerror(r));
-	*c = (struct cache_entry){ .hash = h, .sym = *ret, .len = (uint32_t)n };
+	if (n <= TL_CACHE_TEXT) {
+		c->hash = h;
+		c->len = (uint32_t)n;
+		c->sym = *ret;
+		memcpy(c->text, s, n);
+	}
 	return 0;
 }
 
@@ -958,12 +957,16 @@ static int dec_activity(struct tl_decoder *d, struct tl_event *ev)
 	if ((r = intern(d, acct, na, true, "resourceId", &ev->resource)) < 0)
 		return r;
 	rfold = tl_symtab_fold_hash(d->syms, ev->resource);
-	if ((r = read_props(d, &level)) < 0 && v[T_PROPS].type != TL_JT_ABSENT)
+	/* properties is optional here; its slots are read only when it is present */
+	const bool props = v[T_PROPS].type != TL_JT_ABSENT;
+
+	level = 1;
+	if (props && (r = read_props(d, &level)) < 0)
 		return r;
 	if (ev->u.change.op == TL_CHANGE_DEPLOYMENT_WRITE ||
 	    ev->u.change.op == TL_CHANGE_DEPLOYMENT_DELETE) {
 		/* the streamed resourceId is upper case; properties.entity keeps the case */
-		if (v[P_ENTITY].type == TL_JT_STRING)
+		if (props && v[P_ENTITY].type == TL_JT_STRING)
 			dep = segment_after(v[P_ENTITY].s, v[P_ENTITY].n, "deployments", &nd);
 		if (!dep)
 			dep = segment_after(v[T_RESOURCE_ID].s, v[T_RESOURCE_ID].n, "deployments",
@@ -986,7 +989,7 @@ static int dec_activity(struct tl_decoder *d, struct tl_event *ev)
 				return r;
 		}
 	}
-	if (v[T_PROPS].type != TL_JT_ABSENT) {
+	if (props) {
 		read_arm_body(d, ev, P_REQUEST_BODY, level);
 		read_arm_body(d, ev, P_RESPONSE_BODY, level);
 	}

@@ -26,12 +26,29 @@ static inline const char *skip_ws(const char *p, const char *e)
 	return p;
 }
 
-/* A string body up to its closing \" ; NULL if it holds any other escape. */
+/*
+ * A string body up to its closing \" ; NULL if it holds any other escape or a raw quote
+ * (the content of a JSON string has none, but this also guards direct callers).
+ */
 static const char *scan_string(const char *p, const char *e)
 {
-	const char *q = memchr(p, '\\', (size_t)(e - p));
+	/* 8 bytes at a time while they are surely inside the text */
+	while (e - p >= 8) {
+		uint64_t w;
 
-	return q && at_quote(q, e) ? q : NULL;
+		memcpy(&w, p, 8);
+		const uint64_t m = tl_swar_eq(w, '"') | tl_swar_eq(w, '\\');
+
+		if (m) {
+			p += __builtin_ctzll(m) >> 3;
+			return at_quote(p, e) ? p : NULL;
+		}
+		p += 8;
+	}
+	for (; p < e; p++)
+		if (*p == '\\' || *p == '"')
+			return at_quote(p, e) ? p : NULL;
+	return NULL;
 }
 
 bool tl_embedded_extract(const char *s, size_t n, const struct tl_jkeys *ks, struct tl_jval *vals)

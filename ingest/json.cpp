@@ -33,31 +33,40 @@ struct tl_json {
 
 extern "C" int tl_jkeys_init(struct tl_jkeys *ks, const struct tl_jkey_spec *spec, size_t n)
 {
+	size_t k = 0;
+
 	if (n > sizeof(ks->keys) / sizeof(ks->keys[0]))
 		return -1;
-	memset(ks->cells, -1, sizeof(ks->cells));
 	ks->n_keys = (uint16_t)n;
 	ks->n_slots = 0;
-	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(spec[i].name);
-		uint32_t c = tl_jkeys__hash(spec[i].name, len);
+	/* place the keys sorted by length */
+	for (size_t len = 0; len <= TL_JKEY_MAX; len++) {
+		ks->by_len[len] = (uint8_t)k;
+		for (size_t i = 0; i < n; i++) {
+			if (strlen(spec[i].name) != len)
+				continue;
+			struct tl_jkey *key = &ks->keys[k++];
 
-		if (tl_jkeys_find(ks, spec[i].name, len) || memchr(spec[i].name, '\\', len))
-			return -1;
-		ks->keys[i].name = spec[i].name;
-		ks->keys[i].len = (uint32_t)len;
-		ks->keys[i].slot = spec[i].slot;
-		ks->keys[i].flags = spec[i].flags;
-		ks->keys[i].sub = spec[i].sub;
-		while (ks->cells[c] >= 0)
-			c = (c + 1) & (TL_JKEYS_CELLS - 1);
-		ks->cells[c] = (int8_t)i;
-		if (spec[i].slot + 1 > ks->n_slots)
-			ks->n_slots = (uint16_t)(spec[i].slot + 1);
-		if (spec[i].sub && spec[i].sub->n_slots > ks->n_slots)
-			ks->n_slots = spec[i].sub->n_slots;
+			memset(key->name, 0, sizeof(key->name));
+			memcpy(key->name, spec[i].name, len);
+			key->head = tl_jkeys__head(key->name, len);
+			key->len = (uint32_t)len;
+			key->slot = spec[i].slot;
+			key->flags = spec[i].flags;
+			key->sub = spec[i].sub;
+			if (memchr(key->name, '\\', len))
+				return -1;
+			for (size_t j = ks->by_len[len]; j + 1 < k; j++)
+				if (memcmp(ks->keys[j].name, key->name, len) == 0)
+					return -1; /* the same name twice */
+			if (spec[i].slot + 1 > ks->n_slots)
+				ks->n_slots = (uint16_t)(spec[i].slot + 1);
+			if (spec[i].sub && spec[i].sub->n_slots > ks->n_slots)
+				ks->n_slots = spec[i].sub->n_slots;
+		}
 	}
-	return 0;
+	ks->by_len[TL_JKEY_MAX + 1] = (uint8_t)k;
+	return k == n ? 0 : -1; /* a name longer than TL_JKEY_MAX was left out */
 }
 
 extern "C" struct tl_json *tl_json_new(size_t max_doc, bool *ret_cpu_ok)
@@ -160,6 +169,7 @@ static error_code fill_value(ondemand::value v, const struct tl_jkey *k, struct 
 		if (k->sub) {
 			ondemand::object o;
 
+			tl_jkeys_clear(k->sub, vals);
 			if ((e = v.get_object().get(o)) || (e = fill_object(o, k->sub, vals)))
 				return e;
 			out->type = TL_JT_OBJECT;
@@ -168,7 +178,7 @@ static error_code fill_value(ondemand::value v, const struct tl_jkey *k, struct 
 			out->n = 0;
 			return SUCCESS;
 		}
-		/* fallthrough */
+		[[fallthrough]];
 	case ondemand::json_type::array: {
 		std::string_view raw;
 
@@ -243,11 +253,10 @@ static error_code fill_value(ondemand::value v, const struct tl_jkey *k, struct 
 /* The raw text of a key: the bytes up to the closing quote; NULL if it holds an escape. */
 static inline const char *key_end(const char *k)
 {
-	const char *q = static_cast<const char *>(memchr(k, '"', 1u << 20));
+	/* stage 1 has checked that the string closes, inside the padded input */
+	const char *q = tl_scan_quote(k);
 
-	if (!q || memchr(k, '\\', (size_t)(q - k)))
-		return nullptr;
-	return q;
+	return *q == '"' ? q : nullptr;
 }
 
 static error_code fill_object(ondemand::object &obj, const struct tl_jkeys *ks,

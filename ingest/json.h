@@ -63,64 +63,93 @@ struct tl_jkey_spec {
 	const struct tl_jkeys *sub; /* an object value fills these slots instead */
 };
 
-#define TL_JKEYS_CELLS 128
+#define TL_JKEY_MAX 40 /* longest key a set can hold */
 
 struct tl_jkey {
-	const char *name;
+	uint64_t head;              /* the first 8 bytes of the name, zero-padded */
+	char name[TL_JKEY_MAX + 8]; /* zero-padded, so 8-byte loads stay inside */
 	uint32_t len;
 	uint16_t slot;
 	uint8_t flags;
 	const struct tl_jkeys *sub;
 };
 
+/* Keys are kept sorted by length: a lookup compares only the keys of the same length,
+ * usually one or two, by their first 8 bytes. */
 struct tl_jkeys {
 	uint16_t n_slots; /* 1 + highest slot here and in sub sets */
 	uint16_t n_keys;
+	uint8_t by_len[TL_JKEY_MAX + 2]; /* keys[by_len[n] .. by_len[n + 1]) have length n */
 	struct tl_jkey keys[64];
-	int8_t cells[TL_JKEYS_CELLS]; /* index into keys[], -1 = empty */
 };
 
-static inline uint32_t tl_jkeys__hash(const char *k, size_t len)
+/* Bit 7 of each byte of @x that equals @c (exact for the lowest such byte; bytes above it
+ * may be flagged falsely, so only the lowest set bit may be used). */
+static inline uint64_t tl_swar_eq(uint64_t x, unsigned char c)
 {
-	uint32_t h = (uint32_t)len * 0x9e3779b1u;
+	const uint64_t y = x ^ (UINT64_C(0x0101010101010101) * c);
 
-	if (len > 0)
-		h ^= (uint32_t)(unsigned char)k[0] * 0x85ebca6bu ^
-		     (uint32_t)(unsigned char)k[len - 1] * 0xc2b2ae35u;
-	if (len > 2)
-		h ^= (uint32_t)(unsigned char)k[len / 2] * 0x27d4eb2fu;
-	return (h ^ (h >> 15)) & (TL_JKEYS_CELLS - 1);
+	return (y - UINT64_C(0x0101010101010101)) & ~y & UINT64_C(0x8080808080808080);
+}
+
+/*
+ * The first '"' or '\\' at or after @p, 8 bytes at a time. Callers guarantee one comes
+ * before the readable end (a JSON string closes, and inputs carry TL_JSON_PADDING bytes).
+ */
+static inline const char *tl_scan_quote(const char *p)
+{
+	for (;; p += 8) {
+		uint64_t w;
+
+		memcpy(&w, p, 8);
+		const uint64_t m = tl_swar_eq(w, '"') | tl_swar_eq(w, '\\');
+
+		if (m)
+			return p + (__builtin_ctzll(m) >> 3);
+	}
+}
+
+/* The first 8 bytes of @k (of @len), zero-padded. @k must have 8 readable bytes. */
+static inline uint64_t tl_jkeys__head(const char *k, size_t len)
+{
+	uint64_t v;
+
+	memcpy(&v, k, 8);
+	return len >= 8 ? v : v & ((UINT64_C(1) << (len * 8)) - 1);
 }
 
 /**
- * tl_jkeys_find() - the key of @ks named by the @len bytes at @k, or NULL.
+ * tl_jkeys_find() - the key of @ks named by the @len bytes at @k, or NULL. At least 8 bytes
+ * from @k must be readable (JSON input is padded).
  * Thread: any (key sets are read-only once built).
  */
 static inline const struct tl_jkey *tl_jkeys_find(const struct tl_jkeys *ks, const char *k,
 						  size_t len)
 {
-	for (uint32_t i = tl_jkeys__hash(k, len);; i = (i + 1) & (TL_JKEYS_CELLS - 1)) {
-		int c = ks->cells[i];
+	if (len > TL_JKEY_MAX)
+		return NULL;
+	const uint64_t head = tl_jkeys__head(k, len);
 
-		if (c < 0)
-			return NULL;
-		if (ks->keys[c].len == len && memcmp(ks->keys[c].name, k, len) == 0)
-			return &ks->keys[c];
+	for (unsigned i = ks->by_len[len]; i < ks->by_len[len + 1]; i++) {
+		const struct tl_jkey *key = &ks->keys[i];
+
+		if (key->head == head && (len <= 8 || memcmp(key->name + 8, k + 8, len - 8) == 0))
+			return key;
 	}
+	return NULL;
 }
 
-/** tl_jkeys_clear() - mark the slots of @ks and of its sub sets absent. */
+/** tl_jkeys_clear() - mark the slots of @ks absent (not those of its sub sets: a sub set is
+ * cleared when an object fills it, and its slots are read only when its parent is present). */
 static inline void tl_jkeys_clear(const struct tl_jkeys *ks, struct tl_jval *vals)
 {
-	for (uint16_t i = 0; i < ks->n_keys; i++) {
+	for (uint16_t i = 0; i < ks->n_keys; i++)
 		vals[ks->keys[i].slot].type = TL_JT_ABSENT;
-		if (ks->keys[i].sub)
-			tl_jkeys_clear(ks->keys[i].sub, vals);
-	}
 }
 
 /**
- * tl_jkeys_init() - build @ks from @n specs (at most 64; names unique, without escapes).
+ * tl_jkeys_init() - build @ks from @n specs (at most 64; names unique, without escapes,
+ * at most TL_JKEY_MAX bytes).
  * Return: 0, or -1 if the specs do not fit. Thread: any.
  */
 int tl_jkeys_init(struct tl_jkeys *ks, const struct tl_jkey_spec *spec, size_t n);

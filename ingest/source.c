@@ -548,7 +548,7 @@ static int frame_document(struct tl_input *in, struct tl_frames *out)
 		switch (c) {
 		case '\n':
 			s->line++;
-			/* fallthrough */
+			TL_FALLTHROUGH;
 		case ' ':
 		case '\t':
 		case '\r':

@@ -13,7 +13,9 @@
 #define TL_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define TL_LIKELY(x)    __builtin_expect(!!(x), 1)
 #define TL_UNLIKELY(x)  __builtin_expect(!!(x), 0)
+#define TL_FALLTHROUGH  __attribute__((fallthrough))
 #else
+#define TL_FALLTHROUGH
 #define TL_MUST_CHECK
 #define TL_PRINTF(f, a)
 #define TL_LIKELY(x)   (x)
