@@ -116,6 +116,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "replay") == 0)
 		return tl_cmd_replay(argc - 1, argv + 1);
+	if (strcmp(argv[1], "gen") == 0)
+		return tl_cmd_gen(argc - 1, argv + 1);
 	tl_err("unknown command '%s' (see 'tripline --help')", argv[1]);
 	return TL_EXIT_USAGE;
 }

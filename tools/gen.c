@@ -1,0 +1,1039 @@
+/*
+ * tools/gen.c - `tripline gen`: a deterministic (seeded) generator of realistic Azure OpenAI
+ * telemetry with labelled incidents, in the shapes tripline reads.
+ *
+ * The built-in scenario is one day of an AOAI account (RequestResponse logs of three
+ * deployments) and an APIM gateway in front of a fourth deployment (GatewayLogs with response
+ * bodies and GatewayLlmLogs with tokens), with a diurnal load, log-normal latencies by stream
+ * type, a status mix, and these events (times from the start of the day):
+ *   13:52  support-gpt4o moves to model version 2024-11-20 (Activity Log Start/Success),
+ *   14:00-14:45  support-gpt4o p95 latency x3                       -> latency fires
+ *   09:10-09:30  embed-3-large 25 % 5xx                             -> errors fires
+ *   16:00-16:20  support-gpt4o-mini 20 % 429                        -> throttling fires
+ *   18:00-18:25  chat-gpt4o (APIM) 4 % content-filter results       -> guardrail fires
+ *   21:00-21:20  chat-gpt4o 6 % refusals                            -> refusal fires
+ *   11:00-11:03  support-gpt4o-mini latency x3 (3 minutes)          -> must not fire
+ *   20:00-22:00  support-gpt4o-mini latency drifts up 50 %, slowly  -> must not fire
+ * The labels file lists them (expect "fire" or "none").
+ *
+ * Records are written in arrival order: shuffled within each second, a few delivered up to a
+ * minute late; optional duplicates (at-least-once delivery) and cut lines (malformed).
+ * Everything follows from --seed: the same options give the same bytes.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include <tripline/time.h>
+
+#include "cli.h"
+
+/* ---- randomness (xoshiro256**, seeded by splitmix64) -------------------------------------- */
+
+struct rng {
+	uint64_t s[4];
+};
+
+static uint64_t splitmix(uint64_t *x)
+{
+	uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
+
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+static void rng_seed(struct rng *r, uint64_t seed)
+{
+	for (int i = 0; i < 4; i++)
+		r->s[i] = splitmix(&seed);
+}
+
+static inline uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t rng_next(struct rng *r)
+{
+	uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return out;
+}
+
+static double rng_unit(struct rng *r)
+{
+	return (double)(rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+static double rng_normal(struct rng *r)
+{
+	double u = rng_unit(r), v = rng_unit(r);
+
+	if (u < 1e-300)
+		u = 1e-300;
+	return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+
+static double rng_lognormal(struct rng *r, double median, double sigma)
+{
+	return median * exp(sigma * rng_normal(r));
+}
+
+/* Poisson count with mean @m (inversion for small means, normal beyond). */
+static unsigned rng_poisson(struct rng *r, double m)
+{
+	if (m > 50) {
+		double x = m + sqrt(m) * rng_normal(r);
+
+		return x < 0 ? 0 : (unsigned)(x + 0.5);
+	}
+	double l = exp(-m), p = 1.0;
+	unsigned k = 0;
+
+	do {
+		k++;
+		p *= rng_unit(r);
+	} while (p > l);
+	return k - 1;
+}
+
+/* ---- the scenario ----------------------------------------------------------------------- */
+
+#define SUB     "1F2E3D4C-5B6A-4978-8A9B-0C1D2E3F4A5B"
+#define RG      "RG-GENAI-PROD"
+#define ACCOUNT "AOAI-CONTOSO-EUS2"
+#define APIM    "APIM-CONTOSO-AIGW"
+#define ACCOUNT_ID                                  \
+	"/SUBSCRIPTIONS/" SUB "/RESOURCEGROUPS/" RG \
+	"/PROVIDERS/MICROSOFT.COGNITIVESERVICES/ACCOUNTS/" ACCOUNT
+#define APIM_ID                                     \
+	"/SUBSCRIPTIONS/" SUB "/RESOURCEGROUPS/" RG \
+	"/PROVIDERS/MICROSOFT.APIMANAGEMENT/SERVICE/" APIM
+
+enum via { VIA_AOAI, VIA_APIM };
+
+struct dep {
+	const char *name, *model, *version;
+	enum via via;
+	bool embed;
+	double peak_rate;   /* requests/s at the daily peak */
+	double stream_frac; /* share of streamed calls */
+	double lat_ms, lat_sigma, ttfb_ms;
+	double prompt_tokens, completion_tokens;
+};
+
+static const struct dep deps[] = {
+	{ "support-gpt4o", "gpt-4o", "2024-08-06", VIA_AOAI, false, 1.0, 0.35, 1800, 0.45, 420,
+	  1200, 300 },
+	{ "support-gpt4o-mini", "gpt-4o-mini", "2024-07-18", VIA_AOAI, false, 0.8, 0.5, 900, 0.40,
+	  250, 900, 250 },
+	{ "embed-3-large", "text-embedding-3-large", "1", VIA_AOAI, true, 1.0, 0.0, 110, 0.35, 0,
+	  500, 0 },
+	{ "chat-gpt4o", "gpt-4o", "2024-11-20", VIA_APIM, false, 1.2, 0.3, 1600, 0.45, 380, 1400,
+	  350 },
+};
+#define N_DEPS (sizeof(deps) / sizeof(deps[0]))
+
+enum effect { FX_LATENCY, FX_DRIFT, FX_5XX, FX_429, FX_GUARDRAIL, FX_REFUSAL };
+
+struct incident {
+	const char *rule; /* the rule expected to fire, or the one that must not */
+	unsigned dep;
+	int start_min, end_min; /* minutes from the start of the day */
+	enum effect fx;
+	double amount;
+	bool fire;
+};
+
+static const struct incident incidents[] = {
+	{ "errors", 2, 9 * 60 + 10, 9 * 60 + 30, FX_5XX, 0.25, true },
+	{ "latency", 1, 11 * 60, 11 * 60 + 3, FX_LATENCY, 3.0, false },
+	{ "latency", 0, 14 * 60, 14 * 60 + 45, FX_LATENCY, 3.0, true },
+	{ "throttling", 1, 16 * 60, 16 * 60 + 20, FX_429, 0.20, true },
+	{ "guardrail", 3, 18 * 60, 18 * 60 + 25, FX_GUARDRAIL, 0.04, true },
+	{ "latency", 1, 20 * 60, 22 * 60, FX_DRIFT, 0.5, false },
+	{ "refusal", 3, 21 * 60, 21 * 60 + 20, FX_REFUSAL, 0.06, true },
+};
+#define N_INCIDENTS (sizeof(incidents) / sizeof(incidents[0]))
+
+/* The model version change of support-gpt4o before its latency incident. */
+#define CHANGE_DEP     0
+#define CHANGE_START_S (13 * 3600 + 52 * 60 + 10)
+#define CHANGE_END_S   (13 * 3600 + 52 * 60 + 58)
+#define CHANGE_VERSION "2024-11-20"
+
+/* ---- output ----------------------------------------------------------------------------- */
+
+enum stream { ST_RR, ST_GW, ST_LLM, ST_ACT, ST_COUNT };
+
+static const char *const containers[ST_COUNT] = {
+	("insights-logs-requestresponse/resourceId=" ACCOUNT_ID),
+	("insights-logs-gatewaylogs/resourceId=" APIM_ID),
+	("insights-logs-gatewayllmlogs/resourceId=" APIM_ID),
+	("insights-activity-logs/resourceId=/SUBSCRIPTIONS/" SUB),
+};
+
+struct sink {
+	FILE *f;
+	ZSTD_CCtx *z; /* when writing .zst */
+	char *zbuf;
+	size_t zcap;
+	int64_t hour; /* tree mode: the hour the open file holds */
+};
+
+struct gen {
+	struct rng rng;
+	const char *out;
+	enum { FMT_TREE, FMT_NDJSON, FMT_RECORDS } fmt;
+	unsigned batch; /* records per envelope (FMT_RECORDS) */
+	bool want[ST_COUNT];
+	double scale;
+	double dup_p, bad_p, late_p;
+	int64_t day0; /* start, ns */
+	int64_t end;  /* end, ns */
+	uint64_t max_records;
+	uint64_t written;
+	struct sink sinks[ST_COUNT]; /* tree: one per stream; otherwise sinks[0] only */
+	unsigned in_batch;           /* records in the open envelope */
+	/* records held back to arrive late */
+	struct held {
+		int64_t at;
+		enum stream st;
+		char *text;
+	} * held;
+	size_t n_held, cap_held;
+	int err;
+	/* the line being built */
+	char *buf;
+	size_t n, cap;
+};
+
+static void put(struct gen *g, const char *s, size_t n)
+{
+	if (g->n + n + 1 > g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 4096;
+
+		while (cap < g->n + n + 1)
+			cap *= 2;
+		char *b = realloc(g->buf, cap);
+
+		if (!b) {
+			tl_err("gen: out of memory");
+			exit(TL_EXIT_IO);
+		}
+		g->buf = b;
+		g->cap = cap;
+	}
+	memcpy(g->buf + g->n, s, n);
+	g->n += n;
+}
+
+#define PUTS(g, lit) put((g), (lit), sizeof(lit) - 1)
+
+static void puts_(struct gen *g, const char *s)
+{
+	put(g, s, strlen(s));
+}
+
+static void put_u64(struct gen *g, uint64_t v)
+{
+	char tmp[24];
+	int i = 24;
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put(g, tmp + i, (size_t)(24 - i));
+}
+
+static void put_i64(struct gen *g, int64_t v)
+{
+	if (v < 0) {
+		PUTS(g, "-");
+		put_u64(g, (uint64_t)(-v));
+	} else {
+		put_u64(g, (uint64_t)v);
+	}
+}
+
+/* 2025-11-04T14:00:04.3600000Z, with 7 fractional digits as Azure writes them; no Z if !z. */
+static void put_time7(struct gen *g, int64_t ns, bool z)
+{
+	char t[TL_TIME_TEXT_LEN + 1];
+	int64_t ticks = tl_floor_div(ns, 100) - tl_floor_div(ns, TL_NS_PER_S) * 10000000;
+	char frac[8];
+
+	tl_time_format(ns, t);
+	put(g, t, 19);
+	for (int i = 6; i >= 0; i--) {
+		frac[i] = (char)('0' + ticks % 10);
+		ticks /= 10;
+	}
+	frac[7] = '\0';
+	PUTS(g, ".");
+	put(g, frac, 7);
+	if (z)
+		PUTS(g, "Z");
+}
+
+static void put_uuid(struct gen *g)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t a = rng_next(&g->rng), b = rng_next(&g->rng);
+	char u[36];
+	int k = 0;
+
+	for (int i = 0; i < 32; i++) {
+		if (i == 8 || i == 12 || i == 16 || i == 20)
+			u[k++] = '-';
+		uint64_t w = i < 16 ? a : b;
+
+		u[k++] = hex[(w >> ((i % 16) * 4)) & 15];
+	}
+	u[14] = '4';
+	put(g, u, 36);
+}
+
+static int sink_open(struct sink *s, const char *path)
+{
+	size_t n = strlen(path);
+
+	s->f = strcmp(path, "-") == 0 ? stdout : fopen(path, "wb");
+	if (!s->f)
+		return -errno;
+	if (n > 4 && strcmp(path + n - 4, ".zst") == 0) {
+		s->z = ZSTD_createCCtx();
+		s->zcap = ZSTD_CStreamOutSize();
+		s->zbuf = malloc(s->zcap);
+		if (!s->z || !s->zbuf)
+			return -ENOMEM;
+		(void)ZSTD_CCtx_setParameter(s->z, ZSTD_c_compressionLevel, 3);
+	}
+	return 0;
+}
+
+static int sink_write(struct sink *s, const char *p, size_t n, bool end)
+{
+	if (!s->z)
+		return fwrite(p, 1, n, s->f) == n ? 0 : -EIO;
+	ZSTD_inBuffer in = { p, n, 0 };
+	size_t left;
+
+	do {
+		ZSTD_outBuffer out = { s->zbuf, s->zcap, 0 };
+
+		left = ZSTD_compressStream2(s->z, &out, &in, end ? ZSTD_e_end : ZSTD_e_continue);
+		if (ZSTD_isError(left))
+			return TL_ECOMPRESS;
+		if (fwrite(s->zbuf, 1, out.pos, s->f) != out.pos)
+			return -EIO;
+	} while (end ? left != 0 : in.pos < in.size);
+	return 0;
+}
+
+static int sink_close(struct sink *s)
+{
+	int r = 0;
+
+	if (!s->f)
+		return 0;
+	if (s->z)
+		r = sink_write(s, "", 0, true);
+	if (s->f != stdout) {
+		if (fclose(s->f) != 0 && r == 0)
+			r = -errno;
+	} else if (fflush(s->f) != 0 && r == 0) {
+		r = -errno;
+	}
+	ZSTD_freeCCtx(s->z);
+	free(s->zbuf);
+	*s = (struct sink){ 0 };
+	return r;
+}
+
+static int mkdirs(const char *path)
+{
+	char p[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(p))
+		return -ENAMETOOLONG;
+	memcpy(p, path, n + 1);
+	for (size_t i = 1; i < n; i++) {
+		if (p[i] != '/')
+			continue;
+		p[i] = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		p[i] = '/';
+	}
+	return 0;
+}
+
+/* Write one finished record of stream @st at event time @t. */
+static void emit_text(struct gen *g, enum stream st, int64_t t, const char *text, size_t n)
+{
+	struct sink *s = &g->sinks[g->fmt == FMT_TREE ? st : 0];
+	int r = 0;
+
+	if (g->err)
+		return;
+	if (g->fmt == FMT_TREE) {
+		int64_t hour = tl_floor_div(t, TL_NS_PER_HOUR) * TL_NS_PER_HOUR;
+
+		if (!s->f || hour != s->hour) {
+			char tm[TL_TIME_TEXT_LEN + 1], path[4096];
+
+			if ((r = sink_close(s)) < 0)
+				goto out_err;
+			tl_time_format(hour, tm);
+			(void)snprintf(path, sizeof(path),
+				       "%s/%s/y=%.4s/m=%.2s/d=%.2s/h=%.2s/m=00/PT1H.json", g->out,
+				       containers[st], tm, tm + 5, tm + 8, tm + 11);
+			if ((r = mkdirs(path)) < 0)
+				goto out_err;
+			/* blobs are appended as the hour goes: a late record may reopen one */
+			s->f = fopen(path, "ab");
+			if (!s->f) {
+				r = -errno;
+				goto out_err;
+			}
+			s->hour = hour;
+		}
+		if ((r = sink_write(s, text, n, false)) < 0 ||
+		    (r = sink_write(s, "\n", 1, false)) < 0)
+			goto out_err;
+	} else if (g->fmt == FMT_RECORDS) {
+		if ((r = sink_write(s, g->in_batch ? "," : "{\"records\":[", g->in_batch ? 1 : 12,
+				    false)) < 0 ||
+		    (r = sink_write(s, text, n, false)) < 0)
+			goto out_err;
+		if (++g->in_batch == g->batch) {
+			g->in_batch = 0;
+			if ((r = sink_write(s, "]}\n", 3, false)) < 0)
+				goto out_err;
+		}
+	} else {
+		if ((r = sink_write(s, text, n, false)) < 0 ||
+		    (r = sink_write(s, "\n", 1, false)) < 0)
+			goto out_err;
+	}
+	g->written++;
+	return;
+out_err:
+	g->err = r;
+}
+
+static void hold(struct gen *g, enum stream st, int64_t at)
+{
+	if (g->n_held == g->cap_held) {
+		size_t cap = g->cap_held ? g->cap_held * 2 : 64;
+		struct held *h = realloc(g->held, cap * sizeof(*h));
+
+		if (!h) {
+			g->err = -ENOMEM;
+			return;
+		}
+		g->held = h;
+		g->cap_held = cap;
+	}
+	char *text = malloc(g->n + 1);
+
+	if (!text) {
+		g->err = -ENOMEM;
+		return;
+	}
+	memcpy(text, g->buf, g->n);
+	text[g->n] = '\0';
+	g->held[g->n_held++] = (struct held){ at, st, text };
+}
+
+/* The record in g->buf is done: write it now, later, twice, or cut short. */
+static void finish(struct gen *g, enum stream st, int64_t t, int64_t now)
+{
+	if (!g->want[st]) {
+		g->n = 0;
+		return;
+	}
+	if (g->late_p > 0 && rng_unit(&g->rng) < g->late_p) {
+		hold(g, st, now + (int64_t)(5 + rng_unit(&g->rng) * 55) * TL_NS_PER_S);
+	} else if (g->bad_p > 0 && rng_unit(&g->rng) < g->bad_p) {
+		emit_text(g, st, t, g->buf, 1 + (size_t)(rng_unit(&g->rng) * (double)(g->n - 2)));
+	} else {
+		emit_text(g, st, t, g->buf, g->n);
+		if (g->dup_p > 0 && rng_unit(&g->rng) < g->dup_p)
+			hold(g, st, now + (int64_t)(1 + rng_unit(&g->rng) * 20) * TL_NS_PER_S);
+	}
+	g->n = 0;
+}
+
+static void release_held(struct gen *g, int64_t now)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < g->n_held; i++) {
+		struct held *h = &g->held[i];
+
+		if (h->at <= now) {
+			/* a held record keeps its own event time for the hour it lands in */
+			emit_text(g, h->st, now, h->text, strlen(h->text));
+			free(h->text);
+		} else {
+			g->held[k++] = *h;
+		}
+	}
+	g->n_held = k;
+}
+
+/* ---- records ---------------------------------------------------------------------------- */
+
+struct call {
+	int64_t t;         /* logged time */
+	double latency_ms; /* durationMs (time to first byte for streams) */
+	unsigned status;
+	bool stream;
+	bool filtered, refused;
+	unsigned prompt, completion, cached;
+	const char *version;
+};
+
+static void rr_record(struct gen *g, const struct dep *d, const struct call *c)
+{
+	const int64_t resp = c->t - 30 * TL_NS_PER_MS;
+	const int64_t req = resp - (int64_t)(c->latency_ms * 1e6);
+	const int64_t req_ticks = req / 100 + TL_TICKS_UNIX_EPOCH;
+	const int64_t resp_ticks = resp / 100 + TL_TICKS_UNIX_EPOCH;
+	const unsigned ip = (unsigned)(rng_next(&g->rng) % 2);
+
+	PUTS(g, "{\"EnqueueTime\": \"");
+	put_time7(g, c->t - 40 * TL_NS_PER_MS, false);
+	PUTS(g, "\", \"callerIpAddress\": \"20.236.1");
+	put_u64(g, ip);
+	PUTS(g, ".***\", \"category\": \"RequestResponse\", \"correlationId\": \"");
+	put_uuid(g);
+	PUTS(g, "\", \"durationMs\": ");
+	put_u64(g, (uint64_t)c->latency_ms);
+	PUTS(
+	    g,
+	    ", \"event\": \"ShoeboxCallResult\", \"location\": \"eastus2\", \"operationName\": \"");
+	puts_(g, d->embed ? "Embeddings_Create" : "ChatCompletions_Create");
+	PUTS(g,
+	     "\", \"properties\": \"{\\\"apiName\\\":\\\"Azure OpenAI API version 2024-10-21\\\","
+	     "\\\"requestTime\\\":");
+	put_i64(g, req_ticks);
+	PUTS(g, ",\\\"requestLength\\\":");
+	put_u64(g, c->prompt * 4 + 200);
+	PUTS(g, ",\\\"responseTime\\\":");
+	put_i64(g, resp_ticks);
+	PUTS(g, ",\\\"responseLength\\\":");
+	put_u64(g, c->stream ? 0 : c->completion * 4 + 300);
+	PUTS(g, ",\\\"objectId\\\":\\\"\\\",\\\"streamType\\\":\\\"");
+	puts_(g, c->stream ? "Streaming" : "Non-Streaming");
+	PUTS(g, "\\\",\\\"modelDeploymentName\\\":\\\"");
+	puts_(g, d->name);
+	PUTS(g, "\\\",\\\"modelName\\\":\\\"");
+	puts_(g, d->model);
+	PUTS(g, "\\\",\\\"modelVersion\\\":\\\"");
+	puts_(g, c->version);
+	PUTS(g, "\\\"}\", \"resourceId\": \"" ACCOUNT_ID "\", \"resultSignature\": \"");
+	put_u64(g, c->status);
+	PUTS(g, "\", \"time\": \"");
+	put_time7(g, c->t, true);
+	PUTS(g, "\", \"Tenant\": \"eastus2\"}");
+}
+
+static void gw_record(struct gen *g, const struct dep *d, const struct call *c, const char *corr)
+{
+	PUTS(g, "{\"DeploymentVersion\": \"0.54.21034.0\", \"Level\": 4, \"Sku\": \"StandardV2\", "
+		"\"callerIpAddress\": \"10.42.3.17\", \"category\": \"GatewayLogs\", "
+		"\"correlationId\": \"");
+	put(g, corr, 36);
+	PUTS(g, "\", \"durationMs\": ");
+	put_u64(g, (uint64_t)c->latency_ms + 25);
+	PUTS(g, ", \"isRequestSuccess\": ");
+	puts_(g, c->status < 400 ? "true" : "false");
+	PUTS(g, ", \"location\": \"East US 2\", \"operationName\": "
+		"\"Microsoft.ApiManagement/GatewayLogs\", "
+		"\"properties\": {\"apiId\": \"azure-openai\", \"backendId\": \"aoai-eus2\", "
+		"\"backendMethod\": \"POST\", \"backendResponseCode\": ");
+	put_u64(g, c->status);
+	PUTS(g, ", \"backendTime\": ");
+	put_u64(g, (uint64_t)c->latency_ms);
+	PUTS(g,
+	     ", \"backendUrl\": \"https://aoai-contoso-eus2.openai.azure.com/openai/deployments/");
+	puts_(g, d->name);
+	PUTS(
+	    g,
+	    "/chat/completions?api-version=2024-10-21\", \"cache\": \"none\", \"clientTime\": 25, "
+	    "\"method\": \"POST\", \"operationId\": \"ChatCompletions_Create\", \"requestSize\": ");
+	put_u64(g, c->prompt * 4 + 200);
+	PUTS(g, ", \"responseCode\": ");
+	put_u64(g, c->status);
+	PUTS(g, ", \"url\": \"https://apim-contoso-aigw.azure-api.net/openai/deployments/");
+	puts_(g, d->name);
+	PUTS(g, "/chat/completions?api-version=2024-10-21\", \"backendResponseBody\": \"");
+	if (c->status == 400 && c->filtered) {
+		PUTS(g,
+		     "{\\\"error\\\":{\\\"code\\\":\\\"content_filter\\\",\\\"status\\\":400,"
+		     "\\\"message\\\":\\\"The response was filtered due to the prompt triggering "
+		     "Azure OpenAI's content management "
+		     "policy.\\\",\\\"innererror\\\":{\\\"code\\\":"
+		     "\\\"ResponsibleAIPolicyViolation\\\"}}}");
+	} else if (c->status >= 400) {
+		PUTS(g, "{\\\"error\\\":{\\\"code\\\":\\\"");
+		put_u64(g, c->status);
+		PUTS(g, "\\\",\\\"message\\\":\\\"");
+		puts_(g, c->status == 429
+			     ? "Rate limit is exceeded. Try again in 1 seconds."
+			     : "The server had an error while processing your request.");
+		PUTS(g, "\\\"}}");
+	} else {
+		PUTS(g, "{\\\"id\\\":\\\"chatcmpl-");
+		put_u64(g, rng_next(&g->rng) >> 16);
+		PUTS(g, "\\\",\\\"object\\\":\\\"chat.completion\\\",\\\"model\\\":\\\"");
+		puts_(g, d->model);
+		PUTS(g, "-");
+		puts_(g, c->version);
+		PUTS(g, "\\\",\\\"choices\\\":[{\\\"index\\\":0,\\\"finish_reason\\\":\\\"");
+		puts_(g, c->filtered ? "content_filter" : "stop");
+		PUTS(g, "\\\",\\\"message\\\":{\\\"role\\\":\\\"assistant\\\",\\\"content\\\":");
+		if (c->refused)
+			PUTS(g, "null,\\\"refusal\\\":\\\"I can't help with that request.\\\"}}],");
+		else
+			PUTS(g, "\\\"Here is what I found about your "
+				"order.\\\",\\\"refusal\\\":null}}],");
+		PUTS(g, "\\\"usage\\\":{\\\"prompt_tokens\\\":");
+		put_u64(g, c->prompt);
+		PUTS(g, ",\\\"completion_tokens\\\":");
+		put_u64(g, c->completion);
+		PUTS(g, ",\\\"total_tokens\\\":");
+		put_u64(g, c->prompt + c->completion);
+		PUTS(g, ",\\\"prompt_tokens_details\\\":{\\\"cached_tokens\\\":");
+		put_u64(g, c->cached);
+		PUTS(g, "}}}");
+	}
+	PUTS(g, "\"}, \"resourceId\": \"" APIM_ID "\", \"resultType\": \"");
+	puts_(g, c->status < 400 ? "Succeeded" : "Failed");
+	PUTS(g, "\", \"time\": \"");
+	put_time7(g, c->t, true);
+	PUTS(g, "\", \"truncated\": 0}");
+}
+
+static void llm_record(struct gen *g, const struct dep *d, const struct call *c, const char *corr)
+{
+	PUTS(g, "{\"category\": \"GatewayLlmLogs\", \"correlationId\": \"");
+	put(g, corr, 36);
+	PUTS(g, "\", \"location\": \"East US 2\", \"operationName\": "
+		"\"Microsoft.ApiManagement/GatewayLlmLogs\", "
+		"\"properties\": {\"correlationId\": \"");
+	put(g, corr, 36);
+	PUTS(g, "\", \"apiVersion\": \"2024-10-21\", \"deploymentName\": \"");
+	puts_(g, d->name);
+	PUTS(g, "\", \"modelName\": \"");
+	puts_(g, d->model);
+	PUTS(g, "-");
+	puts_(g, c->version);
+	PUTS(g, "\", \"isStreamCompletion\": ");
+	puts_(g, c->stream ? "true" : "false");
+	PUTS(g, ", \"promptTokens\": ");
+	put_u64(g, c->status == 400 ? 0 : c->prompt);
+	PUTS(g, ", \"completionTokens\": ");
+	put_u64(g, c->status >= 400 ? 0 : c->completion);
+	PUTS(g, ", \"totalTokens\": ");
+	put_u64(g, c->status >= 400 ? 0 : c->prompt + c->completion);
+	PUTS(g, ", \"promptCachedTokens\": ");
+	put_u64(g, c->status >= 400 ? 0 : c->cached);
+	PUTS(g, ", \"sequenceNumber\": 0, \"region\": \"East US 2\"}, \"resourceId\": \"" APIM_ID
+		"\", \"time\": \"");
+	put_time7(g, c->t, true);
+	PUTS(g, "\"}");
+}
+
+static void activity_record(struct gen *g, int64_t t, const char *corr, bool start,
+			    const struct dep *d)
+{
+	PUTS(g, "{\"time\": \"");
+	put_time7(g, t, true);
+	PUTS(g, "\", \"resourceId\": \"" ACCOUNT_ID "/DEPLOYMENTS/");
+	for (const char *p = d->name; *p; p++) {
+		char c = *p >= 'a' && *p <= 'z' ? (char)(*p - 32) : *p;
+
+		put(g, &c, 1);
+	}
+	PUTS(g,
+	     "\", \"operationName\": \"MICROSOFT.COGNITIVESERVICES/ACCOUNTS/DEPLOYMENTS/WRITE\", "
+	     "\"category\": \"Administrative\", \"resultType\": \"");
+	puts_(g, start ? "Start" : "Success");
+	PUTS(g, "\", \"resultSignature\": \"");
+	puts_(g, start ? "Started." : "Succeeded.OK");
+	PUTS(g, "\", \"durationMs\": ");
+	put_u64(g, start ? 0 : 48461);
+	PUTS(g, ", \"callerIpAddress\": \"203.0.113.24\", \"correlationId\": \"");
+	put(g, corr, 36);
+	PUTS(g, "\", \"level\": \"Information\", \"location\": \"global\", \"properties\": "
+		"{\"eventCategory\": \"Administrative\", \"entity\": \"/subscriptions/"
+		"1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b/resourceGroups/rg-genai-prod/providers/"
+		"Microsoft.CognitiveServices/accounts/aoai-contoso-eus2/deployments/");
+	puts_(g, d->name);
+	PUTS(g, "\", \"message\": \"Microsoft.CognitiveServices/accounts/deployments/write\", \"");
+	puts_(g, start ? "requestbody" : "responseBody");
+	PUTS(g,
+	     "\": \"{\\\"sku\\\":{\\\"name\\\":\\\"GlobalStandard\\\",\\\"capacity\\\":150},"
+	     "\\\"properties\\\":{\\\"model\\\":{\\\"format\\\":\\\"OpenAI\\\",\\\"name\\\":\\\"");
+	puts_(g, d->model);
+	PUTS(
+	    g,
+	    "\\\",\\\"version\\\":\\\"" CHANGE_VERSION "\\\"},\\\"raiPolicyName\\\":"
+	    "\\\"Microsoft.DefaultV2\\\",\\\"versionUpgradeOption\\\":\\\"NoAutoUpgrade\\\"}}\"}}");
+}
+
+/* ---- the day ---------------------------------------------------------------------------- */
+
+static double diurnal(int64_t t)
+{
+	double h = (double)(tl_floor_div(t, TL_NS_PER_S) % 86400) / 3600.0;
+
+	return 0.55 + 0.45 * sin(6.283185307179586 * (h - 8.0) / 24.0);
+}
+
+static void one_call(struct gen *g, unsigned di, int64_t t, int64_t now)
+{
+	const struct dep *d = &deps[di];
+	const int64_t day = tl_floor_div(t, TL_NS_PER_DAY) * TL_NS_PER_DAY;
+	const double minute = (double)(t - day) / (double)TL_NS_PER_MIN;
+	struct call c = { .t = t, .status = 200, .version = d->version };
+	double lat_factor = 1.0, p5xx = 0.004, p429 = 0.015, p400 = 0.006, pfilter = 0.001,
+	       prefuse = 0.002;
+
+	if (di == CHANGE_DEP && t - day >= CHANGE_END_S * TL_NS_PER_S)
+		c.version = CHANGE_VERSION;
+	for (size_t i = 0; i < N_INCIDENTS; i++) {
+		const struct incident *x = &incidents[i];
+
+		if (x->dep != di || minute < x->start_min)
+			continue;
+		if (x->fx == FX_DRIFT) {
+			/* rises linearly over the window, then stays */
+			double f = (minute - x->start_min) / (x->end_min - x->start_min);
+
+			lat_factor *= 1.0 + x->amount * (f > 1 ? 1 : f);
+			continue;
+		}
+		if (minute >= x->end_min)
+			continue;
+		switch (x->fx) {
+		case FX_LATENCY:
+			lat_factor *= x->amount;
+			break;
+		case FX_5XX:
+			p5xx = x->amount;
+			break;
+		case FX_429:
+			p429 = x->amount;
+			break;
+		case FX_GUARDRAIL:
+			pfilter = x->amount;
+			break;
+		case FX_REFUSAL:
+			prefuse = x->amount;
+			break;
+		default:
+			break;
+		}
+	}
+	c.stream = rng_unit(&g->rng) < d->stream_frac;
+	c.latency_ms = c.stream ? rng_lognormal(&g->rng, d->ttfb_ms, d->lat_sigma)
+				: rng_lognormal(&g->rng, d->lat_ms, d->lat_sigma);
+	c.latency_ms *= lat_factor;
+	c.prompt = (unsigned)rng_lognormal(&g->rng, d->prompt_tokens, 0.6) + 1;
+	c.completion =
+	    d->embed ? 0 : (unsigned)rng_lognormal(&g->rng, d->completion_tokens, 0.7) + 1;
+	c.cached =
+	    rng_unit(&g->rng) < 0.4 ? (unsigned)(c.prompt * (0.3 + 0.5 * rng_unit(&g->rng))) : 0;
+
+	double u = rng_unit(&g->rng);
+
+	if (u < p5xx) {
+		c.status = 500;
+		c.latency_ms = c.latency_ms * 0.5 + 50;
+	} else if ((u -= p5xx) < p429) {
+		c.status = 429;
+		c.latency_ms = 5 + 20 * rng_unit(&g->rng);
+	} else if ((u -= p429) < pfilter) {
+		/* the content filter blocks the prompt (400) or cuts the completion (200) */
+		c.filtered = true;
+		c.status = rng_unit(&g->rng) < 0.7 ? 400 : 200;
+		if (c.status == 400)
+			c.latency_ms = 150 + 100 * rng_unit(&g->rng);
+	} else if ((u -= pfilter) < p400) {
+		c.status = 400;
+		c.latency_ms = 100 + 100 * rng_unit(&g->rng);
+	} else if ((u -= p400) < prefuse) {
+		c.refused = true;
+	}
+	if (d->via == VIA_AOAI) {
+		rr_record(g, d, &c);
+		finish(g, ST_RR, t, now);
+		return;
+	}
+	char corr[37];
+	size_t mark = g->n;
+
+	put_uuid(g);
+	memcpy(corr, g->buf + mark, 36);
+	corr[36] = '\0';
+	g->n = mark;
+	gw_record(g, d, &c, corr);
+	finish(g, ST_GW, t, now);
+	llm_record(g, d, &c, corr);
+	finish(g, ST_LLM, t, now);
+}
+
+static int write_labels(const char *path, int64_t day0, int64_t end)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -errno;
+	fputs("[", f);
+	bool first = true;
+
+	for (int64_t day = day0; day < end; day += TL_NS_PER_DAY) {
+		for (size_t i = 0; i < N_INCIDENTS; i++) {
+			const struct incident *x = &incidents[i];
+			const struct dep *d = &deps[x->dep];
+			char a[TL_TIME_TEXT_LEN + 1], b[TL_TIME_TEXT_LEN + 1];
+			int64_t s = day + x->start_min * TL_NS_PER_MIN,
+				e = day + x->end_min * TL_NS_PER_MIN;
+
+			if (s >= end)
+				continue;
+			fprintf(f,
+				"%s\n {\"rule\":\"%s\",\"resource\":\"%s\",\"deployment\":\"%s\","
+				"\"start\":\"%s\",\"end\":\"%s\",\"expect\":\"%s\"}",
+				first ? "" : ",", x->rule, d->via == VIA_APIM ? APIM : ACCOUNT,
+				d->name, tl_time_format(s, a), tl_time_format(e, b),
+				x->fire ? "fire" : "none");
+			first = false;
+		}
+	}
+	fputs("\n]\n", f);
+	return fclose(f) == 0 ? 0 : -errno;
+}
+
+static const char gen_usage[] =
+    "usage: tripline gen [options]\n"
+    "\n"
+    "Writes synthetic Azure OpenAI telemetry (a built-in day with labelled incidents, see\n"
+    "tools/gen.c) in the shapes tripline reads. Deterministic: the same options give the\n"
+    "same bytes.\n"
+    "\n"
+    "options:\n"
+    "  --out PATH         tree: a directory (storage-account insights-logs-* layout);\n"
+    "                     ndjson/records: a file, .zst to compress, - for stdout (required)\n"
+    "  --format F         tree (default), ndjson (one record per line) or records\n"
+    "                     ({\"records\":[...]} envelopes as Event Hubs delivers them)\n"
+    "  --batch N          records per envelope with --format records (default 50)\n"
+    "  --kind K           all (default), rr (AOAI RequestResponse only), gateway (APIM only)\n"
+    "  --start DATE       first day, YYYY-MM-DD (default 2025-11-04)\n"
+    "  --hours H          hours of traffic (default 24; incidents repeat each day)\n"
+    "  --records N        stop after N records (the scenario repeats day after day)\n"
+    "  --scale X          multiply every request rate by X (default 1)\n"
+    "  --seed N           random seed (default 1)\n"
+    "  --duplicates P     share of records delivered twice (default 0.0005)\n"
+    "  --malformed P      share of records cut short (default 0.00002)\n"
+    "  --late P           share of records delivered 5-60 s late (default 0.002)\n"
+    "  --labels F         write the incident labels (default OUT.labels.json for a tree)\n"
+    "  --help             this text\n";
+
+static bool parse_double(const char *s, double lo, double hi, double *ret)
+{
+	char *end;
+	double v;
+
+	if (!s)
+		return true;
+	v = strtod(s, &end);
+	if (*end || !(v >= lo && v <= hi))
+		return false;
+	*ret = v;
+	return true;
+}
+
+int tl_cmd_gen(int argc, char **argv)
+{
+	const char *out = NULL, *fmt = "tree", *kind = "all", *start = "2025-11-04",
+		   *hours_s = NULL, *records_s = NULL, *scale_s = NULL, *seed_s = NULL,
+		   *dup_s = NULL, *bad_s = NULL, *late_s = NULL, *labels = NULL, *batch_s = NULL;
+	bool help = false;
+	const struct tl_opt opts[] = {
+		{ "out", true, &out, NULL },          { "format", true, &fmt, NULL },
+		{ "kind", true, &kind, NULL },        { "start", true, &start, NULL },
+		{ "hours", true, &hours_s, NULL },    { "records", true, &records_s, NULL },
+		{ "scale", true, &scale_s, NULL },    { "seed", true, &seed_s, NULL },
+		{ "duplicates", true, &dup_s, NULL }, { "malformed", true, &bad_s, NULL },
+		{ "late", true, &late_s, NULL },      { "labels", true, &labels, NULL },
+		{ "batch", true, &batch_s, NULL },    { "help", false, NULL, &help },
+	};
+	struct gen g = {
+		.scale = 1, .dup_p = 0.0005, .bad_p = 0.00002, .late_p = 0.002, .batch = 50
+	};
+	double hours = 24, records = 0, seed = 1, batch = 50;
+	char day[32], labels_buf[4096];
+	int npos, r = 0;
+
+	if (tl_opts_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), "gen", &npos) < 0)
+		return TL_EXIT_USAGE;
+	if (help) {
+		fputs(gen_usage, stdout);
+		return TL_EXIT_OK;
+	}
+	if (npos > 0 || !out) {
+		tl_err(npos ? "gen: unexpected argument '%s'" : "gen: --out is required%s",
+		       npos ? argv[0] : "");
+		return TL_EXIT_USAGE;
+	}
+	g.fmt = strcmp(fmt, "tree") == 0      ? FMT_TREE
+		: strcmp(fmt, "ndjson") == 0  ? FMT_NDJSON
+		: strcmp(fmt, "records") == 0 ? FMT_RECORDS
+					      : -1;
+	if ((int)g.fmt < 0) {
+		tl_err("gen: --format: expected tree, ndjson or records, got '%s'", fmt);
+		return TL_EXIT_USAGE;
+	}
+	if (strcmp(kind, "all") == 0) {
+		g.want[ST_RR] = g.want[ST_GW] = g.want[ST_LLM] = g.want[ST_ACT] = true;
+	} else if (strcmp(kind, "rr") == 0) {
+		g.want[ST_RR] = true;
+	} else if (strcmp(kind, "gateway") == 0) {
+		g.want[ST_GW] = g.want[ST_LLM] = true;
+	} else {
+		tl_err("gen: --kind: expected all, rr or gateway, got '%s'", kind);
+		return TL_EXIT_USAGE;
+	}
+	(void)snprintf(day, sizeof(day), "%sT00:00:00Z", start);
+	if (strlen(start) != 10 || tl_time_parse(day, strlen(day), &g.day0) < 0) {
+		tl_err("gen: --start: expected YYYY-MM-DD, got '%s'", start);
+		return TL_EXIT_USAGE;
+	}
+	if (!parse_double(hours_s, 1, 24 * 3660, &hours) ||
+	    !parse_double(records_s, 1, 1e12, &records) ||
+	    !parse_double(scale_s, 1e-3, 1e6, &g.scale) || !parse_double(seed_s, 0, 1e18, &seed) ||
+	    !parse_double(dup_s, 0, 0.5, &g.dup_p) || !parse_double(bad_s, 0, 0.5, &g.bad_p) ||
+	    !parse_double(late_s, 0, 0.5, &g.late_p) || !parse_double(batch_s, 1, 100000, &batch)) {
+		tl_err("gen: a numeric option is out of range (see 'tripline gen --help')");
+		return TL_EXIT_USAGE;
+	}
+	g.batch = (unsigned)batch;
+	g.max_records = (uint64_t)records;
+	g.end = records_s ? INT64_MAX : g.day0 + (int64_t)(hours * 3600) * TL_NS_PER_S;
+	g.out = out;
+	rng_seed(&g.rng, (uint64_t)seed);
+	if (g.fmt != FMT_TREE && (r = sink_open(&g.sinks[0], out)) < 0) {
+		tl_err("gen: '%s': %s", out, tl_strerror(r));
+		return TL_EXIT_IO;
+	}
+	if (g.fmt == FMT_TREE && (r = mkdirs(out)) == 0 && mkdir(out, 0755) < 0 && errno != EEXIST)
+		r = -errno;
+	if (r < 0) {
+		tl_err("gen: '%s': %s", out, tl_strerror(r));
+		return TL_EXIT_IO;
+	}
+
+	char corr[37] = "";
+
+	for (int64_t sec = g.day0; sec < g.end && !g.err; sec += TL_NS_PER_S) {
+		const int64_t in_day =
+		    (sec - tl_floor_div(sec, TL_NS_PER_DAY) * TL_NS_PER_DAY) / TL_NS_PER_S;
+		/* draw the second's calls, then write them in a shuffled order */
+		int64_t times[4096];
+		unsigned which[4096], n = 0;
+
+		for (unsigned di = 0; di < N_DEPS; di++) {
+			if (!g.want[deps[di].via == VIA_AOAI ? ST_RR : ST_GW])
+				continue;
+			unsigned k =
+			    rng_poisson(&g.rng, deps[di].peak_rate * g.scale * diurnal(sec));
+
+			for (unsigned j = 0; j < k && n < 4096; j++, n++) {
+				times[n] = sec + (int64_t)(rng_unit(&g.rng) * (double)TL_NS_PER_S);
+				which[n] = di;
+			}
+		}
+		for (unsigned j = n; j > 1; j--) {
+			unsigned k = (unsigned)(rng_next(&g.rng) % j);
+			int64_t tt = times[j - 1];
+			unsigned tw = which[j - 1];
+
+			times[j - 1] = times[k];
+			which[j - 1] = which[k];
+			times[k] = tt;
+			which[k] = tw;
+		}
+		const int64_t now = sec + TL_NS_PER_S;
+
+		if (in_day == CHANGE_START_S) {
+			/* one correlation id pairs the Start and Success of this day's change */
+			put_uuid(&g);
+			memcpy(corr, g.buf, 36);
+			corr[36] = '\0';
+			g.n = 0;
+		}
+		if (corr[0] && (in_day == CHANGE_START_S || in_day == CHANGE_END_S)) {
+			activity_record(&g, sec + 441886200, corr, in_day == CHANGE_START_S,
+					&deps[CHANGE_DEP]);
+			finish(&g, ST_ACT, sec, now);
+		}
+		for (unsigned j = 0; j < n && !g.err; j++)
+			one_call(&g, which[j], times[j], now);
+		release_held(&g, now);
+		if (g.max_records && g.written >= g.max_records)
+			break;
+	}
+	release_held(&g, INT64_MAX);
+	if (g.fmt == FMT_RECORDS && g.in_batch && !g.err)
+		g.err = sink_write(&g.sinks[0], "]}\n", 3, false);
+	for (int i = 0; i < ST_COUNT; i++) {
+		int cr = sink_close(&g.sinks[i]);
+
+		if (cr < 0 && !g.err)
+			g.err = cr;
+	}
+	if (!labels && g.fmt == FMT_TREE) {
+		/* beside the tree, not in it: a replay of the tree must not read it */
+		size_t n = strlen(out);
+
+		while (n > 1 && out[n - 1] == '/')
+			n--;
+		(void)snprintf(labels_buf, sizeof(labels_buf), "%.*s.labels.json", (int)n, out);
+		labels = labels_buf;
+	}
+	if (!g.err && labels &&
+	    (r = write_labels(labels, g.day0,
+			      g.end == INT64_MAX ? g.day0 + TL_NS_PER_DAY : g.end)) < 0)
+		g.err = r;
+	free(g.buf);
+	for (size_t i = 0; i < g.n_held; i++)
+		free(g.held[i].text);
+	free(g.held);
+	if (g.err) {
+		tl_err("gen: writing '%s' failed: %s", out, tl_strerror(g.err));
+		return TL_EXIT_IO;
+	}
+	tl_info("tripline gen: %llu records written to %s", (unsigned long long)g.written, out);
+	return TL_EXIT_OK;
+}
