@@ -106,6 +106,10 @@ int tl_time_parse(const char *s, size_t len, int64_t *ret_ns)
 	const int64_t days = days_from_civil(y, mo, d);
 	const int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec + offset_s;
 
+	/* the instant, not the local date, must lie in what int64 nanoseconds hold:
+	 * 1970-01-01T00:00:00Z to 2262-04-11T23:47:16Z */
+	if (secs < 0 || secs >= INT64_MAX / TL_NS_PER_S)
+		return TL_ETIME;
 	*ret_ns = secs * TL_NS_PER_S + frac;
 	return 0;
 }

@@ -653,7 +653,8 @@ static int on_choice(void *ud, const struct tl_jrec *rec)
 		return 0;
 	if (str_eq(&v[C_FINISH], "content_filter"))
 		d->choice_filtered = true;
-	if (v[C_REFUSAL].type == TL_JT_STRING && v[C_REFUSAL].n > 0)
+	if (v[C_MESSAGE].type == TL_JT_OBJECT && v[C_REFUSAL].type == TL_JT_STRING &&
+	    v[C_REFUSAL].n > 0)
 		d->choice_refusal = true;
 	return 0;
 }
@@ -670,7 +671,7 @@ static void read_body_slots(struct tl_decoder *d, struct tl_event *ev, int level
 	uint32_t n;
 
 	ev->flags |= TL_EVF_GUARDRAIL_CHECKED | TL_EVF_REFUSAL_CHECKED;
-	if (str_eq(&v[B_ERROR_CODE], "content_filter"))
+	if (v[B_ERROR].type == TL_JT_OBJECT && str_eq(&v[B_ERROR_CODE], "content_filter"))
 		ev->flags |= TL_EVF_GUARDRAIL_FAILED;
 	if (v[B_CHOICES].type == TL_JT_ARRAY && level + 1 <= TL_JSON_MAX_LEVEL) {
 		d->choice_filtered = d->choice_refusal = false;
@@ -693,7 +694,8 @@ static void read_body_slots(struct tl_decoder *d, struct tl_event *ev, int level
 			ev->u.req.tokens_out = n;
 			ev->flags |= TL_EVF_TOKENS;
 		}
-		if (get_count(d, &v[B_CACHED], "usage.prompt_tokens_details.cached_tokens", &n,
+		if (v[B_PTD].type == TL_JT_OBJECT &&
+		    get_count(d, &v[B_CACHED], "usage.prompt_tokens_details.cached_tokens", &n,
 			      &present) == 0 &&
 		    present)
 			ev->u.req.tokens_cached = n;
@@ -915,7 +917,9 @@ static void read_arm_body(struct tl_decoder *d, struct tl_event *ev, int slot, i
 	}
 	const struct tl_jval *v = d->vals;
 
-	if (!ev->model && v[A_MODEL_NAME].type == TL_JT_STRING)
+	if (v[A_PROPS].type != TL_JT_OBJECT)
+		return;
+	if (!ev->model && v[A_MODEL].type == TL_JT_OBJECT && v[A_MODEL_NAME].type == TL_JT_STRING)
 		(void)set_model(d, ev, &v[A_MODEL_NAME], &v[A_MODEL_VERSION], "model");
 	if (!ev->u.change.detail && v[A_RAI].type == TL_JT_STRING)
 		(void)intern(d, v[A_RAI].s, v[A_RAI].n, false, "raiPolicyName",

@@ -17,6 +17,8 @@
  * digits, whose other values are true, false or null, with spaces as the only whitespace.
  * Everything it accepts is valid JSON and gives the slots tl_json_extract() would give (a
  * differential fuzz target checks this). Anything else, it declines.
+ * At least 8 bytes after @s + @n must be readable (key compares load 8 bytes at a time;
+ * JSON input always carries TL_JSON_PADDING).
  * Return: true with the slots of @ks filled; false when the caller must use tl_json_extract()
  * (the slots are then in an unspecified state). Thread: any.
  */

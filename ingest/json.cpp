@@ -66,7 +66,22 @@ extern "C" int tl_jkeys_init(struct tl_jkeys *ks, const struct tl_jkey_spec *spe
 		}
 	}
 	ks->by_len[TL_JKEY_MAX + 1] = (uint8_t)k;
-	return k == n ? 0 : -1; /* a name longer than TL_JKEY_MAX was left out */
+	if (k != n)
+		return -1; /* a name longer than TL_JKEY_MAX was left out */
+	/* the flat list of slots to clear: these keys' and every sub set's (a set shared by
+	 * two keys is listed twice, which is harmless) */
+	ks->n_all = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct tl_jkeys *sub = ks->keys[i].sub;
+		const size_t more = 1 + (sub ? sub->n_all : 0);
+
+		if (ks->n_all + more > sizeof(ks->all) / sizeof(ks->all[0]))
+			return -1;
+		ks->all[ks->n_all++] = ks->keys[i].slot;
+		for (size_t j = 0; sub && j < sub->n_all; j++)
+			ks->all[ks->n_all++] = sub->all[j];
+	}
+	return 0;
 }
 
 extern "C" struct tl_json *tl_json_new(size_t max_doc, bool *ret_cpu_ok)

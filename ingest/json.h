@@ -79,6 +79,8 @@ struct tl_jkey {
 struct tl_jkeys {
 	uint16_t n_slots; /* 1 + highest slot here and in sub sets */
 	uint16_t n_keys;
+	uint16_t n_all;
+	uint16_t all[128]; /* the slots of these keys and of every sub set below them */
 	uint8_t by_len[TL_JKEY_MAX + 2]; /* keys[by_len[n] .. by_len[n + 1]) have length n */
 	struct tl_jkey keys[64];
 };
@@ -139,17 +141,20 @@ static inline const struct tl_jkey *tl_jkeys_find(const struct tl_jkeys *ks, con
 	return NULL;
 }
 
-/** tl_jkeys_clear() - mark the slots of @ks absent (not those of its sub sets: a sub set is
- * cleared when an object fills it, and its slots are read only when its parent is present). */
+/**
+ * tl_jkeys_clear() - mark the slots of @ks and of all its sub sets absent, so nothing of an
+ * earlier object survives into this one, whichever keys it lacks.
+ */
 static inline void tl_jkeys_clear(const struct tl_jkeys *ks, struct tl_jval *vals)
 {
-	for (uint16_t i = 0; i < ks->n_keys; i++)
-		vals[ks->keys[i].slot].type = TL_JT_ABSENT;
+	for (uint16_t i = 0; i < ks->n_all; i++)
+		vals[ks->all[i]].type = TL_JT_ABSENT;
 }
 
 /**
  * tl_jkeys_init() - build @ks from @n specs (at most 64; names unique, without escapes,
- * at most TL_JKEY_MAX bytes).
+ * at most TL_JKEY_MAX bytes; at most 128 slots with those of the sub sets). Sub sets must be
+ * built first.
  * Return: 0, or -1 if the specs do not fit. Thread: any.
  */
 int tl_jkeys_init(struct tl_jkeys *ks, const struct tl_jkey_spec *spec, size_t n);

@@ -522,6 +522,13 @@ static int frame_document(struct tl_input *in, struct tl_frames *out)
 		}
 		s->prev_newline = c == '\n';
 		if (s->in_str) {
+			if ((unsigned char)c < 0x20) {
+				/* raw control characters are invalid in a string, escaped or not */
+				doc_error(s, at, "bad JSON: control character in a string");
+				if (c == '\n')
+					s->line++;
+				continue;
+			}
 			if (s->esc) {
 				s->esc = false;
 			} else if (c == '\\') {
@@ -533,11 +540,6 @@ static int frame_document(struct tl_input *in, struct tl_frames *out)
 					s->key_records =
 					    s->key_len == 7 && memcmp(s->key, "records", 7) == 0;
 				}
-			} else if ((unsigned char)c < 0x20) {
-				doc_error(s, at, "bad JSON: control character in a string");
-				if (c == '\n')
-					s->line++;
-				continue;
 			} else if (s->in_key && s->key_len < (int)sizeof(s->key)) {
 				s->key[s->key_len++] = c;
 			} else if (s->in_key) {
@@ -703,7 +705,7 @@ static enum tl_framing choose_framing(const char *data, size_t len, bool eof)
 	while (p < len && (data[p] == ' ' || data[p] == '\t' || data[p] == '\r' || data[p] == '\n'))
 		p++;
 	if (p == len)
-		return eof ? TL_FRAMING_LINES : TL_FRAMING_UNKNOWN;
+		return eof || len >= TL_MAX_RECORD ? TL_FRAMING_LINES : TL_FRAMING_UNKNOWN;
 	if (data[p] != '{' && data[p] != '[')
 		return TL_FRAMING_LINES;
 	for (; p < len; p++) {
@@ -775,16 +777,9 @@ int tl_input_next(struct tl_input *in, struct tl_frames *out)
 	if (in->framing == TL_FRAMING_UNKNOWN) {
 		in->framing = choose_framing((const char *)b->data, b->len, in->eof);
 		if (in->framing == TL_FRAMING_UNKNOWN) {
-			/* keep reading; leading blank lines are dropped (and counted) */
-			size_t p = 0;
-
-			while (p < b->len && (b->data[p] == ' ' || b->data[p] == '\t' ||
-					      b->data[p] == '\r' || b->data[p] == '\n')) {
-				if (b->data[p] == '\n')
-					in->line++, in->ds.line++;
-				p++;
-			}
-			in->carry_from = p;
+			/* keep everything for the next read: framing must not depend on where a
+			 * read happens to end (choose_framing decides by TL_MAX_RECORD) */
+			in->carry_from = 0;
 			return r < 0 ? r : 0;
 		}
 	}

@@ -60,8 +60,9 @@ void tl_input_close(struct tl_input *in);
  * The units point into a batch the input holds until the next call; an event that keeps a
  * unit's raw bytes longer takes its own reference (tl_batch_ref()).
  * Return: 0 with units (possibly none), 1 at the end of the input, or an error: -errno
- * (read failed) or TL_ECOMPRESS (corrupt or truncated compressed data); after an error the
- * input is at its end. Thread: the owner of @in.
+ * (read failed) or TL_ECOMPRESS (corrupt or truncated compressed data). With an error, @out
+ * still holds the units framed from what was read before it (decode them), and the next
+ * call returns 1. Thread: the owner of @in.
  */
 TL_MUST_CHECK int tl_input_next(struct tl_input *in, struct tl_frames *out);
 

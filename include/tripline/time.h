@@ -28,7 +28,8 @@
  *
  * Accepts `YYYY-MM-DDTHH:MM:SS`, an optional fraction of 1-9 digits, and an optional zone:
  * `Z`, `+HH:MM`/`-HH:MM`, or none (taken as UTC, as Azure's EnqueueTime). A space may stand
- * for the `T`. Years 1970-9999.
+ * for the `T`. The instant must lie between 1970-01-01T00:00:00Z and 2262-04-11T23:47:16Z
+ * (what int64_t nanoseconds hold).
  * Return: 0, or TL_ETIME. Thread: any.
  */
 TL_MUST_CHECK int tl_time_parse(const char *s, size_t len, int64_t *ret_ns);
