@@ -1,42 +1,168 @@
 /*
  * detect/engine.c - the detection engine (see tripline/engine.h).
  *
- * Series live in a dense array indexed through an open-addressing table on the series key;
- * the array grows by doubling (amortized, never per event) up to max_series.
- * Pure: no I/O, no clock, no threads. Thread: the owning shard.
+ * Per series (resource, deployment), in one block allocated when the series first appears:
+ *  - fine rings of R buckets (default 10 s), one array per counter (structure of arrays):
+ *    requests, 4xx, 429, 5xx, guardrail checked/failed, refusal checked/refused, and spend;
+ *    a window sum is a tight loop over contiguous arrays;
+ *  - a latency histogram per open minute, taken from a pool when the minute's first request
+ *    arrives and returned when the minute closes;
+ *  - minute rings over the baseline horizon (default 24 h): the p95 bin and the refusal-rate
+ *    code of each minute, and counting histograms of those codes, so a baseline median is one
+ *    walk over a small table; a minute joins the baseline once it has left the evaluation
+ *    window, and never if the rule was breaching or firing in it;
+ *  - the state of each rule (ok, pending, firing) and the cost accumulators.
+ * Buckets close when the watermark passes their end; each close evaluates the window rules,
+ * each minute close the latency rule. Only series with recent data or a rule not ok are
+ * visited; an idle series catches up in one step when its next event arrives.
+ *
+ * Nothing here reads a clock, allocates per event, or depends on the order of series: the
+ * triggers of one close are sorted by the caller. Thread: the owning shard.
  */
+#include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <tripline/engine.h>
 #include <tripline/hash.h>
+#include <tripline/hist.h>
 #include <tripline/time.h>
 
-#define TL_PRICE_CACHE 256
+#define TL_PRICE_CACHE   256
+#define MINUTE           TL_NS_PER_MIN
+#define HOUR             TL_NS_PER_HOUR
+#define DAY              TL_NS_PER_DAY
+#define REF_CODES        256
+#define COST_MINUTES     64 /* the ring of per-minute spend (the rate window is at most this) */
+#define COST_HOURS       24
+#define MAX_OPEN_MINUTES 16
+
+enum { C_REQ, C_4XX, C_429, C_5XX, C_GCHK, C_GFAIL, C_RCHK, C_REF, C_COUNT };
+
+enum { ST_OK = 0, ST_PENDING, ST_FIRING };
+
+/* minute flags */
+enum { MF_LAT_EXCL = 1, MF_REF_EXCL = 2, MF_LAT_IN = 4, MF_REF_IN = 8 };
+
+enum cost_why { COST_NONE = 0, COST_LEVEL, COST_PROJECTED, COST_HOURLY };
 
 struct price_slot {
 	uint32_t model, version; /* symbols; model 0 = empty slot */
 	int32_t price;           /* index into prices, -1 = none */
 };
 
+struct rule_state {
+	uint8_t state;
+	uint8_t severity;
+	int64_t onset; /* when the condition started holding (pending or firing) */
+	int64_t fired_at;
+	int64_t false_since; /* firing: when the condition stopped holding, INT64_MIN if it holds */
+	int64_t last_update;
+	uint64_t incident;
+};
+
+struct open_minute {
+	int64_t minute; /* start time, INT64_MIN = free */
+	struct tl_hist *h;
+};
+
+struct series {
+	uint64_t key;
+	uint32_t idx; /* position in e->series */
+	const struct tl_rules *rules;
+	struct tl_series_stats st;
+	uint32_t active_pos;    /* in e->active, UINT32_MAX when idle */
+	int64_t last_close;     /* end of the last bucket closed for this series */
+	int64_t last_data;      /* start of the latest bucket that got data */
+	int64_t last_minute;    /* start of the last minute closed */
+	uint32_t lat_consec;    /* consecutive breaching minutes */
+	bool ref_breach_minute; /* the refusal rule breached or fired in the open minute */
+	/* cost */
+	int64_t day; /* start of the UTC day being summed */
+	double day_spend, hour_spend, minute_spend;
+	uint8_t cost_level; /* warn levels crossed today */
+	uint8_t hours_n;
+	bool hour_spike;
+	float hour_spike_value, hour_median;
+	uint32_t lat_base_n, ref_base_n;
+	struct open_minute om[MAX_OPEN_MINUTES];
+	struct rule_state rs[TL_RULE_COUNT];
+	/* arrays, in the same block */
+	uint32_t *cnt;      /* C_COUNT x R */
+	float *spend;       /* R */
+	uint16_t *lat;      /* H: 1 + p95 bin of each minute, 0 = no data */
+	uint8_t *ref;       /* H: refusal-rate code of each minute, 0 = no data */
+	uint8_t *mflag;     /* H */
+	uint16_t *lat_base; /* TL_HIST_BINS: counts of codes in the baseline */
+	uint16_t *ref_base; /* REF_CODES */
+	float *min_spend;   /* COST_MINUTES */
+	float *hours;       /* COST_HOURS */
+};
+
 struct tl_engine {
 	struct tl_engine_opts o;
+	struct tl_rules default_rules;
 	struct tl_symtab *syms;
 	struct tl_dedup *dedup;
 	struct tl_dedup *usage; /* requests whose tokens were counted */
 	struct tl_engine_counts counts;
-	int64_t watermark;    /* INT64_MIN until the first advance */
-	int64_t closed_until; /* buckets before this time are closed */
+	int64_t watermark;
+	int64_t closed_until; /* buckets ending at or before this are closed; INT64_MIN at first */
+	int64_t first_bucket; /* the earliest bucket with data before the first close */
 
-	struct tl_series_stats *series;
+	/* geometry */
+	uint32_t ring, ring_mask; /* R, a power of two */
+	uint32_t w_max;           /* longest window in buckets */
+	uint32_t horizon;         /* H minutes */
+	uint32_t per_minute;      /* buckets per minute */
+	uint32_t min_history;     /* minutes of baseline a baseline rule needs */
+	size_t block;             /* bytes of one series block */
+
+	struct series **series;
 	size_t n_series, cap_series;
-	uint32_t *index; /* 1 + position in series[], 0 = empty */
-	uint64_t *keys;
+	uint64_t *keys; /* open addressing on the series key: index + 1, 0 = empty */
+	uint32_t *index;
 	size_t index_mask;
+
+	uint32_t *active;
+	size_t n_active, cap_active;
+
+	struct tl_hist **hist_free;
+	size_t n_hist_free, cap_hist_free, hists_allocated;
+
+	struct tl_trigger *out;
+	size_t n_out, cap_out;
 
 	struct price_slot price_cache[TL_PRICE_CACHE];
 };
+
+/* ---- setup ------------------------------------------------------------------------------ */
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+	uint32_t p = 1;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+static uint32_t buckets(int64_t ns, int64_t bucket)
+{
+	return (uint32_t)((ns + bucket - 1) / bucket);
+}
+
+static void widest(const struct tl_rules *r, int64_t bucket, uint32_t *w)
+{
+	const int64_t wins[] = { r->guardrail.window_ns, r->errors.window_ns,
+				 r->throttling.window_ns, r->refusal.window_ns };
+
+	for (size_t i = 0; i < sizeof(wins) / sizeof(wins[0]); i++)
+		if (buckets(wins[i], bucket) > *w)
+			*w = buckets(wins[i], bucket);
+}
 
 struct tl_engine *tl_engine_new(const struct tl_engine_opts *opts, struct tl_symtab *syms)
 {
@@ -47,16 +173,48 @@ struct tl_engine *tl_engine_new(const struct tl_engine_opts *opts, struct tl_sym
 	if (opts)
 		e->o = *opts;
 	if (e->o.lateness_ns <= 0)
-		e->o.lateness_ns = 2 * TL_NS_PER_MIN;
-	if (e->o.bucket_ns <= 0)
+		e->o.lateness_ns = 2 * MINUTE;
+	if (e->o.bucket_ns <= 0 || MINUTE % e->o.bucket_ns != 0)
 		e->o.bucket_ns = 10 * TL_NS_PER_S;
+	if (e->o.horizon_ns <= 0)
+		e->o.horizon_ns = 24 * HOUR;
+	if (e->o.min_history_ns <= 0)
+		e->o.min_history_ns = 30 * MINUTE;
+	if (e->o.hold_ns <= 0)
+		e->o.hold_ns = 5 * MINUTE;
+	if (e->o.update_every_ns <= 0)
+		e->o.update_every_ns = 30 * MINUTE;
 	if (e->o.dedup.slice_ns <= 0)
 		e->o.dedup.slice_ns = e->o.lateness_ns;
 	if (e->o.max_series == 0)
 		e->o.max_series = 1u << 20;
+	if (e->o.rules)
+		e->default_rules = *e->o.rules;
+	else
+		tl_rules_defaults(&e->default_rules);
 	e->syms = syms;
 	e->watermark = INT64_MIN;
 	e->closed_until = INT64_MIN;
+	e->first_bucket = INT64_MAX;
+
+	const int64_t b = e->o.bucket_ns;
+
+	e->per_minute = (uint32_t)(MINUTE / b);
+	e->w_max = e->per_minute;
+	widest(&e->default_rules, b, &e->w_max);
+	for (size_t i = 0; i < e->o.n_deployments; i++)
+		widest(&e->o.deployments[i].rules, b, &e->w_max);
+	/* room for the windows and for events up to two latenesses ahead of the watermark */
+	e->ring = pow2_at_least(e->w_max + 2 * buckets(e->o.lateness_ns, b) + 4);
+	e->ring_mask = e->ring - 1;
+	e->horizon = (uint32_t)(e->o.horizon_ns / MINUTE);
+	if (e->horizon < 60)
+		e->horizon = 60;
+	e->min_history = (uint32_t)((e->o.min_history_ns + MINUTE - 1) / MINUTE);
+	e->block = sizeof(struct series) + (size_t)C_COUNT * e->ring * sizeof(uint32_t) +
+		   e->ring * sizeof(float) + e->horizon * (sizeof(uint16_t) + 2) +
+		   TL_HIST_BINS * sizeof(uint16_t) + REF_CODES * sizeof(uint16_t) +
+		   (COST_MINUTES + COST_HOURS) * sizeof(float) + 64;
 	e->index_mask = 1023;
 	e->index = calloc(e->index_mask + 1, sizeof(*e->index));
 	e->keys = calloc(e->index_mask + 1, sizeof(*e->keys));
@@ -73,13 +231,52 @@ void tl_engine_free(struct tl_engine *e)
 {
 	if (!e)
 		return;
-	tl_dedup_free(e->dedup);
-	tl_dedup_free(e->usage);
+	for (size_t i = 0; i < e->n_series; i++) {
+		for (int k = 0; k < MAX_OPEN_MINUTES; k++)
+			if (e->series[i]->om[k].minute != INT64_MIN)
+				free(e->series[i]->om[k].h);
+		free(e->series[i]);
+	}
+	for (size_t i = 0; i < e->n_hist_free; i++)
+		free(e->hist_free[i]);
+	free(e->hist_free);
 	free(e->series);
 	free(e->index);
 	free(e->keys);
+	free(e->active);
+	free(e->out);
+	tl_dedup_free(e->dedup);
+	tl_dedup_free(e->usage);
 	free(e);
 }
+
+size_t tl_engine_series_bytes(const struct tl_engine *e)
+{
+	return e->block;
+}
+
+int64_t tl_engine_lateness(const struct tl_engine *e)
+{
+	return e->o.lateness_ns;
+}
+
+const struct tl_engine_counts *tl_engine_get_counts(const struct tl_engine *e)
+{
+	return &e->counts;
+}
+
+struct tl_trigger *tl_engine_triggers(struct tl_engine *e, size_t *ret_n)
+{
+	*ret_n = e->n_out;
+	return e->out;
+}
+
+void tl_engine_clear_triggers(struct tl_engine *e)
+{
+	e->n_out = 0;
+}
+
+/* ---- series table ----------------------------------------------------------------------- */
 
 static bool grow_index(struct tl_engine *e)
 {
@@ -110,37 +307,142 @@ static bool grow_index(struct tl_engine *e)
 	return true;
 }
 
-static struct tl_series_stats *find_series(struct tl_engine *e, const struct tl_event *ev)
+static const struct tl_rules *rules_for(const struct tl_engine *e, uint32_t deployment)
+{
+	size_t n;
+	const char *name = tl_symtab_str(e->syms, deployment, &n);
+
+	for (size_t i = 0; i < e->o.n_deployments; i++) {
+		const char *d = e->o.deployments[i].name;
+
+		if (strlen(d) != n)
+			continue;
+		size_t k = 0;
+
+		for (; k < n; k++) {
+			char a = d[k], c = name[k];
+
+			if (a >= 'A' && a <= 'Z')
+				a = (char)(a + 32);
+			if (c >= 'A' && c <= 'Z')
+				c = (char)(c + 32);
+			if (a != c)
+				break;
+		}
+		if (k == n)
+			return &e->o.deployments[i].rules;
+	}
+	return &e->default_rules;
+}
+
+static struct series *new_series(struct tl_engine *e, const struct tl_event *ev)
+{
+	struct series *s = calloc(1, e->block);
+	unsigned char *p;
+
+	if (!s)
+		return NULL;
+	s->key = ev->series;
+	s->st.resource = ev->resource;
+	s->st.deployment = ev->deployment;
+	s->rules = rules_for(e, ev->deployment);
+	s->active_pos = UINT32_MAX;
+	s->last_close = INT64_MIN;
+	s->last_data = INT64_MIN;
+	s->last_minute = INT64_MIN;
+	s->day = INT64_MIN;
+	for (int k = 0; k < MAX_OPEN_MINUTES; k++)
+		s->om[k].minute = INT64_MIN;
+	for (int r = 0; r < TL_RULE_COUNT; r++)
+		s->rs[r].false_since = INT64_MIN;
+	/* carve the arrays, widest alignment first */
+	p = (unsigned char *)(s + 1);
+	s->cnt = (uint32_t *)p;
+	p += (size_t)C_COUNT * e->ring * sizeof(uint32_t);
+	s->spend = (float *)p;
+	p += e->ring * sizeof(float);
+	s->min_spend = (float *)p;
+	p += COST_MINUTES * sizeof(float);
+	s->hours = (float *)p;
+	p += COST_HOURS * sizeof(float);
+	s->lat = (uint16_t *)p;
+	p += e->horizon * sizeof(uint16_t);
+	s->lat_base = (uint16_t *)p;
+	p += TL_HIST_BINS * sizeof(uint16_t);
+	s->ref_base = (uint16_t *)p;
+	p += REF_CODES * sizeof(uint16_t);
+	s->ref = p;
+	p += e->horizon;
+	s->mflag = p;
+	return s;
+}
+
+static struct series *find_series(struct tl_engine *e, const struct tl_event *ev)
 {
 	size_t i = ev->series & e->index_mask;
 
 	for (; e->index[i]; i = (i + 1) & e->index_mask)
 		if (e->keys[i] == ev->series)
-			return &e->series[e->index[i] - 1];
+			return e->series[e->index[i] - 1];
 	if (e->n_series >= e->o.max_series)
 		return NULL;
 	if (e->n_series == e->cap_series) {
 		size_t cap = e->cap_series ? e->cap_series * 2 : 64;
-		struct tl_series_stats *s = realloc(e->series, cap * sizeof(*s));
+		struct series **ss = realloc(e->series, cap * sizeof(*ss));
 
-		if (!s)
+		if (!ss)
 			return NULL;
-		e->series = s;
+		e->series = ss;
 		e->cap_series = cap;
 	}
-	struct tl_series_stats *s = &e->series[e->n_series];
+	struct series *s = new_series(e, ev);
 
-	memset(s, 0, sizeof(*s));
-	s->resource = ev->resource;
-	s->deployment = ev->deployment;
-	e->n_series++;
+	if (!s)
+		return NULL;
+	s->idx = (uint32_t)e->n_series;
+	e->series[e->n_series++] = s;
 	e->index[i] = (uint32_t)e->n_series;
 	e->keys[i] = ev->series;
-	if (e->n_series * 2 > e->index_mask && !grow_index(e)) {
-		/* the table still works, only fuller; the next insert tries again */
-	}
+	if (e->n_series * 2 > e->index_mask)
+		(void)grow_index(e); /* on failure the table only gets fuller */
 	return s;
 }
+
+/* ---- histograms pool -------------------------------------------------------------------- */
+
+static struct tl_hist *hist_take(struct tl_engine *e)
+{
+	struct tl_hist *h;
+
+	if (e->n_hist_free > 0) {
+		h = e->hist_free[--e->n_hist_free];
+		memset(h, 0, sizeof(*h));
+		return h;
+	}
+	h = calloc(1, sizeof(*h));
+	if (h)
+		e->hists_allocated++;
+	return h;
+}
+
+static void hist_give(struct tl_engine *e, struct tl_hist *h)
+{
+	if (e->n_hist_free == e->cap_hist_free) {
+		size_t cap = e->cap_hist_free ? e->cap_hist_free * 2 : 64;
+		struct tl_hist **f = realloc(e->hist_free, cap * sizeof(*f));
+
+		if (!f) {
+			free(h);
+			e->hists_allocated--;
+			return;
+		}
+		e->hist_free = f;
+		e->cap_hist_free = cap;
+	}
+	e->hist_free[e->n_hist_free++] = h;
+}
+
+/* ---- pricing ---------------------------------------------------------------------------- */
 
 /* The price of a model (and version, for a price listed under "model-version"). */
 static int32_t find_price(struct tl_engine *e, uint32_t model, uint32_t version)
@@ -171,8 +473,10 @@ static int32_t find_price(struct tl_engine *e, uint32_t model, uint32_t version)
 	return best;
 }
 
-static void add_tokens(struct tl_engine *e, struct tl_series_stats *s, const struct tl_event *ev)
+/* Count a request's tokens once; return what they cost. */
+static double add_tokens(struct tl_engine *e, struct series *se, const struct tl_event *ev)
 {
+	struct tl_series_stats *s = &se->st;
 	const uint32_t in = ev->u.req.tokens_in, out = ev->u.req.tokens_out;
 	const uint32_t cached = ev->u.req.tokens_cached < in ? ev->u.req.tokens_cached : in;
 	const uint32_t model = ev->model ? ev->model : s->model;
@@ -182,30 +486,138 @@ static void add_tokens(struct tl_engine *e, struct tl_series_stats *s, const str
 	if (ev->usage_key &&
 	    tl_dedup_check(e->usage, ev->time_ns, ev->usage_key) == TL_DEDUP_DUPLICATE) {
 		e->counts.tokens_repeated += (uint64_t)in + out;
-		return;
+		return 0;
 	}
 	s->tokens_in += in;
 	s->tokens_out += out;
 	s->tokens_cached += cached;
 	if (in + (uint64_t)out == 0)
-		return;
+		return 0;
 	int32_t p = model ? find_price(e, model, version) : -1;
 
 	if (p < 0) {
 		e->counts.tokens_unpriced += (uint64_t)in + out;
-		return;
+		return 0;
 	}
 	const struct tl_price *pr = &e->o.prices[p];
 	const double cached_price = pr->cached_input >= 0 ? pr->cached_input : pr->input;
+	const double usd = ((double)(in - cached) * pr->input + (double)cached * cached_price +
+			    (double)out * pr->output) /
+			   1e6;
 
-	s->cost_usd += ((double)(in - cached) * pr->input + (double)cached * cached_price +
-			(double)out * pr->output) /
-		       1e6;
+	s->cost_usd += usd;
+	return usd;
 }
+
+/* ---- activity --------------------------------------------------------------------------- */
+
+static void activate(struct tl_engine *e, struct series *s, uint32_t idx)
+{
+	if (s->active_pos != UINT32_MAX)
+		return;
+	if (e->n_active == e->cap_active) {
+		size_t cap = e->cap_active ? e->cap_active * 2 : 64;
+		uint32_t *a = realloc(e->active, cap * sizeof(*a));
+
+		if (!a)
+			return; /* stays idle: its data waits until memory allows */
+		e->active = a;
+		e->cap_active = cap;
+	}
+	s->active_pos = (uint32_t)e->n_active;
+	e->active[e->n_active++] = idx;
+}
+
+static void deactivate(struct tl_engine *e, struct series *s)
+{
+	const uint32_t pos = s->active_pos;
+
+	e->active[pos] = e->active[--e->n_active];
+	e->series[e->active[pos]]->active_pos = pos;
+	s->active_pos = UINT32_MAX;
+}
+
+/* Age one minute out of the horizon and mark it empty. */
+static void minute_forget(struct tl_engine *e, struct series *s, int64_t minute)
+{
+	const uint32_t j = (uint32_t)(tl_floor_div(minute, MINUTE) % e->horizon);
+
+	if (s->mflag[j] & MF_LAT_IN) {
+		s->lat_base[s->lat[j] - 1]--;
+		s->lat_base_n--;
+	}
+	if (s->mflag[j] & MF_REF_IN) {
+		s->ref_base[s->ref[j] - 1]--;
+		s->ref_base_n--;
+	}
+	s->lat[j] = 0;
+	s->ref[j] = 0;
+	s->mflag[j] = 0;
+}
+
+static void hour_push(struct series *s, double spend)
+{
+	memmove(s->hours + 1, s->hours, (COST_HOURS - 1) * sizeof(float));
+	s->hours[0] = (float)spend;
+	if (s->hours_n < COST_HOURS)
+		s->hours_n++;
+}
+
+/*
+ * Bring an idle series up to the engine's closed time: the minutes and hours it missed had no
+ * data, so only the horizon, the spend rings and the day move.
+ */
+static void catch_up(struct tl_engine *e, struct series *s)
+{
+	const int64_t now = e->closed_until;
+
+	if (s->last_close == INT64_MIN || now == INT64_MIN) {
+		s->last_close = now;
+		s->last_minute =
+		    now == INT64_MIN ? INT64_MIN : tl_floor_div(now, MINUTE) * MINUTE - MINUTE;
+		return;
+	}
+	if (now <= s->last_close)
+		return;
+	const int64_t last_min = tl_floor_div(now, MINUTE) * MINUTE - MINUTE;
+
+	if (s->last_minute != INT64_MIN) {
+		if ((last_min - s->last_minute) / MINUTE >= e->horizon) {
+			memset(s->lat, 0, e->horizon * sizeof(uint16_t));
+			memset(s->ref, 0, e->horizon);
+			memset(s->mflag, 0, e->horizon);
+			memset(s->lat_base, 0, TL_HIST_BINS * sizeof(uint16_t));
+			memset(s->ref_base, 0, REF_CODES * sizeof(uint16_t));
+			s->lat_base_n = s->ref_base_n = 0;
+		} else {
+			for (int64_t m = s->last_minute + MINUTE; m <= last_min; m += MINUTE)
+				minute_forget(e, s, m);
+		}
+	}
+	s->last_minute = last_min;
+	/* hours and minutes of spend that passed without any */
+	const int64_t h0 = tl_floor_div(s->last_close, HOUR), h1 = tl_floor_div(now, HOUR);
+
+	if (h1 > h0) {
+		hour_push(s, s->hour_spend);
+		s->hour_spend = 0;
+		for (int64_t h = h0 + 1; h < h1 && h - h0 <= COST_HOURS; h++)
+			hour_push(s, 0);
+	}
+	if (tl_floor_div(now, MINUTE) > tl_floor_div(s->last_close, MINUTE)) {
+		memset(s->min_spend, 0, COST_MINUTES * sizeof(float));
+		s->minute_spend = 0;
+	}
+	s->lat_consec = 0;
+	s->last_close = now;
+}
+
+/* ---- events ----------------------------------------------------------------------------- */
 
 void tl_engine_push(struct tl_engine *e, const struct tl_event *ev)
 {
-	struct tl_series_stats *s;
+	struct series *s;
+	double usd = 0;
 
 	if (ev->fingerprint) {
 		enum tl_dedup_result d = tl_dedup_check(e->dedup, ev->time_ns, ev->fingerprint);
@@ -218,78 +630,644 @@ void tl_engine_push(struct tl_engine *e, const struct tl_event *ev)
 			e->counts.dedup_unchecked++;
 	}
 	e->counts.decoded++;
-	if (ev->time_ns < e->closed_until)
-		e->counts.late++;
 	s = find_series(e, ev);
 	if (!s) {
 		e->counts.series_dropped++;
 		return;
 	}
+	/* totals: every decoded event, late or not */
 	if (ev->model) {
-		s->model = ev->model;
-		s->model_version = ev->model_version;
+		s->st.model = ev->model;
+		s->st.model_version = ev->model_version;
 	}
 	switch (ev->kind) {
 	case TL_EV_REQUEST:
-		s->requests++;
+		s->st.requests++;
 		switch (tl_status_class(ev->status)) {
 		case 2:
-			s->status_2xx++;
+			s->st.status_2xx++;
 			break;
 		case 4:
-			s->status_4xx++;
+			s->st.status_4xx++;
 			break;
 		case 29:
-			s->status_429++;
+			s->st.status_429++;
 			break;
 		case 5:
-			s->status_5xx++;
+			s->st.status_5xx++;
 			break;
 		default:
-			s->status_other++;
+			s->st.status_other++;
 			break;
 		}
-		s->guardrail_checked += (ev->flags & TL_EVF_GUARDRAIL_CHECKED) != 0;
-		s->guardrail_failed += (ev->flags & TL_EVF_GUARDRAIL_FAILED) != 0;
-		s->refusals += (ev->flags & TL_EVF_REFUSAL) != 0;
+		s->st.guardrail_checked += (ev->flags & TL_EVF_GUARDRAIL_CHECKED) != 0;
+		s->st.guardrail_failed += (ev->flags & TL_EVF_GUARDRAIL_FAILED) != 0;
+		s->st.refusals += (ev->flags & TL_EVF_REFUSAL) != 0;
 		if (ev->flags & TL_EVF_TOKENS)
-			add_tokens(e, s, ev);
+			usd = add_tokens(e, s, ev);
 		break;
 	case TL_EV_USAGE:
 		if (ev->flags & TL_EVF_TOKENS)
-			add_tokens(e, s, ev);
+			usd = add_tokens(e, s, ev);
 		break;
 	case TL_EV_METRIC:
-		s->metric_rows++;
-		break;
+		s->st.metric_rows++;
+		return;
 	case TL_EV_CHANGE:
-		s->changes++;
-		break;
+		s->st.changes++;
+		return;
+	default:
+		return;
+	}
+	/* detection: only what falls in an open bucket */
+	const int64_t b = e->o.bucket_ns;
+
+	if (ev->time_ns < e->closed_until) {
+		e->counts.late++;
+		return;
+	}
+	const int64_t n = tl_floor_div(ev->time_ns, b);
+
+	if (e->closed_until != INT64_MIN &&
+	    n - e->closed_until / b >= (int64_t)(e->ring - e->w_max)) {
+		e->counts.ahead++;
+		return;
+	}
+	if (e->closed_until == INT64_MIN && n * b < e->first_bucket)
+		e->first_bucket = n * b;
+	if (s->active_pos == UINT32_MAX) {
+		catch_up(e, s);
+		activate(e, s, s->idx);
+	}
+	if (n * b > s->last_data)
+		s->last_data = n * b;
+
+	uint32_t *c = s->cnt + (uint32_t)(n & e->ring_mask);
+	const uint32_t R = e->ring;
+
+	if (ev->kind == TL_EV_REQUEST) {
+		c[C_REQ * R]++;
+		switch (tl_status_class(ev->status)) {
+		case 4:
+			c[C_4XX * R]++;
+			break;
+		case 29:
+			c[C_429 * R]++;
+			break;
+		case 5:
+			c[C_5XX * R]++;
+			break;
+		default:
+			break;
+		}
+		if (ev->flags & TL_EVF_GUARDRAIL_CHECKED) {
+			c[C_GCHK * R]++;
+			c[C_GFAIL * R] += (ev->flags & TL_EVF_GUARDRAIL_FAILED) != 0;
+		}
+		if (ev->flags & TL_EVF_REFUSAL_CHECKED) {
+			c[C_RCHK * R]++;
+			c[C_REF * R] += (ev->flags & TL_EVF_REFUSAL) != 0;
+		}
+		if (ev->flags & TL_EVF_LATENCY) {
+			const int64_t minute = tl_floor_div(ev->time_ns, MINUTE) * MINUTE;
+			struct open_minute *free_slot = NULL, *om = NULL;
+
+			for (int k = 0; k < MAX_OPEN_MINUTES; k++) {
+				if (s->om[k].minute == minute) {
+					om = &s->om[k];
+					break;
+				}
+				if (s->om[k].minute == INT64_MIN && !free_slot)
+					free_slot = &s->om[k];
+			}
+			if (!om && free_slot && (free_slot->h = hist_take(e)) != NULL) {
+				free_slot->minute = minute;
+				om = free_slot;
+			}
+			if (om)
+				tl_hist_add(om->h, ev->u.req.latency_ms);
+		}
+	}
+	s->spend[n & e->ring_mask] += (float)usd;
+}
+
+/* ---- evaluation ------------------------------------------------------------------------- */
+
+/* An observation a rule made at one evaluation. */
+struct obs {
+	double observed, baseline, threshold;
+	int64_t win_start, win_end;
+	uint8_t unit, severity;
+	char reason[120];
+};
+
+/* Sum counter @c over the @w buckets ending with bucket @n. */
+static uint64_t wsum(const struct tl_engine *e, const struct series *s, int c, int64_t n,
+		     uint32_t w)
+{
+	const uint32_t *a = s->cnt + (size_t)c * e->ring;
+	const uint32_t end = (uint32_t)(n & e->ring_mask);
+	const uint32_t start = (uint32_t)((n - w + 1) & e->ring_mask);
+	uint64_t sum = 0;
+
+	if (start <= end) {
+		for (uint32_t i = start; i <= end; i++)
+			sum += a[i];
+	} else {
+		for (uint32_t i = start; i < e->ring; i++)
+			sum += a[i];
+		for (uint32_t i = 0; i <= end; i++)
+			sum += a[i];
+	}
+	return sum;
+}
+
+static uint32_t median_code(const uint16_t *counts, uint32_t n_codes, uint32_t total)
+{
+	uint32_t half = (total + 1) / 2, seen = 0;
+
+	for (uint32_t i = 0; i < n_codes; i++) {
+		seen += counts[i];
+		if (seen >= half)
+			return i;
+	}
+	return n_codes - 1;
+}
+
+/* Refusal rates as codes: 0 = no data, 1 = none refused, 2.. = 1e-4 x 1.05^(code - 2). */
+static uint8_t ref_code(uint64_t refused, uint64_t checked)
+{
+	if (!checked)
+		return 0;
+	if (!refused)
+		return 1;
+	const double r = (double)refused / (double)checked;
+	long c = 2 + lround(log(r / 1e-4) / log(1.05));
+
+	return (uint8_t)(c < 2 ? 2 : c > REF_CODES - 1 ? REF_CODES - 1 : c);
+}
+
+static double ref_rate(uint32_t code)
+{
+	return code <= 1 ? 0.0 : 1e-4 * pow(1.05, (double)code - 2);
+}
+
+static void emit(struct tl_engine *e, struct series *s, enum tl_rule r, uint8_t type, int64_t at,
+		 const struct obs *o)
+{
+	const struct rule_state *rs = &s->rs[r];
+	const struct tl_rules *cfg = s->rules;
+
+	if (e->n_out == e->cap_out) {
+		size_t cap = e->cap_out ? e->cap_out * 2 : 64;
+		struct tl_trigger *t = realloc(e->out, cap * sizeof(*t));
+
+		if (!t)
+			return;
+		e->out = t;
+		e->cap_out = cap;
+	}
+	struct tl_trigger *t = &e->out[e->n_out++];
+
+	*t = (struct tl_trigger){
+		.at = at,
+		.fired_at = rs->fired_at,
+		.window_start = o->win_start,
+		.window_end = o->win_end,
+		.resolved_at = rs->false_since,
+		.incident = rs->incident,
+		.series = s->key,
+		.resource = s->st.resource,
+		.deployment = s->st.deployment,
+		.model = s->st.model,
+		.model_version = s->st.model_version,
+		.observed = o->observed,
+		.baseline = o->baseline,
+		.threshold = o->threshold,
+		.type = type,
+		.rule = (uint8_t)r,
+		.severity = o->severity,
+		.unit = o->unit,
+		.fallback = cfg->fallback,
+		.owner = cfg->owner,
+	};
+	if (o->severity <= 1 && cfg->fallback[0])
+		t->action = TL_ACTION_FAILOVER;
+	else if (r == TL_RULE_COST || r == TL_RULE_THROTTLING)
+		t->action = TL_ACTION_THROTTLE;
+	else
+		t->action = TL_ACTION_INVESTIGATE;
+	(void)snprintf(t->reason, sizeof(t->reason), "%s", o->reason);
+}
+
+/*
+ * The trigger lifecycle of one (rule, series): ok -> pending while the condition holds but has
+ * not held long enough (@sustained), -> firing, -> back to ok once the condition has been false
+ * for the hold period. Emits trigger, update (every update_every, and when the severity rises)
+ * and resolved events.
+ */
+static void lifecycle(struct tl_engine *e, struct series *s, enum tl_rule r, bool breach,
+		      bool sustained, int64_t onset, int64_t at, const struct obs *o)
+{
+	struct rule_state *rs = &s->rs[r];
+
+	switch (rs->state) {
+	case ST_OK:
+		if (!breach)
+			return;
+		rs->onset = onset;
+		rs->state = ST_PENDING;
+		TL_FALLTHROUGH;
+	case ST_PENDING:
+		if (!breach) {
+			rs->state = ST_OK;
+			return;
+		}
+		if (!sustained)
+			return;
+		rs->state = ST_FIRING;
+		rs->fired_at = at;
+		rs->last_update = at;
+		rs->false_since = INT64_MIN;
+		rs->severity = o->severity;
+		rs->incident =
+		    tl_hash_combine(tl_hash_combine(s->key, (uint64_t)r + 1), (uint64_t)rs->onset);
+		emit(e, s, r, TL_TRIGGER_FIRE, at, o);
+		return;
+	case ST_FIRING:
 	default:
 		break;
 	}
+	if (breach) {
+		rs->false_since = INT64_MIN;
+		if (o->severity < rs->severity || at - rs->last_update >= e->o.update_every_ns) {
+			if (o->severity < rs->severity)
+				rs->severity = o->severity;
+			rs->last_update = at;
+			emit(e, s, r, TL_TRIGGER_UPDATE, at, o);
+		}
+		return;
+	}
+	if (rs->false_since == INT64_MIN)
+		rs->false_since = at;
+	if (at - rs->false_since >= e->o.hold_ns) {
+		emit(e, s, r, TL_TRIGGER_RESOLVED, at, o);
+		rs->state = ST_OK;
+		rs->false_since = INT64_MIN;
+		return;
+	}
+	if (at - rs->last_update >= e->o.update_every_ns) {
+		rs->last_update = at;
+		emit(e, s, r, TL_TRIGGER_UPDATE, at, o);
+	}
+}
+
+static void eval_rate(struct tl_engine *e, struct series *s, enum tl_rule r,
+		      const struct tl_rule_rate *cfg, int num_c, int den_c, int64_t n, int64_t at,
+		      const char *what)
+{
+	const uint32_t w = buckets(cfg->window_ns, e->o.bucket_ns);
+	const uint64_t den = wsum(e, s, den_c, n, w), num = den ? wsum(e, s, num_c, n, w) : 0;
+	const double ratio = den ? (double)num / (double)den : 0.0;
+	const bool breach =
+	    cfg->enabled && den >= cfg->min_requests && den > 0 && ratio > cfg->rate;
+	struct obs o = { .observed = ratio,
+			 .baseline = NAN,
+			 .threshold = cfg->rate,
+			 .win_start = at - (int64_t)w * e->o.bucket_ns,
+			 .win_end = at,
+			 .unit = TL_UNIT_RATIO,
+			 .severity = ratio >= cfg->severe_rate ? 1 : 2 };
+
+	if (!breach && s->rs[r].state == ST_OK)
+		return;
+	(void)snprintf(o.reason, sizeof(o.reason),
+		       "%s in %.1f %% of %llu requests over %lld min "
+		       "(threshold %.1f %%)",
+		       what, ratio * 100, (unsigned long long)den,
+		       (long long)(cfg->window_ns / MINUTE), cfg->rate * 100);
+	lifecycle(e, s, r, breach, breach, at, at, &o);
+}
+
+static void eval_refusal(struct tl_engine *e, struct series *s, int64_t n, int64_t at)
+{
+	const struct tl_rule_refusal *cfg = &s->rules->refusal;
+	const uint32_t w = buckets(cfg->window_ns, e->o.bucket_ns);
+	const uint64_t den = wsum(e, s, C_RCHK, n, w), num = den ? wsum(e, s, C_REF, n, w) : 0;
+	const double ratio = den ? (double)num / (double)den : 0.0;
+	const bool have_base = s->ref_base_n >= e->min_history;
+	const double base =
+	    have_base ? ref_rate(median_code(s->ref_base, REF_CODES, s->ref_base_n) + 1) : NAN;
+	const double thr =
+	    have_base && cfg->factor * base > cfg->rate ? cfg->factor * base : cfg->rate;
+	const bool breach =
+	    cfg->enabled && have_base && den >= cfg->min_requests && den > 0 && ratio > thr;
+	struct obs o = { .observed = ratio,
+			 .baseline = base,
+			 .threshold = thr,
+			 .win_start = at - (int64_t)w * e->o.bucket_ns,
+			 .win_end = at,
+			 .unit = TL_UNIT_RATIO,
+			 .severity = ratio >= cfg->severe_rate ? 1 : 2 };
+
+	if (breach || s->rs[TL_RULE_REFUSAL].state != ST_OK)
+		s->ref_breach_minute = true;
+	if (!breach && s->rs[TL_RULE_REFUSAL].state == ST_OK)
+		return;
+	(void)snprintf(o.reason, sizeof(o.reason),
+		       "refusals in %.1f %% of %llu requests over %lld "
+		       "min (baseline %.2f %%, threshold %.1f %%)",
+		       ratio * 100, (unsigned long long)den, (long long)(cfg->window_ns / MINUTE),
+		       base * 100, thr * 100);
+	lifecycle(e, s, TL_RULE_REFUSAL, breach, breach, at, at, &o);
+}
+
+static double median_float(const float *v, uint32_t n)
+{
+	float tmp[COST_HOURS];
+
+	memcpy(tmp, v, n * sizeof(float));
+	for (uint32_t i = 1; i < n; i++)
+		for (uint32_t j = i; j > 0 && tmp[j - 1] > tmp[j]; j--) {
+			float t = tmp[j];
+
+			tmp[j] = tmp[j - 1];
+			tmp[j - 1] = t;
+		}
+	return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2.0;
+}
+
+static void eval_cost(struct tl_engine *e, struct series *s, int64_t at)
+{
+	const struct tl_rule_cost *cfg = &s->rules->cost;
+	const double budget = cfg->daily_budget_usd;
+	double crossed = 0;
+	uint8_t level = 0;
+
+	for (uint32_t k = 0; k < cfg->n_warn; k++)
+		if (budget > 0 && s->day_spend >= cfg->warn_at[k] * budget) {
+			level = (uint8_t)(k + 1);
+			if (cfg->warn_at[k] > crossed)
+				crossed = cfg->warn_at[k];
+		}
+	/* project the day at the spend rate of the last rate_window */
+	uint32_t k = (uint32_t)(cfg->rate_window_ns / MINUTE);
+
+	if (k < 1)
+		k = 1;
+	if (k > COST_MINUTES)
+		k = COST_MINUTES;
+	double recent = 0;
+	const int64_t m = tl_floor_div(at, MINUTE) - 1; /* the last closed minute */
+
+	for (uint32_t i = 0; i < k; i++)
+		recent += s->min_spend[(uint64_t)(m - i) % COST_MINUTES];
+	const double rate = recent / ((double)k * (double)MINUTE); /* USD per ns */
+	const double left = (double)(s->day + DAY - at);
+	const double projected = s->day_spend + rate * (left > 0 ? left : 0);
+	const bool proj =
+	    cfg->enabled && budget > 0 && rate > 0 && crossed < 1.0 && projected > budget;
+	const bool breach = cfg->enabled && (level > 0 || proj || s->hour_spike);
+	struct obs o = { .observed = s->day_spend,
+			 .baseline = rate > 0 ? projected : NAN,
+			 .threshold = budget,
+			 .win_start = s->day,
+			 .win_end = at,
+			 .unit = TL_UNIT_USD };
+
+	if (!breach && s->rs[TL_RULE_COST].state == ST_OK)
+		return;
+	o.severity = crossed >= 1.0 ? 2 : (crossed >= 0.8 || proj || s->hour_spike) ? 3 : 4;
+	if (crossed >= 1.0 || (level > 0 && !proj && !s->hour_spike))
+		(void)snprintf(o.reason, sizeof(o.reason),
+			       "spent %.2f USD today, %.0f %% of the %.2f USD daily budget",
+			       s->day_spend, s->day_spend / budget * 100, budget);
+	else if (proj)
+		(void)snprintf(o.reason, sizeof(o.reason),
+			       "on course for %.2f USD today at the last %u minutes' rate (budget "
+			       "%.2f USD)",
+			       projected, k, budget);
+	else if (s->hour_spike)
+		(void)snprintf(o.reason, sizeof(o.reason),
+			       "%.2f USD in the last hour, %.1f x the median hour (%.2f USD)",
+			       s->hour_spike_value, s->hour_spike_value / s->hour_median,
+			       s->hour_median);
+	else
+		(void)snprintf(o.reason, sizeof(o.reason), "spend back under every threshold");
+	(void)level;
+	lifecycle(e, s, TL_RULE_COST, breach, breach, at, at, &o);
+}
+
+static void close_minute(struct tl_engine *e, struct series *s, int64_t start)
+{
+	const struct tl_rule_latency *cfg = &s->rules->latency;
+	const int64_t end = start + MINUTE, m = tl_floor_div(start, MINUTE);
+	struct tl_hist *h = NULL;
+	uint16_t code = 0;
+
+	for (int k = 0; k < MAX_OPEN_MINUTES; k++) {
+		if (s->om[k].minute == start) {
+			h = s->om[k].h;
+			s->om[k].minute = INT64_MIN;
+			s->om[k].h = NULL;
+		}
+	}
+	const uint32_t need_req = cfg->min_requests ? cfg->min_requests : 1;
+
+	if (h && h->n >= need_req)
+		code = (uint16_t)(1 + tl_hist_quantile_bin(h, cfg->statistic));
+	if (h)
+		hist_give(e, h);
+
+	/* latency: this minute's statistic against the median of the horizon's minutes */
+	const uint32_t need =
+	    (uint32_t)(cfg->for_ns / MINUTE) ? (uint32_t)(cfg->for_ns / MINUTE) : 1;
+	const bool have_base = s->lat_base_n >= e->min_history;
+	const double base =
+	    have_base ? tl_hist_value(median_code(s->lat_base, TL_HIST_BINS, s->lat_base_n)) : NAN;
+	const double p = code ? tl_hist_value(code - 1u) : NAN;
+	const bool breach = cfg->enabled && code && have_base && p > cfg->factor * base;
+
+	s->lat_consec = breach ? s->lat_consec + 1 : 0;
+	if (breach || s->rs[TL_RULE_LATENCY].state != ST_OK) {
+		struct obs o = { .observed = code ? p : NAN,
+				 .baseline = base,
+				 .threshold = cfg->factor * base,
+				 .win_start = end - (int64_t)need * MINUTE,
+				 .win_end = end,
+				 .unit = TL_UNIT_MS,
+				 .severity = code && p >= cfg->severe_factor * base ? 1 : 2 };
+
+		(void)snprintf(
+		    o.reason, sizeof(o.reason),
+		    "p%.0f latency %.0f ms in the minute to %02d:%02d, %.1f x the baseline "
+		    "%.0f ms",
+		    cfg->statistic * 100, code ? p : 0.0, (int)(tl_floor_div(end, HOUR) % 24),
+		    (int)(tl_floor_div(end, MINUTE) % 60), code ? p / base : 0.0, base);
+		lifecycle(e, s, TL_RULE_LATENCY, breach, s->lat_consec >= need,
+			  end - (int64_t)s->lat_consec * MINUTE, end, &o);
+	}
+	/* the refusal rate of the minute */
+	const int64_t n_last = tl_floor_div(end, e->o.bucket_ns) - 1;
+	const uint8_t rcode = ref_code(wsum(e, s, C_REF, n_last, e->per_minute),
+				       wsum(e, s, C_RCHK, n_last, e->per_minute));
+
+	/* age the minute that leaves the horizon, store this one */
+	const uint32_t j = (uint32_t)(m % e->horizon);
+
+	minute_forget(e, s, start);
+	s->lat[j] = code;
+	s->ref[j] = rcode;
+	s->mflag[j] =
+	    (uint8_t)((breach || s->rs[TL_RULE_LATENCY].state != ST_OK ? MF_LAT_EXCL : 0) |
+		      (s->ref_breach_minute ? MF_REF_EXCL : 0));
+	s->ref_breach_minute = false;
+	/* minutes join the baselines once they have left the evaluation windows */
+	const uint32_t e_ref = (uint32_t)(s->rules->refusal.window_ns / MINUTE);
+	const uint32_t jl = (uint32_t)((m - need + e->horizon) % e->horizon);
+	const uint32_t jr = (uint32_t)((m - e_ref + e->horizon) % e->horizon);
+
+	if (need < e->horizon && s->lat[jl] && !(s->mflag[jl] & (MF_LAT_EXCL | MF_LAT_IN))) {
+		s->lat_base[s->lat[jl] - 1]++;
+		s->lat_base_n++;
+		s->mflag[jl] |= MF_LAT_IN;
+	}
+	if (e_ref < e->horizon && s->ref[jr] && !(s->mflag[jr] & (MF_REF_EXCL | MF_REF_IN))) {
+		s->ref_base[s->ref[jr] - 1]++;
+		s->ref_base_n++;
+		s->mflag[jr] |= MF_REF_IN;
+	}
+	s->last_minute = start;
+	/* spend per minute, for the cost projection */
+	s->min_spend[(uint64_t)m % COST_MINUTES] = (float)s->minute_spend;
+	s->minute_spend = 0;
+}
+
+static void close_hour(struct series *s)
+{
+	const struct tl_rule_cost *cfg = &s->rules->cost;
+	const double spend = s->hour_spend;
+
+	s->hour_spike = false;
+	/* an hour is compared with a whole day of hours: against fewer, the morning ramp of an
+	 * ordinary day looks like a spike */
+	if (s->hours_n >= COST_HOURS && spend > 0.01) {
+		const double med = median_float(s->hours, s->hours_n);
+
+		if (med > 0 && spend > cfg->hourly_factor * med) {
+			s->hour_spike = true;
+			s->hour_spike_value = (float)spend;
+			s->hour_median = (float)med;
+		}
+	}
+	if (!s->hour_spike)
+		hour_push(s, spend); /* a spike hour does not teach the baseline */
+	s->hour_spend = 0;
+}
+
+static void close_bucket(struct tl_engine *e, struct series *s, int64_t at)
+{
+	const struct tl_rules *cfg = s->rules;
+	const int64_t n = tl_floor_div(at, e->o.bucket_ns) - 1;
+	const uint32_t slot = (uint32_t)(n & e->ring_mask);
+	const int64_t day = tl_floor_div(at - e->o.bucket_ns, DAY) * DAY;
+
+	eval_rate(e, s, TL_RULE_GUARDRAIL, &cfg->guardrail, C_GFAIL, C_GCHK, n, at,
+		  "content-filter results");
+	eval_rate(e, s, TL_RULE_ERRORS, &cfg->errors, C_5XX, C_REQ, n, at, "5xx responses");
+	eval_rate(e, s, TL_RULE_THROTTLING, &cfg->throttling, C_429, C_REQ, n, at, "429 responses");
+	eval_refusal(e, s, n, at);
+	if (day != s->day) {
+		s->day = day;
+		s->day_spend = 0;
+	}
+	s->day_spend += s->spend[slot];
+	s->hour_spend += s->spend[slot];
+	s->minute_spend += s->spend[slot];
+	if (at % MINUTE == 0)
+		close_minute(e, s, at - MINUTE);
+	if (at % HOUR == 0)
+		close_hour(s);
+	eval_cost(e, s, at);
+	/* the bucket that leaves the widest window is cleared for reuse */
+	const uint32_t old = (uint32_t)((n - e->w_max + 1) & e->ring_mask);
+
+	for (int c = 0; c < C_COUNT; c++)
+		s->cnt[(size_t)c * e->ring + old] = 0;
+	s->spend[old] = 0;
+	s->last_close = at;
+}
+
+static bool is_idle(const struct tl_engine *e, const struct series *s, int64_t at)
+{
+	const int64_t quiet = (int64_t)(e->w_max + 1) * e->o.bucket_ns +
+			      (int64_t)(s->rules->latency.for_ns > s->rules->refusal.window_ns
+					    ? s->rules->latency.for_ns
+					    : s->rules->refusal.window_ns) +
+			      2 * MINUTE;
+
+	if (s->last_data != INT64_MIN && at - s->last_data < quiet)
+		return false;
+	for (int r = 0; r < TL_RULE_COUNT; r++)
+		if (s->rs[r].state != ST_OK)
+			return false;
+	for (int k = 0; k < MAX_OPEN_MINUTES; k++)
+		if (s->om[k].minute != INT64_MIN)
+			return false;
+	return !s->hour_spike;
 }
 
 void tl_engine_advance(struct tl_engine *e, int64_t watermark_ns)
 {
+	const int64_t b = e->o.bucket_ns;
+
 	if (watermark_ns <= e->watermark)
 		return;
 	e->watermark = watermark_ns;
-	e->closed_until = tl_floor_div(watermark_ns, e->o.bucket_ns) * e->o.bucket_ns;
+	const int64_t target = tl_floor_div(watermark_ns, b) * b;
+
+	if (e->closed_until == INT64_MIN) {
+		/* the first watermark: close from the first bucket with data, or, if none is
+		 * old enough, everything before the watermark at once */
+		e->closed_until = e->first_bucket < target ? e->first_bucket : target;
+		for (size_t i = 0; i < e->n_active; i++) {
+			struct series *s = e->series[e->active[i]];
+
+			s->last_close = e->closed_until;
+			s->last_minute = tl_floor_div(e->closed_until, MINUTE) * MINUTE - MINUTE;
+		}
+	}
+	while (e->closed_until < target) {
+		if (e->n_active == 0) {
+			e->closed_until = target;
+			break;
+		}
+		const int64_t at = e->closed_until + b;
+
+		for (size_t i = e->n_active; i-- > 0;) {
+			struct series *s = e->series[e->active[i]];
+
+			close_bucket(e, s, at);
+			if (is_idle(e, s, at))
+				deactivate(e, s);
+		}
+		e->closed_until = at;
+	}
 }
 
-const struct tl_engine_counts *tl_engine_get_counts(const struct tl_engine *e)
+size_t tl_engine_series_count(const struct tl_engine *e)
 {
-	return &e->counts;
+	return e->n_series;
 }
 
-const struct tl_series_stats *tl_engine_series(const struct tl_engine *e, size_t *ret_n)
+const struct tl_series_stats *tl_engine_series_at(const struct tl_engine *e, size_t i)
 {
-	*ret_n = e->n_series;
-	return e->series;
+	return &e->series[i]->st;
 }
 
-int64_t tl_engine_lateness(const struct tl_engine *e)
+size_t tl_engine_memory(const struct tl_engine *e)
 {
-	return e->o.lateness_ns;
+	return sizeof(*e) + e->n_series * (e->block + sizeof(void *)) +
+	       (e->index_mask + 1) * (sizeof(uint32_t) + sizeof(uint64_t)) +
+	       e->cap_active * sizeof(uint32_t) + e->hists_allocated * sizeof(struct tl_hist);
 }

@@ -54,16 +54,15 @@ static struct tl_event req(int64_t t, uint64_t fp, uint16_t status)
 Test(engine, duplicates_are_dropped_and_counted)
 {
 	struct tl_event a = req(T0, 7, 200), b = req(T0 + 1, 8, 500);
-	size_t n;
 
 	tl_engine_push(eng, &a);
 	tl_engine_push(eng, &b);
 	tl_engine_push(eng, &a);
 	cr_assert(eq(u64, tl_engine_get_counts(eng)->decoded, 2));
 	cr_assert(eq(u64, tl_engine_get_counts(eng)->duplicate, 1));
-	const struct tl_series_stats *s = tl_engine_series(eng, &n);
+	const struct tl_series_stats *s = tl_engine_series_at(eng, 0);
 
-	cr_assert(eq(sz, n, 1));
+	cr_assert(eq(sz, tl_engine_series_count(eng), 1));
 	cr_assert(eq(u64, s->requests, 2));
 	cr_assert(eq(u64, s->status_2xx, 1));
 	cr_assert(eq(u64, s->status_5xx, 1));
@@ -91,7 +90,6 @@ Test(engine, cost_from_tokens_with_cached_and_dated_prices)
 {
 	struct tl_event e = req(T0, 0, 200);
 	uint32_t v0513;
-	size_t n;
 
 	e.flags = TL_EVF_TOKENS;
 	e.model = gpt4o;
@@ -101,20 +99,19 @@ Test(engine, cost_from_tokens_with_cached_and_dated_prices)
 	e.u.req.tokens_out = 100000;
 	tl_engine_push(eng, &e);
 	/* 600k x 2.50 + 400k x 1.25 + 100k x 10.00 per 1M = 1.5 + 0.5 + 1.0 */
-	cr_assert(ieee_ulp_eq(dbl, tl_engine_series(eng, &n)->cost_usd, 3.0, 8));
+	cr_assert(ieee_ulp_eq(dbl, tl_engine_series_at(eng, 0)->cost_usd, 3.0, 8));
 	cr_assert(eq(int, tl_symtab_intern(syms, "2024-05-13", 10, &v0513), 0));
 	e.model_version = v0513;
 	e.u.req.tokens_cached = 0;
 	tl_engine_push(eng, &e);
 	/* the dated entry: 1M x 5.00 + 100k x 15.00 = 6.5 */
-	cr_assert(ieee_ulp_eq(dbl, tl_engine_series(eng, &n)->cost_usd, 9.5, 8));
-	cr_assert(eq(u64, tl_engine_series(eng, &n)->tokens_in, 2000000));
+	cr_assert(ieee_ulp_eq(dbl, tl_engine_series_at(eng, 0)->cost_usd, 9.5, 8));
+	cr_assert(eq(u64, tl_engine_series_at(eng, 0)->tokens_in, 2000000));
 }
 
 Test(engine, tokens_of_one_request_count_once)
 {
 	struct tl_event gw = req(T0, 11, 200), llm = gw;
-	size_t n;
 
 	gw.flags = TL_EVF_TOKENS;
 	gw.usage_key = 99;
@@ -128,7 +125,7 @@ Test(engine, tokens_of_one_request_count_once)
 	llm.u.req.tokens_out = 10;
 	tl_engine_push(eng, &gw);
 	tl_engine_push(eng, &llm);
-	const struct tl_series_stats *s = tl_engine_series(eng, &n);
+	const struct tl_series_stats *s = tl_engine_series_at(eng, 0);
 
 	cr_assert(eq(u64, s->tokens_in, 100));
 	cr_assert(eq(u64, s->tokens_out, 10));

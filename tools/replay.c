@@ -13,6 +13,8 @@
  * Everything here is a function of the inputs and the options, never of timing: the same
  * inputs give the same results at any read size.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -30,18 +32,10 @@
 #include <tripline/time.h>
 
 #include "cli.h"
+#include "report.h"
 
 #define TL_LOOKAHEAD_NS (TL_NS_PER_HOUR)
 #define TL_MAX_OPEN     256
-
-/* Prices from ../shared/formats/README.md section 8.1 (third-party snapshots; set `pricing:`
- * in the config for your contract). USD per 1 M tokens. */
-static const struct tl_price default_prices[] = {
-	{ "gpt-4o", 2.50, 1.25, 10.00 },
-	{ "gpt-4o-2024-05-13", 5.00, -1, 15.00 },
-	{ "gpt-4o-mini", 0.15, 0.075, 0.60 },
-	{ "gpt-5", 1.25, -1, 10.00 },
-};
 
 static const char replay_usage[] =
     "usage: tripline replay [options] PATH...\n"
@@ -95,8 +89,9 @@ struct replay {
 	/* heap of open or pending-with-hint inputs, by their watermark contribution */
 	uint32_t *wm;
 	size_t wm_n;
-	int64_t frontier; /* time of the last event delivered */
-	size_t chunk;     /* bytes read per step, 0 = default */
+	int64_t frontier; /* time of the latest event delivered */
+	struct tl_report report;
+	size_t chunk; /* bytes read per step, 0 = default */
 	int io_errors;
 	uint64_t delivered;
 	int64_t started_ns, last_progress_ns;
@@ -380,6 +375,21 @@ static int cmp_pending(const void *a, const void *b)
 
 /* ---- progress and output ---------------------------------------------------------------- */
 
+/* Move the watermark and write what the closed buckets made the rules say. */
+static void advance(struct replay *rp, int64_t watermark)
+{
+	struct tl_trigger *t;
+	size_t n;
+
+	tl_engine_advance(rp->engine, watermark);
+	t = tl_engine_triggers(rp->engine, &n);
+	if (n == 0)
+		return;
+	if (tl_report_triggers(&rp->report, t, n) < 0 && rp->report.err != -EPIPE)
+		rp->io_errors++;
+	tl_engine_clear_triggers(rp->engine);
+}
+
 static void progress(struct replay *rp, bool final)
 {
 	const int64_t now = tl_now_ns();
@@ -425,8 +435,7 @@ static void stats_json(struct replay *rp, struct tl_buf *b)
 {
 	const struct tl_decode_stats *ds = tl_decoder_stats(rp->dec);
 	const struct tl_engine_counts *c = tl_engine_get_counts(rp->engine);
-	size_t n;
-	const struct tl_series_stats *ss = tl_engine_series(rp->engine, &n);
+	const size_t n = tl_engine_series_count(rp->engine);
 	struct named_series *ns = calloc(n ? n : 1, sizeof(*ns));
 
 	tl_buf_printf(b,
@@ -459,10 +468,12 @@ static void stats_json(struct replay *rp, struct tl_buf *b)
 		tl_buf_puts(b, "}");
 	}
 	tl_buf_puts(b, "],\"series\":[");
-	for (size_t i = 0; ns && i < n; i++)
-		ns[i] =
-		    (struct named_series){ &ss[i], tl_symtab_str(rp->syms, ss[i].resource, NULL),
-					   tl_symtab_str(rp->syms, ss[i].deployment, NULL) };
+	for (size_t i = 0; ns && i < n; i++) {
+		const struct tl_series_stats *s = tl_engine_series_at(rp->engine, i);
+
+		ns[i] = (struct named_series){ s, tl_symtab_str(rp->syms, s->resource, NULL),
+					       tl_symtab_str(rp->syms, s->deployment, NULL) };
+	}
 	if (ns)
 		qsort(ns, n, sizeof(*ns), cmp_series);
 	for (size_t i = 0; ns && i < n; i++) {
@@ -573,15 +584,18 @@ static void raise_fd_limit(void)
 
 int tl_cmd_replay(int argc, char **argv)
 {
-	const char *out_dir = "tripline-out", *dl_path = NULL, *stats_path = NULL, *chunk_s = NULL;
+	const char *out_dir = "tripline-out", *dl_path = NULL, *stats_path = NULL, *chunk_s = NULL,
+		   *summary_path = NULL, *config_path = NULL;
 	bool help = false;
 	const struct tl_opt opts[] = {
-		{ "out", true, &out_dir, NULL },      { "dead-letter", true, &dl_path, NULL },
-		{ "stats", true, &stats_path, NULL }, { "chunk", true, &chunk_s, NULL },
-		{ "quiet", false, NULL, &tl_quiet },  { "help", false, NULL, &help },
+		{ "config", true, &config_path, NULL },   { "out", true, &out_dir, NULL },
+		{ "dead-letter", true, &dl_path, NULL },  { "stats", true, &stats_path, NULL },
+		{ "summary", true, &summary_path, NULL }, { "chunk", true, &chunk_s, NULL },
+		{ "quiet", false, NULL, &tl_quiet },      { "help", false, NULL, &help },
 	};
 	struct replay rp = { 0 };
-	char dl_buf[4096];
+	struct tl_config cfg;
+	char dl_buf[4096], cfg_err[512];
 	int npos, r, status = TL_EXIT_OK;
 
 	if (tl_opts_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), "replay", &npos) < 0)
@@ -593,6 +607,16 @@ int tl_cmd_replay(int argc, char **argv)
 	if (npos == 0) {
 		tl_err("replay: no PATH given (see 'tripline replay --help')");
 		return TL_EXIT_USAGE;
+	}
+	if (config_path) {
+		r = tl_config_load(config_path, &cfg, cfg_err, sizeof(cfg_err));
+		if (r < 0) {
+			tl_err("%s", cfg_err);
+			tl_config_free(&cfg);
+			return r == TL_ECONFIG ? TL_EXIT_USAGE : TL_EXIT_IO;
+		}
+	} else {
+		tl_config_defaults(&cfg);
 	}
 	if (chunk_s) {
 		char *end;
@@ -645,9 +669,9 @@ int tl_cmd_replay(int argc, char **argv)
 	}
 	raise_fd_limit();
 
-	struct tl_engine_opts eo = { .prices = default_prices,
-				     .n_prices =
-					 sizeof(default_prices) / sizeof(default_prices[0]) };
+	struct tl_engine_opts eo;
+
+	tl_config_engine_opts(&cfg, &eo);
 
 	rp.syms = tl_symtab_new(1u << 22);
 	rp.engine = tl_engine_new(&eo, rp.syms);
@@ -685,6 +709,7 @@ int tl_cmd_replay(int argc, char **argv)
 	for (size_t i = 0; i < rp.n_ins; i++)
 		if (rp.ins[i].path->hint_ns != INT64_MIN)
 			wm_add(&rp, (uint32_t)i);
+	tl_report_init(&rp.report, rp.syms, STDOUT_FILENO);
 	rp.started_ns = rp.last_progress_ns = tl_now_ns();
 	rp.frontier = INT64_MIN;
 
@@ -721,7 +746,7 @@ int tl_cmd_replay(int argc, char **argv)
 			const int64_t w = wm_key(&rp, rp.wm[0]);
 
 			if (w != INT64_MIN)
-				tl_engine_advance(rp.engine, w - lateness);
+				advance(&rp, w - lateness);
 		}
 		if (rp.next_pending < rp.n_ins)
 			open_due(&rp);
@@ -734,8 +759,18 @@ int tl_cmd_replay(int argc, char **argv)
 			}
 		}
 	}
-	/* every input has ended: all buckets close */
-	tl_engine_advance(rp.engine, INT64_MAX);
+	/* every input has ended: the buckets up to the last event close; incidents still firing
+	 * stay open (the data ended, not the incident) */
+	if (rp.delivered) {
+		const int64_t b = cfg.bucket_ns, end = (tl_floor_div(rp.frontier, b) + 1) * b;
+
+		advance(&rp, end);
+		tl_report_end(&rp.report, end);
+	}
+	if (rp.report.err < 0) {
+		tl_err("writing trigger events to stdout failed: %s", tl_strerror(rp.report.err));
+		status = TL_EXIT_IO;
+	}
 
 	if ((r = tl_deadletter_close(rp.dl)) < 0 || rp.dl_error < 0) {
 		tl_err("'%s': writing the dead-letter file failed: %s", dl_path,
@@ -754,7 +789,20 @@ int tl_cmd_replay(int argc, char **argv)
 		}
 		tl_buf_fini(&b);
 	}
+	if (summary_path) {
+		struct tl_buf b = { 0 };
+
+		tl_report_summary_json(&rp.report, &b);
+		if (!tl_buf_ok(&b) || (r = write_stats(summary_path, &b)) < 0) {
+			tl_err("'%s': cannot write the summary: %s", summary_path,
+			       tl_strerror(tl_buf_ok(&b) ? r : -ENOMEM));
+			status = TL_EXIT_IO;
+		}
+		tl_buf_fini(&b);
+	}
 	progress(&rp, true);
+	if (!tl_quiet)
+		tl_report_summary_text(&rp.report, stderr);
 	if (rp.io_errors && status == TL_EXIT_OK)
 		status = TL_EXIT_IO;
 
@@ -769,9 +817,11 @@ out_free:
 	free(rp.pending);
 	free(rp.heap);
 	free(rp.wm);
+	tl_report_fini(&rp.report);
 	tl_decoder_free(rp.dec);
 	tl_engine_free(rp.engine);
 	tl_symtab_free(rp.syms);
 	tl_paths_fini(&rp.paths);
+	tl_config_free(&cfg);
 	return status;
 }

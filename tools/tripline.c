@@ -118,6 +118,8 @@ int main(int argc, char **argv)
 		return tl_cmd_replay(argc - 1, argv + 1);
 	if (strcmp(argv[1], "gen") == 0)
 		return tl_cmd_gen(argc - 1, argv + 1);
+	if (strcmp(argv[1], "config") == 0)
+		return tl_cmd_config(argc - 1, argv + 1);
 	tl_err("unknown command '%s' (see 'tripline --help')", argv[1]);
 	return TL_EXIT_USAGE;
 }

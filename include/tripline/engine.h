@@ -15,7 +15,9 @@
 #include <tripline/dedup.h>
 #include <tripline/error.h>
 #include <tripline/event.h>
+#include <tripline/rules.h>
 #include <tripline/symtab.h>
+#include <tripline/trigger.h>
 
 /* USD per 1 M tokens for one model (a model name matches its dated versions). */
 struct tl_price {
@@ -27,10 +29,17 @@ struct tl_price {
 
 struct tl_engine_opts {
 	int64_t lateness_ns; /* how late a record may be before its bucket closes; default 2 min */
-	int64_t bucket_ns;   /* fine bucket width; default 10 s */
+	int64_t bucket_ns;   /* fine bucket width; default 10 s (divides a minute) */
+	int64_t horizon_ns;  /* baseline horizon; default 24 h */
+	int64_t min_history_ns;  /* history needed by baseline rules; default 30 min */
+	int64_t hold_ns;         /* a rule resolves after its condition is false this long; 5 min */
+	int64_t update_every_ns; /* status updates while firing; default 30 min */
 	struct tl_dedup_opts dedup; /* slice_ns defaults to lateness */
 	const struct tl_price *prices;
 	size_t n_prices;
+	const struct tl_rules *rules; /* defaults for every deployment; NULL: the runbook's */
+	const struct tl_deployment_rules *deployments; /* per-deployment settings */
+	size_t n_deployments;
 	uint32_t max_series; /* default 1 M; events of further series are counted, not kept */
 };
 
@@ -42,6 +51,7 @@ struct tl_engine_counts {
 	uint64_t series_dropped;  /* events of series past max_series */
 	uint64_t tokens_unpriced; /* tokens of models without a price */
 	uint64_t tokens_repeated; /* tokens of a request already counted from another record */
+	uint64_t ahead;           /* events too far ahead of the watermark for the rings */
 };
 
 /* Per-series totals since the start (the --stats series). */
@@ -78,14 +88,27 @@ void tl_engine_push(struct tl_engine *e, const struct tl_event *ev);
  */
 void tl_engine_advance(struct tl_engine *e, int64_t watermark_ns);
 
+/**
+ * tl_engine_triggers() - the trigger events emitted since the last tl_engine_clear_triggers(),
+ * in the order they were produced (callers sort them, in place, with tl_trigger_cmp()).
+ */
+struct tl_trigger *tl_engine_triggers(struct tl_engine *e, size_t *ret_n);
+void tl_engine_clear_triggers(struct tl_engine *e);
+
+/** tl_engine_series_bytes() - memory one series holds (its rings and state). */
+size_t tl_engine_series_bytes(const struct tl_engine *e);
+
 /** tl_engine_get_counts() - the record counts. */
 const struct tl_engine_counts *tl_engine_get_counts(const struct tl_engine *e);
 
-/**
- * tl_engine_series() - the series seen, in the order first seen.
- * @ret_n: their number. Return: an array valid until the next push.
- */
-const struct tl_series_stats *tl_engine_series(const struct tl_engine *e, size_t *ret_n);
+/** tl_engine_series_count() - the series seen. */
+size_t tl_engine_series_count(const struct tl_engine *e);
+
+/** tl_engine_series_at() - the totals of series @i (0 .. count - 1), in the order first seen. */
+const struct tl_series_stats *tl_engine_series_at(const struct tl_engine *e, size_t i);
+
+/** tl_engine_memory() - bytes the engine holds (series, tables, histograms). */
+size_t tl_engine_memory(const struct tl_engine *e);
 
 /** tl_engine_lateness() - the lateness in effect. */
 int64_t tl_engine_lateness(const struct tl_engine *e);

@@ -1,0 +1,930 @@
+/*
+ * tools/config.c - load the YAML configuration (see tools/config.h).
+ *
+ * libyaml's event parser builds a small tree of the document with line numbers; the tree is
+ * then checked against one table per section (key, type, bounds, field, documentation).
+ * Rules at the top level apply to every deployment; a deployment's own keys then apply over
+ * them, whatever order the sections come in.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include <tripline/time.h>
+
+#include "cli.h"
+
+/* ---- the document tree ------------------------------------------------------------------ */
+
+enum ntype { N_SCALAR, N_MAP, N_SEQ };
+
+struct node {
+	enum ntype t;
+	int line;
+	char *text;         /* scalars */
+	struct node **kids; /* maps: key, value, key, value, ... */
+	size_t n;
+};
+
+static void node_free(struct node *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->n; i++)
+		node_free(n->kids[i]);
+	free(n->kids);
+	free(n->text);
+	free(n);
+}
+
+struct ctx {
+	const char *path;
+	char *err;
+	size_t errlen;
+	int failed;
+};
+
+static int fail(struct ctx *c, int line, const char *fmt, ...) TL_PRINTF(3, 4);
+
+static int fail(struct ctx *c, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (c->failed)
+		return TL_ECONFIG;
+	n = snprintf(c->err, c->errlen, "%s:%d: ", c->path, line);
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < c->errlen)
+		(void)vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	c->failed = 1;
+	return TL_ECONFIG;
+}
+
+static int node_add(struct node *p, struct node *k)
+{
+	struct node **kids = realloc(p->kids, (p->n + 1) * sizeof(*kids));
+
+	if (!kids)
+		return -ENOMEM;
+	p->kids = kids;
+	p->kids[p->n++] = k;
+	return 0;
+}
+
+/* Build the node that starts with @ev (already parsed). */
+static int parse_node(struct ctx *c, yaml_parser_t *yp, yaml_event_t *ev, struct node **ret)
+{
+	struct node *n = calloc(1, sizeof(*n));
+	int r = 0;
+
+	if (!n)
+		return -ENOMEM;
+	n->line = (int)ev->start_mark.line + 1;
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		n->t = N_SCALAR;
+		n->text = strndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
+		if (!n->text)
+			r = -ENOMEM;
+		break;
+	case YAML_MAPPING_START_EVENT:
+	case YAML_SEQUENCE_START_EVENT: {
+		const bool map = ev->type == YAML_MAPPING_START_EVENT;
+		const yaml_event_type_t end =
+		    map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
+
+		n->t = map ? N_MAP : N_SEQ;
+		for (;;) {
+			yaml_event_t kid;
+			struct node *k = NULL;
+
+			if (!yaml_parser_parse(yp, &kid)) {
+				r = fail(c, (int)yp->problem_mark.line + 1, "%s",
+					 yp->problem ? yp->problem : "invalid YAML");
+				break;
+			}
+			if (kid.type == end) {
+				yaml_event_delete(&kid);
+				break;
+			}
+			r = parse_node(c, yp, &kid, &k);
+			yaml_event_delete(&kid);
+			if (r == 0)
+				r = node_add(n, k);
+			if (r < 0) {
+				node_free(k);
+				break;
+			}
+		}
+		break;
+	}
+	case YAML_ALIAS_EVENT:
+		r = fail(c, n->line, "aliases (*name) are not supported");
+		break;
+	default:
+		r = fail(c, n->line, "unexpected YAML content");
+		break;
+	}
+	if (r < 0) {
+		node_free(n);
+		return r;
+	}
+	*ret = n;
+	return 0;
+}
+
+static int parse_file(struct ctx *c, FILE *f, struct node **ret)
+{
+	yaml_parser_t yp;
+	yaml_event_t ev;
+	struct node *root = NULL;
+	int r = 0;
+
+	if (!yaml_parser_initialize(&yp))
+		return -ENOMEM;
+	yaml_parser_set_input_file(&yp, f);
+	for (;;) {
+		if (!yaml_parser_parse(&yp, &ev)) {
+			r = fail(c, (int)yp.problem_mark.line + 1, "%s",
+				 yp.problem ? yp.problem : "invalid YAML");
+			break;
+		}
+		if (ev.type == YAML_STREAM_END_EVENT) {
+			yaml_event_delete(&ev);
+			break;
+		}
+		if (ev.type == YAML_MAPPING_START_EVENT || ev.type == YAML_SEQUENCE_START_EVENT ||
+		    ev.type == YAML_SCALAR_EVENT) {
+			if (root) {
+				r = fail(c, (int)ev.start_mark.line + 1,
+					 "only one YAML document is read");
+				yaml_event_delete(&ev);
+				break;
+			}
+			r = parse_node(c, &yp, &ev, &root);
+		}
+		yaml_event_delete(&ev);
+		if (r < 0)
+			break;
+	}
+	yaml_parser_delete(&yp);
+	if (r < 0) {
+		node_free(root);
+		return r;
+	}
+	*ret = root;
+	return 0;
+}
+
+/* ---- tables ----------------------------------------------------------------------------- */
+
+enum otype { O_DURATION, O_DOUBLE, O_UINT, O_BOOL, O_QUANTILE, O_STRING, O_RATIOS, O_TEXT };
+
+struct opt {
+	const char *key;
+	enum otype t;
+	size_t off;
+	double lo, hi;
+	const char *doc;
+	size_t size; /* O_STRING: bytes of the char array */
+};
+
+#define OFF(type, field) offsetof(type, field)
+
+static const struct opt latency_opts[] = {
+	{ "enabled", O_BOOL, OFF(struct tl_rule_latency, enabled), 0, 1, "false turns the rule off",
+	  0 },
+	{ "statistic", O_QUANTILE, OFF(struct tl_rule_latency, statistic), 0.5, 0.999,
+	  "the quantile of each 1-minute window: p50 .. p99.9", 0 },
+	{ "factor", O_DOUBLE, OFF(struct tl_rule_latency, factor), 1.0, 1000,
+	  "fires above factor x the baseline (the median minute of the horizon)", 0 },
+	{ "for", O_DURATION, OFF(struct tl_rule_latency, for_ns), 60e9, 86400e9,
+	  "for this many consecutive minutes", 0 },
+	{ "min_requests", O_UINT, OFF(struct tl_rule_latency, min_requests), 1, 1e9,
+	  "a minute with fewer requests neither breaches nor counts in the baseline", 0 },
+	{ "severe_factor", O_DOUBLE, OFF(struct tl_rule_latency, severe_factor), 1.0, 1000,
+	  "Sev1 (and failover, with a fallback) from this multiple of the baseline", 0 },
+};
+
+static const struct opt rate_opts[] = {
+	{ "enabled", O_BOOL, OFF(struct tl_rule_rate, enabled), 0, 1, "false turns the rule off",
+	  0 },
+	{ "rate", O_DOUBLE, OFF(struct tl_rule_rate, rate), 0, 1,
+	  "fires when this share of requests is exceeded over the window", 0 },
+	{ "window", O_DURATION, OFF(struct tl_rule_rate, window_ns), 10e9, 3600e9,
+	  "the sliding window, evaluated at every bucket", 0 },
+	{ "min_requests", O_UINT, OFF(struct tl_rule_rate, min_requests), 1, 1e9,
+	  "needs at least this many requests in the window", 0 },
+	{ "severe_rate", O_DOUBLE, OFF(struct tl_rule_rate, severe_rate), 0, 1,
+	  "Sev1 (and failover, with a fallback) from this share", 0 },
+};
+
+static const struct opt refusal_opts[] = {
+	{ "enabled", O_BOOL, OFF(struct tl_rule_refusal, enabled), 0, 1, "false turns the rule off",
+	  0 },
+	{ "rate", O_DOUBLE, OFF(struct tl_rule_refusal, rate), 0, 1,
+	  "fires above max(rate, factor x baseline rate) over the window", 0 },
+	{ "factor", O_DOUBLE, OFF(struct tl_rule_refusal, factor), 1.0, 1000,
+	  "the baseline is the median minute's refusal rate over the horizon", 0 },
+	{ "window", O_DURATION, OFF(struct tl_rule_refusal, window_ns), 10e9, 3600e9,
+	  "the sliding window", 0 },
+	{ "min_requests", O_UINT, OFF(struct tl_rule_refusal, min_requests), 1, 1e9,
+	  "needs at least this many requests whose refusal state is known", 0 },
+	{ "severe_rate", O_DOUBLE, OFF(struct tl_rule_refusal, severe_rate), 0, 1,
+	  "Sev1 from this share", 0 },
+};
+
+static const struct opt cost_opts[] = {
+	{ "enabled", O_BOOL, OFF(struct tl_rule_cost, enabled), 0, 1, "false turns the rule off",
+	  0 },
+	{ "daily_budget_usd", O_DOUBLE, OFF(struct tl_rule_cost, daily_budget_usd), 0, 1e12,
+	  "per deployment and UTC day of event time", 0 },
+	{ "warn_at", O_RATIOS, OFF(struct tl_rule_cost, warn_at), 0, 10,
+	  "shares of the budget that fire when crossed (Sev4 below 0.8, Sev3, Sev2 from 1.0)", 0 },
+	{ "hourly_factor", O_DOUBLE, OFF(struct tl_rule_cost, hourly_factor), 1.0, 1000,
+	  "an hour above this multiple of the median hour of the last day fires", 0 },
+	{ "rate_window", O_DURATION, OFF(struct tl_rule_cost, rate_window_ns), 60e9, 3840e9,
+	  "the spend rate that projects the day comes from this window", 0 },
+};
+
+static const struct opt top_opts[] = {
+	{ "lateness", O_DURATION, OFF(struct tl_config, lateness_ns), 1e9, 86400e9,
+	  "how late a record may arrive before its bucket closes", 0 },
+	{ "bucket", O_DURATION, OFF(struct tl_config, bucket_ns), 1e9, 60e9,
+	  "width of the fine buckets the window rules step by (divides a minute)", 0 },
+};
+
+static const struct opt baseline_opts[] = {
+	{ "horizon", O_DURATION, OFF(struct tl_config, horizon_ns), 3600e9, 30 * 86400e9,
+	  "baselines are medians over this much history", 0 },
+	{ "min_history", O_DURATION, OFF(struct tl_config, min_history_ns), 60e9, 30 * 86400e9,
+	  "baseline rules stay quiet until a series has this much", 0 },
+};
+
+static const struct opt trigger_opts[] = {
+	{ "hold", O_DURATION, OFF(struct tl_config, hold_ns), 10e9, 86400e9,
+	  "a rule resolves after its condition has been false this long", 0 },
+	{ "update_every", O_DURATION, OFF(struct tl_config, update_every_ns), 60e9, 86400e9,
+	  "status updates while firing (the runbook's 30 minutes)", 0 },
+};
+
+static const struct opt deployment_opts[] = {
+	{ "fallback", O_STRING, OFF(struct tl_rules, fallback), 0, 0,
+	  "the deployment to fail over to on Sev0/Sev1", sizeof(((struct tl_rules *)0)->fallback) },
+	{ "owner", O_STRING, OFF(struct tl_rules, owner), 0, 0, "who is paged for it",
+	  sizeof(((struct tl_rules *)0)->owner) },
+};
+
+static const struct opt price_opts[] = {
+	{ "input", O_DOUBLE, OFF(struct tl_price, input), 0, 1e6, "USD per 1 M prompt tokens", 0 },
+	{ "cached_input", O_DOUBLE, OFF(struct tl_price, cached_input), 0, 1e6,
+	  "USD per 1 M cached prompt tokens (default: input)", 0 },
+	{ "output", O_DOUBLE, OFF(struct tl_price, output), 0, 1e6, "USD per 1 M completion tokens",
+	  0 },
+};
+
+static const struct opt kafka_opts[] = {
+	{ "brokers", O_TEXT, OFF(struct tl_config_kafka, brokers), 0, 0,
+	  "host:port,... (absent: the embedded hub)", 0 },
+	{ "group", O_TEXT, OFF(struct tl_config_kafka, group), 0, 0, "consumer group", 0 },
+	{ "connection_string_env", O_TEXT, OFF(struct tl_config_kafka, connection_string_env), 0, 0,
+	  "Event Hubs: the variable holding the connection string", 0 },
+	{ "connection_string_file", O_TEXT, OFF(struct tl_config_kafka, connection_string_file), 0,
+	  0, "Event Hubs: a file holding it", 0 },
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+struct rule_section {
+	const char *name;
+	const struct opt *opts;
+	size_t n;
+	size_t off; /* of the rule in struct tl_rules */
+};
+
+static const struct rule_section rule_sections[] = {
+	{ "latency", latency_opts, N(latency_opts), OFF(struct tl_rules, latency) },
+	{ "guardrail", rate_opts, N(rate_opts), OFF(struct tl_rules, guardrail) },
+	{ "refusal", refusal_opts, N(refusal_opts), OFF(struct tl_rules, refusal) },
+	{ "errors", rate_opts, N(rate_opts), OFF(struct tl_rules, errors) },
+	{ "throttling", rate_opts, N(rate_opts), OFF(struct tl_rules, throttling) },
+	{ "cost", cost_opts, N(cost_opts), OFF(struct tl_rules, cost) },
+};
+
+/* ---- values ----------------------------------------------------------------------------- */
+
+static const char *describe(enum otype t)
+{
+	switch (t) {
+	case O_DURATION:
+		return "a duration like 30s, 5m, 24h";
+	case O_DOUBLE:
+		return "a number";
+	case O_UINT:
+		return "a whole number";
+	case O_BOOL:
+		return "true or false";
+	case O_QUANTILE:
+		return "a quantile like p95 or p99.9";
+	case O_RATIOS:
+		return "a list of numbers like [0.5, 0.8, 1.0]";
+	default:
+		return "a string";
+	}
+}
+
+static int set_value(struct ctx *c, const struct opt *o, const struct node *key,
+		     const struct node *v, void *base)
+{
+	char *p = (char *)base + o->off;
+	char *end;
+	double d;
+
+	if (o->t == O_RATIOS) {
+		struct tl_rule_cost *cost =
+		    (struct tl_rule_cost *)(p - OFF(struct tl_rule_cost, warn_at));
+
+		if (v->t != N_SEQ || v->n == 0 || v->n > TL_COST_MAX_WARN)
+			return fail(c, v->line, "key '%s': expected %s (1 to %d of them)",
+				    key->text, describe(o->t), TL_COST_MAX_WARN);
+		for (size_t i = 0; i < v->n; i++) {
+			const struct node *x = v->kids[i];
+
+			if (x->t != N_SCALAR ||
+			    (d = strtod(x->text, &end), *end || end == x->text) ||
+			    !(d > o->lo && d <= o->hi) || (i > 0 && d <= cost->warn_at[i - 1]))
+				return fail(c, x->line,
+					    "key '%s': expected increasing numbers above 0, "
+					    "got '%s'",
+					    key->text, x->t == N_SCALAR ? x->text : "a structure");
+			cost->warn_at[i] = d;
+		}
+		cost->n_warn = (uint32_t)v->n;
+		return 0;
+	}
+	if (v->t != N_SCALAR)
+		return fail(c, v->line, "key '%s': expected %s", key->text, describe(o->t));
+	const char *s = v->text;
+
+	switch (o->t) {
+	case O_DURATION: {
+		int64_t ns;
+
+		if (tl_duration_parse(s, strlen(s), &ns) < 0)
+			return fail(c, v->line, "key '%s': expected %s, got '%s'", key->text,
+				    describe(o->t), s);
+		if ((double)ns < o->lo || (double)ns > o->hi)
+			return fail(c, v->line, "key '%s': '%s' is out of range", key->text, s);
+		memcpy(p, &ns, sizeof(ns));
+		return 0;
+	}
+	case O_DOUBLE:
+	case O_UINT:
+		d = strtod(s, &end);
+		if (*end || end == s || isnan(d))
+			return fail(c, v->line, "key '%s': expected %s, got '%s'", key->text,
+				    describe(o->t), s);
+		if (d < o->lo || d > o->hi || (o->t == O_UINT && d != floor(d)))
+			return fail(c, v->line, "key '%s': %s is out of range (%g to %g)",
+				    key->text, s, o->lo, o->hi);
+		if (o->t == O_UINT) {
+			uint32_t u = (uint32_t)d;
+
+			memcpy(p, &u, sizeof(u));
+		} else {
+			memcpy(p, &d, sizeof(d));
+		}
+		return 0;
+	case O_BOOL: {
+		bool b;
+
+		if (strcmp(s, "true") == 0)
+			b = true;
+		else if (strcmp(s, "false") == 0)
+			b = false;
+		else
+			return fail(c, v->line, "key '%s': expected true or false, got '%s'",
+				    key->text, s);
+		memcpy(p, &b, sizeof(b));
+		return 0;
+	}
+	case O_QUANTILE:
+		if (s[0] != 'p' || (d = strtod(s + 1, &end), *end || end == s + 1) ||
+		    !(d / 100 >= o->lo && d / 100 <= o->hi))
+			return fail(c, v->line, "key '%s': expected %s, got '%s'", key->text,
+				    describe(o->t), s);
+		d /= 100;
+		memcpy(p, &d, sizeof(d));
+		return 0;
+	case O_STRING:
+		if (strlen(s) >= o->size)
+			return fail(c, v->line, "key '%s': longer than %zu characters", key->text,
+				    o->size - 1);
+		memcpy(p, s, strlen(s) + 1);
+		return 0;
+	case O_TEXT: {
+		char *copy = strdup(s), **slot = (char **)(void *)p;
+
+		if (!copy)
+			return -ENOMEM;
+		free(*slot);
+		*slot = copy;
+		return 0;
+	}
+	default:
+		return fail(c, v->line, "key '%s': internal error", key->text);
+	}
+}
+
+/* Keys must be plain scalars, each once per map. */
+static int check_map(struct ctx *c, const struct node *m, const char *what)
+{
+	if (m->t != N_MAP)
+		return fail(c, m->line, "%s: expected a map of keys", what);
+	for (size_t i = 0; i < m->n; i += 2) {
+		if (m->kids[i]->t != N_SCALAR)
+			return fail(c, m->kids[i]->line, "%s: keys must be plain words", what);
+		for (size_t j = 0; j < i; j += 2)
+			if (strcmp(m->kids[i]->text, m->kids[j]->text) == 0)
+				return fail(c, m->kids[i]->line, "key '%s': given twice",
+					    m->kids[i]->text);
+	}
+	return 0;
+}
+
+static const struct opt *find_opt(const struct opt *opts, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(opts[i].key, key) == 0)
+			return &opts[i];
+	return NULL;
+}
+
+static int apply_table(struct ctx *c, const struct node *m, const struct opt *opts, size_t n,
+		       void *base, const char *what)
+{
+	int r = check_map(c, m, what);
+
+	for (size_t i = 0; r == 0 && i < m->n; i += 2) {
+		const struct opt *o = find_opt(opts, n, m->kids[i]->text);
+
+		if (!o)
+			return fail(c, m->kids[i]->line, "key '%s': unknown in %s",
+				    m->kids[i]->text, what);
+		r = set_value(c, o, m->kids[i], m->kids[i + 1], base);
+	}
+	return r;
+}
+
+/* The rule sections of @m (rules:, or a deployment) into @rules; other keys are @extra's. */
+static int apply_rules(struct ctx *c, const struct node *m, struct tl_rules *rules,
+		       const struct opt *extra, size_t n_extra, const char *what)
+{
+	int r = check_map(c, m, what);
+
+	for (size_t i = 0; r == 0 && i < m->n; i += 2) {
+		const char *k = m->kids[i]->text;
+		const struct rule_section *sec = NULL;
+
+		for (size_t s = 0; s < N(rule_sections); s++)
+			if (strcmp(rule_sections[s].name, k) == 0)
+				sec = &rule_sections[s];
+		if (sec) {
+			char sub[160];
+
+			(void)snprintf(sub, sizeof(sub), "%s.%s", what, k);
+			r = apply_table(c, m->kids[i + 1], sec->opts, sec->n,
+					(char *)rules + sec->off, sub);
+			continue;
+		}
+		const struct opt *o = extra ? find_opt(extra, n_extra, k) : NULL;
+
+		if (!o)
+			return fail(c, m->kids[i]->line, "key '%s': unknown in %s", k, what);
+		r = set_value(c, o, m->kids[i], m->kids[i + 1], rules);
+	}
+	return r;
+}
+
+static int apply_pricing(struct ctx *c, const struct node *m, struct tl_config *cfg)
+{
+	int r = check_map(c, m, "pricing");
+
+	for (size_t i = 0; r == 0 && i < m->n; i += 2) {
+		const char *model = m->kids[i]->text;
+		struct tl_price *p = NULL;
+
+		for (size_t k = 0; k < cfg->n_prices; k++)
+			if (strcmp(cfg->prices[k].model, model) == 0)
+				p = &cfg->prices[k];
+		if (!p) {
+			struct tl_price *np =
+			    realloc(cfg->prices, (cfg->n_prices + 1) * sizeof(*np));
+			char *name = strdup(model);
+
+			if (!np || !name) {
+				free(name);
+				if (np)
+					cfg->prices = np;
+				return -ENOMEM;
+			}
+			cfg->prices = np;
+			p = &cfg->prices[cfg->n_prices++];
+			*p = (struct tl_price){ .model = name, .cached_input = -1 };
+		}
+		char what[200];
+
+		(void)snprintf(what, sizeof(what), "pricing.%s", model);
+		r = apply_table(c, m->kids[i + 1], price_opts, N(price_opts), p, what);
+	}
+	return r;
+}
+
+static int apply_kafka(struct ctx *c, const struct node *m, struct tl_config_kafka *k)
+{
+	int r = check_map(c, m, "source.kafka");
+
+	for (size_t i = 0; r == 0 && i < m->n; i += 2) {
+		const struct node *key = m->kids[i], *v = m->kids[i + 1];
+		const struct opt *o = find_opt(kafka_opts, N(kafka_opts), key->text);
+
+		if (o) {
+			r = set_value(c, o, key, v, k);
+		} else if (strcmp(key->text, "topics") == 0) {
+			if (v->t != N_SEQ || v->n == 0)
+				return fail(c, v->line,
+					    "key 'topics': expected a list of topic names");
+			for (size_t t = 0; t < v->n; t++) {
+				char **nt = realloc(k->topics, (k->n_topics + 1) * sizeof(*nt));
+
+				if (!nt)
+					return -ENOMEM;
+				k->topics = nt;
+				if (v->kids[t]->t != N_SCALAR)
+					return fail(c, v->kids[t]->line,
+						    "key 'topics': expected names");
+				if (!(k->topics[k->n_topics] = strdup(v->kids[t]->text)))
+					return -ENOMEM;
+				k->n_topics++;
+			}
+		} else if (strchr(key->text, '.') && v->t == N_SCALAR) {
+			/* a librdkafka property, passed through as is */
+			char **np = realloc(k->props, (k->n_props + 2) * sizeof(*np));
+
+			if (!np)
+				return -ENOMEM;
+			k->props = np;
+			k->props[k->n_props] = strdup(key->text);
+			k->props[k->n_props + 1] = strdup(v->text);
+			k->n_props += 2;
+			if (!k->props[k->n_props - 1] || !k->props[k->n_props - 2])
+				return -ENOMEM;
+		} else {
+			return fail(c, key->line,
+				    "key '%s': unknown in source.kafka (librdkafka "
+				    "properties have a dot, like socket.keepalive.enable)",
+				    key->text);
+		}
+	}
+	return r;
+}
+
+static int apply_root(struct ctx *c, const struct node *root, struct tl_config *cfg)
+{
+	const struct node *rules = NULL, *deps = NULL;
+	int r;
+
+	if (root->t == N_SCALAR && root->text[0] == '\0')
+		return 0; /* an empty file */
+	if ((r = check_map(c, root, "the configuration")) < 0)
+		return r;
+	for (size_t i = 0; i < root->n; i += 2) {
+		const struct node *key = root->kids[i], *v = root->kids[i + 1];
+		const char *k = key->text;
+		const struct opt *o = find_opt(top_opts, N(top_opts), k);
+
+		if (o)
+			r = set_value(c, o, key, v, cfg);
+		else if (strcmp(k, "baseline") == 0)
+			r = apply_table(c, v, baseline_opts, N(baseline_opts), cfg, "baseline");
+		else if (strcmp(k, "triggers") == 0)
+			r = apply_table(c, v, trigger_opts, N(trigger_opts), cfg, "triggers");
+		else if (strcmp(k, "pricing") == 0)
+			r = apply_pricing(c, v, cfg);
+		else if (strcmp(k, "rules") == 0)
+			rules = v;
+		else if (strcmp(k, "deployments") == 0)
+			deps = v;
+		else if (strcmp(k, "source") == 0) {
+			if ((r = check_map(c, v, "source")) < 0)
+				return r;
+			for (size_t s = 0; r == 0 && s < v->n; s += 2) {
+				if (strcmp(v->kids[s]->text, "kafka") != 0)
+					return fail(c, v->kids[s]->line,
+						    "key '%s': unknown in source",
+						    v->kids[s]->text);
+				r = apply_kafka(c, v->kids[s + 1], &cfg->kafka);
+			}
+		} else if (strcmp(k, "sinks") == 0)
+			return fail(c, key->line,
+				    "key 'sinks': alert delivery is not in this version "
+				    "yet; trigger events go to stdout");
+		else
+			return fail(c, key->line, "key '%s': unknown", k);
+		if (r < 0)
+			return r;
+	}
+	if (rules && (r = apply_rules(c, rules, &cfg->rules, NULL, 0, "rules")) < 0)
+		return r;
+	if (!deps)
+		return 0;
+	if ((r = check_map(c, deps, "deployments")) < 0)
+		return r;
+	cfg->deployments = calloc(deps->n / 2 + 1, sizeof(*cfg->deployments));
+	if (!cfg->deployments)
+		return -ENOMEM;
+	for (size_t i = 0; i < deps->n; i += 2) {
+		struct tl_deployment_rules *d = &cfg->deployments[cfg->n_deployments++];
+		const char *name = deps->kids[i]->text;
+		char what[128];
+
+		if (strlen(name) >= sizeof(d->name) || !name[0])
+			return fail(c, deps->kids[i]->line,
+				    "deployment '%s': not a deployment name", name);
+		memcpy(d->name, name, strlen(name) + 1);
+		d->rules = cfg->rules; /* the deployment's keys over the common rules */
+		(void)snprintf(what, sizeof(what), "deployments.%s", name);
+		if ((r = apply_rules(c, deps->kids[i + 1], &d->rules, deployment_opts,
+				     N(deployment_opts), what)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- public ----------------------------------------------------------------------------- */
+
+/* Prices from ../shared/formats/README.md section 8.1 (third-party snapshots dated
+ * 2024-11 to 2025-11; set `pricing:` for your contract). USD per 1 M tokens. */
+static const struct tl_price builtin_prices[] = {
+	{ "gpt-4o", 2.50, 1.25, 10.00 },
+	{ "gpt-4o-2024-05-13", 5.00, -1, 15.00 },
+	{ "gpt-4o-mini", 0.15, 0.075, 0.60 },
+	{ "gpt-5", 1.25, -1, 10.00 },
+};
+
+void tl_config_defaults(struct tl_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->lateness_ns = 2 * TL_NS_PER_MIN;
+	c->bucket_ns = 10 * TL_NS_PER_S;
+	c->horizon_ns = 24 * TL_NS_PER_HOUR;
+	c->min_history_ns = 30 * TL_NS_PER_MIN;
+	c->hold_ns = 5 * TL_NS_PER_MIN;
+	c->update_every_ns = 30 * TL_NS_PER_MIN;
+	tl_rules_defaults(&c->rules);
+	c->prices = calloc(N(builtin_prices), sizeof(*c->prices));
+	if (c->prices) {
+		for (size_t i = 0; i < N(builtin_prices); i++) {
+			c->prices[i] = builtin_prices[i];
+			c->prices[i].model = strdup(builtin_prices[i].model);
+			if (c->prices[i].model)
+				c->n_prices++;
+		}
+	}
+}
+
+void tl_config_free(struct tl_config *c)
+{
+	for (size_t i = 0; i < c->n_prices; i++)
+		free((char *)(uintptr_t)c->prices[i].model);
+	free(c->prices);
+	free(c->deployments);
+	free(c->kafka.brokers);
+	free(c->kafka.group);
+	free(c->kafka.connection_string_env);
+	free(c->kafka.connection_string_file);
+	for (size_t i = 0; i < c->kafka.n_topics; i++)
+		free(c->kafka.topics[i]);
+	free(c->kafka.topics);
+	for (size_t i = 0; i < c->kafka.n_props; i++)
+		free(c->kafka.props[i]);
+	free(c->kafka.props);
+	memset(c, 0, sizeof(*c));
+}
+
+int tl_config_load(const char *path, struct tl_config *cfg, char *err, size_t errlen)
+{
+	struct ctx c = { path, err, errlen, 0 };
+	struct node *root = NULL;
+	FILE *f;
+	int r;
+
+	tl_config_defaults(cfg);
+	if (!cfg->prices)
+		return -ENOMEM;
+	f = fopen(path, "rb");
+	if (!f) {
+		r = -errno;
+		(void)snprintf(err, errlen, "%s: %s", path, tl_strerror(r));
+		return r;
+	}
+	r = parse_file(&c, f, &root);
+	fclose(f);
+	if (r == 0 && root)
+		r = apply_root(&c, root, cfg);
+	if (r == 0 && TL_NS_PER_MIN % cfg->bucket_ns != 0)
+		r = fail(&c, 1,
+			 "key 'bucket': must divide a minute (1s, 2s, 5s, 10s, 15s, 20s, "
+			 "30s, 60s)");
+	node_free(root);
+	if (r == -ENOMEM)
+		(void)snprintf(err, errlen, "%s: out of memory", path);
+	return r < 0 ? (r == -ENOMEM ? r : TL_ECONFIG) : 0;
+}
+
+void tl_config_engine_opts(const struct tl_config *c, struct tl_engine_opts *o)
+{
+	*o = (struct tl_engine_opts){
+		.lateness_ns = c->lateness_ns,
+		.bucket_ns = c->bucket_ns,
+		.horizon_ns = c->horizon_ns,
+		.min_history_ns = c->min_history_ns,
+		.hold_ns = c->hold_ns,
+		.update_every_ns = c->update_every_ns,
+		.prices = c->prices,
+		.n_prices = c->n_prices,
+		.rules = &c->rules,
+		.deployments = c->deployments,
+		.n_deployments = c->n_deployments,
+	};
+}
+
+/* ---- the documented example ------------------------------------------------------------- */
+
+static void print_value(FILE *f, const struct opt *o, const void *base)
+{
+	const char *p = (const char *)base + o->off;
+
+	switch (o->t) {
+	case O_DURATION: {
+		int64_t ns;
+
+		memcpy(&ns, p, sizeof(ns));
+		if (ns % TL_NS_PER_HOUR == 0)
+			fprintf(f, "%lldh", (long long)(ns / TL_NS_PER_HOUR));
+		else if (ns % TL_NS_PER_MIN == 0)
+			fprintf(f, "%lldm", (long long)(ns / TL_NS_PER_MIN));
+		else
+			fprintf(f, "%llds", (long long)(ns / TL_NS_PER_S));
+		break;
+	}
+	case O_DOUBLE: {
+		double d;
+
+		memcpy(&d, p, sizeof(d));
+		fprintf(f, "%g", d);
+		break;
+	}
+	case O_UINT: {
+		uint32_t u;
+
+		memcpy(&u, p, sizeof(u));
+		fprintf(f, "%u", u);
+		break;
+	}
+	case O_BOOL: {
+		bool b;
+
+		memcpy(&b, p, sizeof(b));
+		fputs(b ? "true" : "false", f);
+		break;
+	}
+	case O_QUANTILE: {
+		double d;
+
+		memcpy(&d, p, sizeof(d));
+		fprintf(f, "p%g", d * 100);
+		break;
+	}
+	case O_RATIOS: {
+		const struct tl_rule_cost *cost =
+		    (const struct tl_rule_cost *)(const void *)(p -
+								OFF(struct tl_rule_cost, warn_at));
+
+		fputc('[', f);
+		for (uint32_t i = 0; i < cost->n_warn; i++)
+			fprintf(f, "%s%g", i ? ", " : "", cost->warn_at[i]);
+		fputc(']', f);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static void print_table(FILE *f, const char *indent, const struct opt *opts, size_t n,
+			const void *base)
+{
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "%s%s: ", indent, opts[i].key);
+		print_value(f, &opts[i], base);
+		fprintf(f, "%*s# %s\n", (int)(24 - strlen(opts[i].key) - strlen(indent)), "",
+			opts[i].doc);
+	}
+}
+
+void tl_config_example(FILE *f)
+{
+	struct tl_config c;
+
+	tl_config_defaults(&c);
+	fputs("# tripline configuration. Every key is optional; the values below are the defaults\n"
+	      "# (the runbook's numbers). Unknown keys are errors, so a typo never silently\n"
+	      "# disables a rule. Durations: 30s, 5m, 24h. Generated by `tripline config "
+	      "--example`.\n"
+	      "\n",
+	      f);
+	print_table(f, "", top_opts, N(top_opts), &c);
+	fputs("baseline:\n", f);
+	print_table(f, "  ", baseline_opts, N(baseline_opts), &c);
+	fputs("triggers:\n", f);
+	print_table(f, "  ", trigger_opts, N(trigger_opts), &c);
+	fputs("pricing:                  # USD per 1 M tokens; a model name with a date suffix\n"
+	      "                          # (gpt-4o-2024-11-20) matches its base name; entries\n"
+	      "                          # here replace or add to the built-in ones below\n",
+	      f);
+	for (size_t i = 0; i < c.n_prices; i++) {
+		fprintf(f, "  %s: {input: %g, ", c.prices[i].model, c.prices[i].input);
+		if (c.prices[i].cached_input >= 0)
+			fprintf(f, "cached_input: %g, ", c.prices[i].cached_input);
+		fprintf(f, "output: %g}\n", c.prices[i].output);
+	}
+	fputs("rules:                    # for every deployment\n", f);
+	for (size_t s = 0; s < N(rule_sections); s++) {
+		fprintf(f, "  %s:\n", rule_sections[s].name);
+		print_table(f, "    ", rule_sections[s].opts, rule_sections[s].n,
+			    (const char *)&c.rules + rule_sections[s].off);
+	}
+	fputs("deployments:               # a deployment's own settings over the rules above;\n"
+	      "                          # names compare case-insensitively\n"
+	      "  support-gpt4o:           # (an example)\n"
+	      "    fallback: support-gpt4o-mini   # the deployment to fail over to on Sev0/Sev1\n"
+	      "    owner: assist-oncall           # who is paged for it\n"
+	      "    cost: {daily_budget_usd: 4000}\n"
+	      "    latency: {factor: 2.5}\n"
+	      "source:                   # streaming only (tripline run)\n"
+	      "  kafka:\n"
+	      "    brokers: NAMESPACE.servicebus.windows.net:9093\n"
+	      "    topics: [insights-logs-requestresponse]\n"
+	      "    group: tripline\n"
+	      "    connection_string_env: EVENTHUB_CONNECTION_STRING  # the variable's name; the\n"
+	      "                                                      # secret is never in this "
+	      "file\n",
+	      f);
+	tl_config_free(&c);
+}
+
+int tl_cmd_config(int argc, char **argv)
+{
+	const char *check = NULL;
+	bool example = false, help = false;
+	const struct tl_opt opts[] = {
+		{ "check", true, &check, NULL },
+		{ "example", false, NULL, &example },
+		{ "help", false, NULL, &help },
+	};
+	int npos;
+
+	if (tl_opts_parse(argc, argv, opts, N(opts), "config", &npos) < 0)
+		return TL_EXIT_USAGE;
+	if (help || (!check && !example) || npos) {
+		fputs("usage: tripline config --example   print the documented configuration with "
+		      "every default\n"
+		      "       tripline config --check F   check F; print what is wrong with it\n",
+		      help ? stdout : stderr);
+		return help ? TL_EXIT_OK : TL_EXIT_USAGE;
+	}
+	if (example) {
+		tl_config_example(stdout);
+		return TL_EXIT_OK;
+	}
+	struct tl_config c;
+	char err[512];
+	int r = tl_config_load(check, &c, err, sizeof(err));
+
+	tl_config_free(&c);
+	if (r < 0) {
+		tl_err("%s", err);
+		return r == TL_ECONFIG ? TL_EXIT_USAGE : TL_EXIT_IO;
+	}
+	fprintf(stderr, "tripline: '%s' is a valid configuration\n", check);
+	return TL_EXIT_OK;
+}

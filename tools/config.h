@@ -1,0 +1,59 @@
+/*
+ * tools/config.h - the YAML configuration (../shared/interfaces.md, "Configuration").
+ *
+ * Every key has a default (the runbook's numbers), so no file means the defaults; unknown
+ * keys are errors that name the file and line, so a typo never silently disables a rule.
+ * The keys, their types, bounds and documentation live in one table per section
+ * (tools/config.c); `tripline config --example` prints the documented example from them.
+ */
+#ifndef TL_TOOLS_CONFIG_H
+#define TL_TOOLS_CONFIG_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <tripline/engine.h>
+#include <tripline/rules.h>
+
+struct tl_config_kafka {
+	char *brokers;
+	char **topics;
+	size_t n_topics;
+	char *group;
+	char *connection_string_env; /* the name of the variable, never its value */
+	char *connection_string_file;
+	char **props; /* librdkafka properties passed through: name, value, name, value, ... */
+	size_t n_props;
+};
+
+struct tl_config {
+	int64_t lateness_ns, bucket_ns, horizon_ns, min_history_ns, hold_ns, update_every_ns;
+	struct tl_rules rules;
+	struct tl_deployment_rules *deployments;
+	size_t n_deployments;
+	struct tl_price *prices; /* the built-in table, with the file's entries over it */
+	size_t n_prices;
+	struct tl_config_kafka kafka;
+};
+
+/** tl_config_defaults() - the runbook's numbers and the built-in price table. */
+void tl_config_defaults(struct tl_config *c);
+
+/**
+ * tl_config_load() - defaults, then the file at @path over them.
+ * @err: on failure, "path:line: key 'x': reason".
+ * Return: 0, -errno (the file cannot be read), or TL_ECONFIG.
+ */
+int tl_config_load(const char *path, struct tl_config *c, char *err, size_t errlen);
+
+void tl_config_free(struct tl_config *c);
+
+/** tl_config_engine_opts() - the engine options a config gives. */
+void tl_config_engine_opts(const struct tl_config *c, struct tl_engine_opts *o);
+
+/** tl_config_example() - write the documented example configuration (every key, default). */
+void tl_config_example(FILE *f);
+
+int tl_cmd_config(int argc, char **argv);
+
+#endif /* TL_TOOLS_CONFIG_H */
