@@ -12,6 +12,7 @@
  *   16:00-16:20  support-gpt4o-mini 20 % 429                        -> throttling fires
  *   18:00-18:25  chat-gpt4o (APIM) 4 % content-filter results       -> guardrail fires
  *   21:00-21:20  chat-gpt4o 6 % refusals                            -> refusal fires
+ *   22:00-22:40  chat-gpt4o completions 150 x longer (token runaway) -> cost fires
  *   11:00-11:03  support-gpt4o-mini latency x3 (3 minutes)          -> must not fire
  *   20:00-22:00  support-gpt4o-mini latency drifts up 50 %, slowly  -> must not fire
  * The labels file lists them (expect "fire" or "none").
@@ -142,12 +143,12 @@ static const struct dep deps[] = {
 	  250, 900, 250 },
 	{ "embed-3-large", "text-embedding-3-large", "1", VIA_AOAI, true, 1.0, 0.0, 110, 0.35, 0,
 	  500, 0 },
-	{ "chat-gpt4o", "gpt-4o", "2024-11-20", VIA_APIM, false, 1.2, 0.3, 1600, 0.45, 380, 1400,
-	  350 },
+	{ "chat-gpt4o", "gpt-4o", "2024-11-20", VIA_APIM, false, 1.2, 0.3, 1600, 0.45, 380, 500,
+	  120 },
 };
 #define N_DEPS (sizeof(deps) / sizeof(deps[0]))
 
-enum effect { FX_LATENCY, FX_DRIFT, FX_5XX, FX_429, FX_GUARDRAIL, FX_REFUSAL };
+enum effect { FX_LATENCY, FX_DRIFT, FX_5XX, FX_429, FX_GUARDRAIL, FX_REFUSAL, FX_TOKENS };
 
 struct incident {
 	const char *rule; /* the rule expected to fire, or the one that must not */
@@ -166,6 +167,7 @@ static const struct incident incidents[] = {
 	{ "guardrail", 3, 18 * 60, 18 * 60 + 25, FX_GUARDRAIL, 0.04, true },
 	{ "latency", 1, 20 * 60, 22 * 60, FX_DRIFT, 0.5, false },
 	{ "refusal", 3, 21 * 60, 21 * 60 + 20, FX_REFUSAL, 0.06, true },
+	{ "cost", 3, 22 * 60, 22 * 60 + 40, FX_TOKENS, 150.0, true },
 };
 #define N_INCIDENTS (sizeof(incidents) / sizeof(incidents[0]))
 
@@ -716,8 +718,8 @@ static void one_call(struct gen *g, unsigned di, int64_t t, int64_t now)
 	const int64_t day = tl_floor_div(t, TL_NS_PER_DAY) * TL_NS_PER_DAY;
 	const double minute = (double)(t - day) / (double)TL_NS_PER_MIN;
 	struct call c = { .t = t, .status = 200, .version = d->version };
-	double lat_factor = 1.0, p5xx = 0.004, p429 = 0.015, p400 = 0.006, pfilter = 0.001,
-	       prefuse = 0.002;
+	double lat_factor = 1.0, p5xx = 0.004, p429 = 0.015, p400 = 0.006, pfilter = 0.0002,
+	       prefuse = 0.0005, tok_factor = 1.0;
 
 	if (di == CHANGE_DEP && t - day >= CHANGE_END_S * TL_NS_PER_S)
 		c.version = CHANGE_VERSION;
@@ -751,6 +753,9 @@ static void one_call(struct gen *g, unsigned di, int64_t t, int64_t now)
 		case FX_REFUSAL:
 			prefuse = x->amount;
 			break;
+		case FX_TOKENS:
+			tok_factor = x->amount;
+			break;
 		default:
 			break;
 		}
@@ -761,7 +766,9 @@ static void one_call(struct gen *g, unsigned di, int64_t t, int64_t now)
 	c.latency_ms *= lat_factor;
 	c.prompt = (unsigned)rng_lognormal(&g->rng, d->prompt_tokens, 0.6) + 1;
 	c.completion =
-	    d->embed ? 0 : (unsigned)rng_lognormal(&g->rng, d->completion_tokens, 0.7) + 1;
+	    d->embed
+		? 0
+		: (unsigned)(rng_lognormal(&g->rng, d->completion_tokens, 0.7) * tok_factor) + 1;
 	c.cached =
 	    rng_unit(&g->rng) < 0.4 ? (unsigned)(c.prompt * (0.3 + 0.5 * rng_unit(&g->rng))) : 0;
 
