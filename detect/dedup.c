@@ -3,8 +3,9 @@
  *
  * Slices form a ring indexed by slot % n_slices, where slot = floor(time / slice_ns). Each
  * slice is an open-addressing table of 64-bit fingerprints (0 marks an empty cell), grown by
- * doubling while the total stays under max_entries. When the newest slot advances, the slices
- * that fall out of the window are cleared and reused, so steady state allocates nothing.
+ * doubling while the total stays under max_entries. Slices behind the watermark are cleared
+ * and reused, so steady state allocates nothing. Before the first watermark the window is
+ * anchored at the first record's slot.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -23,7 +24,7 @@ struct slice {
 
 struct tl_dedup {
 	struct tl_dedup_opts o;
-	int64_t newest; /* newest slot seen, INT64_MIN before the first record */
+	int64_t oldest; /* the oldest slot kept; INT64_MIN until anchored */
 	uint64_t total; /* fingerprints held over all slices */
 	uint64_t unchecked;
 	struct slice slices[];
@@ -32,7 +33,7 @@ struct tl_dedup {
 struct tl_dedup *tl_dedup_new(const struct tl_dedup_opts *opts)
 {
 	struct tl_dedup_opts o = { .slice_ns = 2 * TL_NS_PER_MIN,
-				   .n_slices = 3,
+				   .n_slices = 4,
 				   .max_entries = UINT64_C(8) << 20 };
 	struct tl_dedup *d;
 
@@ -52,7 +53,7 @@ struct tl_dedup *tl_dedup_new(const struct tl_dedup_opts *opts)
 	if (!d)
 		return NULL;
 	d->o = o;
-	d->newest = INT64_MIN;
+	d->oldest = INT64_MIN;
 	for (uint32_t i = 0; i < o.n_slices; i++)
 		d->slices[i].slot = INT64_MIN;
 	return d;
@@ -105,6 +106,18 @@ static bool slice_grow(struct tl_dedup *d, struct slice *s)
 	return true;
 }
 
+void tl_dedup_advance(struct tl_dedup *d, int64_t watermark_ns)
+{
+	const int64_t oldest = tl_floor_div(watermark_ns, d->o.slice_ns) - 1;
+
+	if (d->oldest != INT64_MIN && oldest <= d->oldest)
+		return;
+	for (uint32_t i = 0; i < d->o.n_slices; i++)
+		if (d->slices[i].slot != INT64_MIN && d->slices[i].slot < oldest)
+			slice_reset(d, &d->slices[i], INT64_MIN);
+	d->oldest = oldest;
+}
+
 enum tl_dedup_result tl_dedup_check(struct tl_dedup *d, int64_t time_ns, uint64_t fingerprint)
 {
 	const int64_t slot = tl_floor_div(time_ns, d->o.slice_ns);
@@ -113,24 +126,15 @@ enum tl_dedup_result tl_dedup_check(struct tl_dedup *d, int64_t time_ns, uint64_
 
 	if (fingerprint == 0)
 		fingerprint = 1;
-	if (d->newest == INT64_MIN || slot > d->newest) {
-		/* forget the slots that leave the window (at most n of them) */
-		int64_t from =
-		    d->newest == INT64_MIN || slot - d->newest > n ? slot - n + 1 : d->newest + 1;
-
-		for (int64_t k = from; k <= slot; k++) {
-			struct slice *r = &d->slices[(uint64_t)(k % n + n) % (uint64_t)n];
-
-			slice_reset(d, r, k);
-		}
-		d->newest = slot;
-	} else if (slot <= d->newest - n) {
+	if (d->oldest == INT64_MIN)
+		d->oldest = slot - 1; /* before any watermark: around the first record */
+	if (slot < d->oldest || slot >= d->oldest + n) {
 		d->unchecked++;
 		return TL_DEDUP_UNCHECKED;
 	}
 	s = &d->slices[(uint64_t)(slot % n + n) % (uint64_t)n];
 	if (s->slot != slot)
-		slice_reset(d, s, slot);
+		slice_reset(d, s, slot); /* held a slot the window has left */
 	if (s->mask) {
 		for (uint64_t i = fingerprint & s->mask; s->cells[i]; i = (i + 1) & s->mask)
 			if (s->cells[i] == fingerprint)

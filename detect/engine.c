@@ -693,9 +693,14 @@ void tl_engine_push(struct tl_engine *e, const struct tl_event *ev)
 		e->counts.ahead++;
 		return;
 	}
-	if (e->closed_until == INT64_MIN && n * b < e->first_bucket)
-		e->first_bucket = n * b;
-	if (s->active_pos == UINT32_MAX) {
+	if (e->closed_until == INT64_MIN) {
+		/* before the first watermark a series starts at its own first bucket */
+		if (n * b < e->first_bucket)
+			e->first_bucket = n * b;
+		if (s->last_close == INT64_MIN || n * b < s->last_close)
+			s->last_close = n * b;
+		activate(e, s, s->idx);
+	} else if (s->active_pos == UINT32_MAX) {
 		catch_up(e, s);
 		activate(e, s, s->idx);
 	}
@@ -1221,20 +1226,26 @@ void tl_engine_advance(struct tl_engine *e, int64_t watermark_ns)
 {
 	const int64_t b = e->o.bucket_ns;
 
-	if (watermark_ns <= e->watermark)
-		return;
-	e->watermark = watermark_ns;
+	/* only bucket ends matter: a sharded engine sees the watermark at those alone */
 	const int64_t target = tl_floor_div(watermark_ns, b) * b;
+
+	if (target <= e->watermark)
+		return;
+	e->watermark = target;
+	tl_dedup_advance(e->dedup, target);
+	tl_dedup_advance(e->usage, target);
 
 	if (e->closed_until == INT64_MIN) {
 		/* the first watermark: close from the first bucket with data, or, if none is
-		 * old enough, everything before the watermark at once */
+		 * old enough, everything before the watermark at once; each series starts at
+		 * its own first bucket, whatever else shares its shard */
 		e->closed_until = e->first_bucket < target ? e->first_bucket : target;
 		for (size_t i = 0; i < e->n_active; i++) {
 			struct series *s = e->series[e->active[i]];
 
-			s->last_close = e->closed_until;
-			s->last_minute = tl_floor_div(e->closed_until, MINUTE) * MINUTE - MINUTE;
+			if (s->last_close == INT64_MIN || s->last_close < e->closed_until)
+				s->last_close = e->closed_until;
+			s->last_minute = tl_floor_div(s->last_close, MINUTE) * MINUTE - MINUTE;
 		}
 	}
 	while (e->closed_until < target) {
@@ -1247,6 +1258,8 @@ void tl_engine_advance(struct tl_engine *e, int64_t watermark_ns)
 		for (size_t i = e->n_active; i-- > 0;) {
 			struct series *s = e->series[e->active[i]];
 
+			if (s->last_close >= at)
+				continue; /* starts later (see the first watermark above) */
 			close_bucket(e, s, at);
 			if (is_idle(e, s, at))
 				deactivate(e, s);

@@ -3,10 +3,12 @@
  *
  * A duplicate has the same category, correlation id and time as a record already seen, so
  * it also falls in the same time slice: the window keeps one fingerprint table per slice of
- * event time (slice width = the lateness setting) for the newest n_slices slices, and
- * forgets a whole slice at once when event time moves past it. Memory is bounded by
- * max_entries over all slices; past that, records pass unchecked and are counted.
- * Not thread-safe: one window per detector shard.
+ * event time (slice width = the lateness setting), n_slices of them from the watermark's
+ * slice on, and forgets a whole slice once the watermark has passed it by a slice. Only the
+ * watermark moves the window (never one record's time), so every shard of a sharded engine
+ * decides the same. Memory is bounded by max_entries over all slices; past that, and for
+ * records older than the window or too far ahead of it, records pass unchecked and are
+ * counted. Not thread-safe: one window per detector shard.
  */
 #ifndef TL_DEDUP_H
 #define TL_DEDUP_H
@@ -16,7 +18,7 @@
 
 struct tl_dedup_opts {
 	int64_t slice_ns;     /* width of a time slice; default 2 min */
-	uint32_t n_slices;    /* slices kept; default 3 (the window is 2-3 slices of event time) */
+	uint32_t n_slices;    /* slices kept; default 4: one behind the watermark, three ahead */
 	uint64_t max_entries; /* fingerprints kept over all slices; default 8 M */
 };
 
@@ -44,6 +46,12 @@ void tl_dedup_free(struct tl_dedup *d);
  * Return: enum tl_dedup_result. Thread: the shard owning @d.
  */
 enum tl_dedup_result tl_dedup_check(struct tl_dedup *d, int64_t time_ns, uint64_t fingerprint);
+
+/**
+ * tl_dedup_advance() - the watermark moved to @watermark_ns: slices older than a slice
+ * before it are forgotten. Thread: the shard owning @d.
+ */
+void tl_dedup_advance(struct tl_dedup *d, int64_t watermark_ns);
 
 void tl_dedup_get_stats(const struct tl_dedup *d, struct tl_dedup_stats *ret_stats);
 
