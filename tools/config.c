@@ -834,10 +834,16 @@ static void print_table(FILE *f, const char *indent, const struct opt *opts, siz
 			const void *base)
 {
 	for (size_t i = 0; i < n; i++) {
-		fprintf(f, "%s%s: ", indent, opts[i].key);
-		print_value(f, &opts[i], base);
-		fprintf(f, "%*s# %s\n", (int)(24 - strlen(opts[i].key) - strlen(indent)), "",
-			opts[i].doc);
+		char line[160];
+		FILE *m = fmemopen(line, sizeof(line), "w");
+
+		if (!m)
+			continue;
+		fprintf(m, "%s%s: ", indent, opts[i].key);
+		print_value(m, &opts[i], base);
+		fclose(m);
+		line[sizeof(line) - 1] = '\0';
+		fprintf(f, "%-34s # %s\n", line, opts[i].doc);
 	}
 }
 
@@ -857,9 +863,12 @@ void tl_config_example(FILE *f)
 	print_table(f, "  ", baseline_opts, N(baseline_opts), &c);
 	fputs("triggers:\n", f);
 	print_table(f, "  ", trigger_opts, N(trigger_opts), &c);
-	fputs("pricing:                  # USD per 1 M tokens; a model name with a date suffix\n"
-	      "                          # (gpt-4o-2024-11-20) matches its base name; entries\n"
-	      "                          # here replace or add to the built-in ones below\n",
+	fputs("pricing:                           # USD per 1 M tokens; a model name with a date\n"
+	      "                                   # suffix (gpt-4o-2024-11-20) matches its base "
+	      "name;\n"
+	      "                                   # entries here replace or add to the built-in\n"
+	      "                                   # ones below (third-party list prices, 2024-25:\n"
+	      "                                   # set your contract's)\n",
 	      f);
 	for (size_t i = 0; i < c.n_prices; i++) {
 		fprintf(f, "  %s: {input: %g, ", c.prices[i].model, c.prices[i].input);
@@ -867,7 +876,7 @@ void tl_config_example(FILE *f)
 			fprintf(f, "cached_input: %g, ", c.prices[i].cached_input);
 		fprintf(f, "output: %g}\n", c.prices[i].output);
 	}
-	fputs("rules:                    # for every deployment\n", f);
+	fputs("rules:                             # for every deployment\n", f);
 	for (size_t s = 0; s < N(rule_sections); s++) {
 		fprintf(f, "  %s:\n", rule_sections[s].name);
 		print_table(f, "    ", rule_sections[s].opts, rule_sections[s].n,

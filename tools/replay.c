@@ -33,6 +33,7 @@
 
 #include "cli.h"
 #include "report.h"
+#include "shards.h"
 
 #define TL_LOOKAHEAD_NS (TL_NS_PER_HOUR)
 #define TL_MAX_OPEN     256
@@ -43,18 +44,25 @@ static const char replay_usage[] =
     "Replays captured Azure OpenAI logs: files (.json .ndjson .jsonl .log PT1H.json, also\n"
     ".gz and .zst), directories (walked recursively, e.g. a storage-account\n"
     "insights-logs-* tree) and - for stdin. All paths are one replay, merged by event time.\n"
+    "Trigger events (trigger, update, resolved) go to stdout as NDJSON; progress, the\n"
+    "backtest summary and errors go to stderr.\n"
     "\n"
     "options:\n"
+    "  --config F         rules, baselines and prices (YAML, see tripline.example.yaml);\n"
+    "                     without it, the runbook's defaults\n"
     "  --out DIR          output directory (default ./tripline-out)\n"
     "  --dead-letter F    malformed records, one JSON line each with input, offset, line\n"
     "                     and reason (default DIR/dead-letter.ndjson, replaced each run)\n"
     "  --stats F|-        write the record and series counts as JSON to F (- for stdout)\n"
+    "  --summary F        write the backtest summary (incidents per rule) as JSON to F\n"
+    "  --threads N        detector threads; series are shared out among them (default 1);\n"
+    "                     the output is the same for every N\n"
     "  --chunk BYTES      bytes read per step (default 262144)\n"
     "  --quiet            no progress or summary on stderr\n"
     "  --help             this text\n"
     "\n"
     "Exit status: 0 when the input was processed (malformed records do not change it),\n"
-    "1 when an input could not be read, 2 for usage errors.\n";
+    "1 when an input could not be read, 2 for usage or configuration errors.\n";
 
 struct in_state {
 	struct tl_path *path;
@@ -73,7 +81,7 @@ struct in_state {
 struct replay {
 	struct tl_symtab *syms;
 	struct tl_decoder *dec;
-	struct tl_engine *engine;
+	struct tl_shards *shards;
 	struct tl_deadletter *dl;
 	const char *dl_path;
 	int dl_error;
@@ -375,19 +383,10 @@ static int cmp_pending(const void *a, const void *b)
 
 /* ---- progress and output ---------------------------------------------------------------- */
 
-/* Move the watermark and write what the closed buckets made the rules say. */
+/* Move the watermark: the shards close buckets and write what the rules say. */
 static void advance(struct replay *rp, int64_t watermark)
 {
-	struct tl_trigger *t;
-	size_t n;
-
-	tl_engine_advance(rp->engine, watermark);
-	t = tl_engine_triggers(rp->engine, &n);
-	if (n == 0)
-		return;
-	if (tl_report_triggers(&rp->report, t, n) < 0 && rp->report.err != -EPIPE)
-		rp->io_errors++;
-	tl_engine_clear_triggers(rp->engine);
+	tl_shards_advance(rp->shards, watermark);
 }
 
 static void progress(struct replay *rp, bool final)
@@ -406,8 +405,9 @@ static void progress(struct replay *rp, bool final)
 			rp->next_pending - rp->open_now, rp->n_ins, t);
 		return;
 	}
-	const struct tl_engine_counts *c = tl_engine_get_counts(rp->engine);
+	struct tl_engine_counts cs, *c = &cs;
 
+	tl_shards_counts(rp->shards, &cs);
 	tl_info("tripline replay: %llu records from %zu inputs in %.2f s (%.2f M/s): %llu decoded, "
 		"%llu duplicate, %llu malformed%s%s%s, %llu skipped, %llu late",
 		(unsigned long long)ds->records, rp->n_ins, secs,
@@ -434,10 +434,11 @@ static int cmp_series(const void *a, const void *b)
 static void stats_json(struct replay *rp, struct tl_buf *b)
 {
 	const struct tl_decode_stats *ds = tl_decoder_stats(rp->dec);
-	const struct tl_engine_counts *c = tl_engine_get_counts(rp->engine);
-	const size_t n = tl_engine_series_count(rp->engine);
+	struct tl_engine_counts cs, *c = &cs;
+	const size_t n = tl_shards_series_count(rp->shards);
 	struct named_series *ns = calloc(n ? n : 1, sizeof(*ns));
 
+	tl_shards_counts(rp->shards, &cs);
 	tl_buf_printf(b,
 		      "{\"records\":{\"read\":%llu,\"decoded\":%llu,\"duplicate\":%llu,"
 		      "\"malformed\":%llu,\"skipped\":%llu,\"late\":%llu},",
@@ -469,7 +470,7 @@ static void stats_json(struct replay *rp, struct tl_buf *b)
 	}
 	tl_buf_puts(b, "],\"series\":[");
 	for (size_t i = 0; ns && i < n; i++) {
-		const struct tl_series_stats *s = tl_engine_series_at(rp->engine, i);
+		const struct tl_series_stats *s = tl_shards_series_at(rp->shards, i);
 
 		ns[i] = (struct named_series){ s, tl_symtab_str(rp->syms, s->resource, NULL),
 					       tl_symtab_str(rp->syms, s->deployment, NULL) };
@@ -585,13 +586,14 @@ static void raise_fd_limit(void)
 int tl_cmd_replay(int argc, char **argv)
 {
 	const char *out_dir = "tripline-out", *dl_path = NULL, *stats_path = NULL, *chunk_s = NULL,
-		   *summary_path = NULL, *config_path = NULL;
+		   *summary_path = NULL, *config_path = NULL, *threads_s = NULL;
 	bool help = false;
 	const struct tl_opt opts[] = {
 		{ "config", true, &config_path, NULL },   { "out", true, &out_dir, NULL },
 		{ "dead-letter", true, &dl_path, NULL },  { "stats", true, &stats_path, NULL },
 		{ "summary", true, &summary_path, NULL }, { "chunk", true, &chunk_s, NULL },
-		{ "quiet", false, NULL, &tl_quiet },      { "help", false, NULL, &help },
+		{ "threads", true, &threads_s, NULL },    { "quiet", false, NULL, &tl_quiet },
+		{ "help", false, NULL, &help },
 	};
 	struct replay rp = { 0 };
 	struct tl_config cfg;
@@ -617,6 +619,18 @@ int tl_cmd_replay(int argc, char **argv)
 		}
 	} else {
 		tl_config_defaults(&cfg);
+	}
+	unsigned threads = 1;
+
+	if (threads_s) {
+		char *end;
+		unsigned long v = strtoul(threads_s, &end, 10);
+
+		if (*end || v < 1 || v > 256) {
+			tl_err("replay: --threads: expected 1 to 256, got '%s'", threads_s);
+			return TL_EXIT_USAGE;
+		}
+		threads = (unsigned)v;
 	}
 	if (chunk_s) {
 		char *end;
@@ -674,10 +688,12 @@ int tl_cmd_replay(int argc, char **argv)
 	tl_config_engine_opts(&cfg, &eo);
 
 	rp.syms = tl_symtab_new(1u << 22);
-	rp.engine = tl_engine_new(&eo, rp.syms);
+	tl_report_init(&rp.report, rp.syms, STDOUT_FILENO);
+	if (rp.syms && tl_shards_new(threads, &eo, rp.syms, &rp.report, &rp.shards) < 0)
+		rp.shards = NULL;
 	rp.dec = rp.syms ? tl_decoder_new(rp.syms, on_malformed, &rp, &r) : NULL;
-	if (!rp.syms || !rp.engine || !rp.dec) {
-		if (rp.syms && rp.engine && r == TL_ECPU)
+	if (!rp.syms || !rp.shards || !rp.dec) {
+		if (rp.syms && rp.shards && r == TL_ECPU)
 			tl_err("%s (AVX2); rebuild with 'meson configure build -Dsimd=generic'",
 			       tl_strerror(r));
 		else
@@ -709,11 +725,10 @@ int tl_cmd_replay(int argc, char **argv)
 	for (size_t i = 0; i < rp.n_ins; i++)
 		if (rp.ins[i].path->hint_ns != INT64_MIN)
 			wm_add(&rp, (uint32_t)i);
-	tl_report_init(&rp.report, rp.syms, STDOUT_FILENO);
 	rp.started_ns = rp.last_progress_ns = tl_now_ns();
 	rp.frontier = INT64_MIN;
 
-	const int64_t lateness = tl_engine_lateness(rp.engine);
+	const int64_t lateness = cfg.lateness_ns;
 	const bool tty = isatty(STDERR_FILENO);
 
 	open_due(&rp);
@@ -729,7 +744,7 @@ int tl_cmd_replay(int argc, char **argv)
 		struct in_state *s = &rp.ins[i];
 		const struct tl_event *ev = &s->ev.ev[s->head++];
 
-		tl_engine_push(rp.engine, ev);
+		tl_shards_push(rp.shards, ev);
 		rp.delivered++;
 		if (ev->time_ns > rp.frontier)
 			rp.frontier = ev->time_ns;
@@ -767,6 +782,7 @@ int tl_cmd_replay(int argc, char **argv)
 		advance(&rp, end);
 		tl_report_end(&rp.report, end);
 	}
+	tl_shards_finish(rp.shards);
 	if (rp.report.err < 0) {
 		tl_err("writing trigger events to stdout failed: %s", tl_strerror(rp.report.err));
 		status = TL_EXIT_IO;
@@ -817,9 +833,9 @@ out_free:
 	free(rp.pending);
 	free(rp.heap);
 	free(rp.wm);
+	tl_shards_free(rp.shards);
 	tl_report_fini(&rp.report);
 	tl_decoder_free(rp.dec);
-	tl_engine_free(rp.engine);
 	tl_symtab_free(rp.syms);
 	tl_paths_fini(&rp.paths);
 	tl_config_free(&cfg);

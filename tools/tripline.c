@@ -17,8 +17,11 @@ static const char usage[] =
     "incident runbook.\n"
     "\n"
     "commands:\n"
-    "  replay [options] PATH...   read captured logs (files, .gz/.zst, directories, - for\n"
-    "                             stdin) as one stream merged by event time\n"
+    "  replay [options] PATH...    read captured logs (files, .gz/.zst, directories, - for\n"
+    "                              stdin) as one stream merged by event time; trigger\n"
+    "                              events to stdout\n"
+    "  gen --out PATH [options]    write synthetic telemetry with labelled incidents\n"
+    "  config --example|--check F  print the documented configuration, or check one\n"
     "\n"
     "Run 'tripline <command> --help' for the options of a command.\n";
 

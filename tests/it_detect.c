@@ -1,0 +1,333 @@
+/*
+ * tests/it_detect.c - detection end to end, as a user runs it: `tripline gen` writes a day with
+ * labelled incidents, `tripline replay` must give exactly one trigger per incident in the right
+ * minute and a resolved after it, nothing for the controls, the same bytes at any thread
+ * count or read size, and the same result for two inputs as for one interleaved input.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+
+#include <tripline/time.h>
+
+#ifndef TL_TRIPLINE
+#error "TL_TRIPLINE must name the tripline binary"
+#endif
+
+static char dir[] = "/tmp/tl-it-detect-XXXXXX";
+
+static void setup(void)
+{
+	char cmd[512];
+
+	cr_assert(ne(ptr, mkdtemp(dir), NULL));
+	/* one generated day, shared by the tests of this suite */
+	(void)snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' gen --out day --seed 7 2>/dev/null", dir,
+		       TL_TRIPLINE);
+	cr_assert(eq(int, system(cmd), 0));
+}
+
+static void teardown(void)
+{
+	char cmd[256];
+
+	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	(void)system(cmd);
+}
+
+TestSuite(detect, .init = setup, .fini = teardown, .timeout = 300);
+
+static int run(const char *args)
+{
+	char cmd[4096];
+	int st;
+
+	(void)snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s 2>stderr.txt", dir, TL_TRIPLINE, args);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *slurp(const char *rel)
+{
+	char path[1024];
+	FILE *f;
+	long n;
+	char *buf;
+
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	f = fopen(path, "rb");
+	cr_assert(ne(ptr, f, NULL), "%s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = calloc(1, (size_t)n + 1);
+	if (fread(buf, 1, (size_t)n, f) != (size_t)n)
+		abort();
+	fclose(f);
+	return buf;
+}
+
+/* The string value of "key" in one JSON line written by tripline (flat, no escapes). */
+static bool field(const char *line, const char *key, char *out, size_t cap)
+{
+	char pat[64];
+	const char *p, *e;
+
+	(void)snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	p = strstr(line, pat);
+	if (!p)
+		return false;
+	p += strlen(pat);
+	e = strchr(p, '"');
+	if (!e || (size_t)(e - p) >= cap)
+		return false;
+	memcpy(out, p, (size_t)(e - p));
+	out[e - p] = '\0';
+	return true;
+}
+
+static int64_t t_of(const char *s)
+{
+	int64_t ns = 0;
+
+	cr_assert(eq(int, tl_time_parse(s, strlen(s), &ns), 0), "%s", s);
+	return ns;
+}
+
+struct label {
+	char rule[16], resource[40], deployment[40], start[32], end[32], expect[8];
+};
+
+static size_t read_labels(struct label *l, size_t cap)
+{
+	char *text = slurp("day.labels.json"), *p = text;
+	size_t n = 0;
+
+	while ((p = strstr(p, "{\"rule\"")) != NULL && n < cap) {
+		char *e = strchr(p, '}');
+
+		*e = '\0';
+		cr_assert(field(p, "rule", l[n].rule, sizeof(l[n].rule)));
+		cr_assert(field(p, "resource", l[n].resource, sizeof(l[n].resource)));
+		cr_assert(field(p, "deployment", l[n].deployment, sizeof(l[n].deployment)));
+		cr_assert(field(p, "start", l[n].start, sizeof(l[n].start)));
+		cr_assert(field(p, "end", l[n].end, sizeof(l[n].end)));
+		cr_assert(field(p, "expect", l[n].expect, sizeof(l[n].expect)));
+		n++;
+		p = e + 1;
+	}
+	free(text);
+	return n;
+}
+
+/*
+ * How long after an incident starts its rule may fire: the latency rule needs its 5 breaching
+ * minutes; a rate rule fires once its 5 minute window's average passes the threshold, which
+ * takes (threshold - background) / (incident - background) of the window; the cost projection
+ * needs its 15 minute rate window to fill.
+ */
+static int64_t allowed_delay(const char *rule)
+{
+	if (strcmp(rule, "latency") == 0)
+		return 6 * TL_NS_PER_MIN;
+	if (strcmp(rule, "cost") == 0)
+		return 15 * TL_NS_PER_MIN;
+	return 5 * TL_NS_PER_MIN;
+}
+
+Test(detect, a_generated_day_gives_one_trigger_per_labelled_incident)
+{
+	struct label l[32];
+	size_t n = read_labels(l, 32), fires = 0;
+	char *out, *line, *save = NULL;
+
+	cr_assert(gt(sz, n, 5));
+	cr_assert(eq(int, run("replay --out out --summary summary.json day > triggers.ndjson"), 0));
+	out = slurp("triggers.ndjson");
+	/* every trigger event must belong to a labelled incident that expects one */
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char type[16], rule[16], res[40], dep[40], fired[32];
+		bool matched = false;
+
+		cr_assert(field(line, "type", type, sizeof(type)));
+		cr_assert(field(line, "rule", rule, sizeof(rule)));
+		cr_assert(field(line, "resource", res, sizeof(res)));
+		cr_assert(field(line, "deployment", dep, sizeof(dep)));
+		cr_assert(field(line, "fired_at", fired, sizeof(fired)));
+		cr_assert(ne(ptr, strstr(line, "\"incident_id\":\"tl-"), NULL));
+		cr_assert(ne(ptr, strstr(line, "\"action\":{\"kind\":\""), NULL));
+		if (strcmp(type, "trigger") != 0)
+			continue;
+		fires++;
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(l[i].rule, rule) || strcmp(l[i].resource, res) ||
+			    strcmp(l[i].deployment, dep))
+				continue;
+			const int64_t f = t_of(fired), s = t_of(l[i].start);
+
+			if (f < s || f > s + allowed_delay(rule))
+				continue;
+			cr_assert(eq(str, l[i].expect, "fire"), "a control fired: %s", line);
+			cr_assert(ne(str, l[i].expect, "seen"), "two triggers for one incident: %s",
+				  line);
+			strcpy(l[i].expect, "seen");
+			matched = true;
+			break;
+		}
+		cr_assert(matched, "a trigger no incident explains: %s", line);
+	}
+	for (size_t i = 0; i < n; i++)
+		cr_assert(ne(str, l[i].expect, "fire"), "not detected: %s %s from %s", l[i].rule,
+			  l[i].deployment, l[i].start);
+	free(out);
+	/* the summary counts the same incidents */
+	char *sum = slurp("summary.json");
+	size_t counted = 0;
+
+	for (const char *p = sum; (p = strstr(p, "\"incidents\":")) != NULL; p++)
+		counted += (size_t)atoi(p + strlen("\"incidents\":"));
+	cr_assert(eq(sz, counted, fires), "%s", sum);
+	free(sum);
+}
+
+Test(detect, every_incident_that_ends_in_the_data_resolves)
+{
+	char *out;
+
+	cr_assert(eq(int, run("replay --quiet --out out day > triggers.ndjson"), 0));
+	out = slurp("triggers.ndjson");
+	for (const char *p = out; (p = strstr(p, "\"type\":\"trigger\"")) != NULL; p++) {
+		char id[32], rule[16], resolved[96];
+		const char *eol = strchr(p, '\n');
+		char *line = strndup(p, (size_t)(eol - p));
+
+		cr_assert(field(line, "incident_id", id, sizeof(id)));
+		cr_assert(field(line, "rule", rule, sizeof(rule)));
+		(void)snprintf(resolved, sizeof(resolved),
+			       "\"type\":\"resolved\",\"incident_id\":\"%s\"", id);
+		/* the cost warning stands until the day's spend resets, after the data ends */
+		if (strcmp(rule, "cost") != 0)
+			cr_assert(ne(ptr, strstr(out, resolved), NULL), "no resolved for %s", line);
+		free(line);
+	}
+	free(out);
+}
+
+Test(detect, the_same_bytes_for_any_thread_count_and_read_size)
+{
+	cr_assert(eq(int, run("replay --quiet --out o1 --stats s1.json day > t1.ndjson"), 0));
+	cr_assert(
+	    eq(int, run("replay --quiet --out o4 --threads 4 --stats s4.json day > t4.ndjson"), 0));
+	cr_assert(
+	    eq(int, run("replay --quiet --out o3 --threads 3 --chunk 65536 day > t3.ndjson"), 0));
+	char *t1 = slurp("t1.ndjson"), *t4 = slurp("t4.ndjson"), *t3 = slurp("t3.ndjson");
+	char *s1 = slurp("s1.json"), *s4 = slurp("s4.json");
+
+	cr_assert(gt(sz, strlen(t1), 1000));
+	cr_assert(eq(str, t1, t4));
+	cr_assert(eq(str, t1, t3));
+	/* the record counts agree (series are listed in a sorted order) */
+	cr_assert(eq(int, strncmp(s1, s4, (size_t)(strstr(s1, "\"inputs\"") - s1)), 0));
+	free(t1);
+	free(t4);
+	free(t3);
+	free(s1);
+	free(s4);
+}
+
+Test(detect, two_inputs_merge_like_one_interleaved_input)
+{
+	/* one stream of every category, split by category into two files */
+	cr_assert(eq(int, run("gen --format ndjson --malformed 0 --out all.ndjson --seed 9"), 0));
+	cr_assert(eq(int, system("true"), 0));
+	char cmd[1024];
+
+	(void)snprintf(
+	    cmd, sizeof(cmd),
+	    "cd '%s' && grep '\"category\": \"RequestResponse\"' all.ndjson > rr.ndjson && "
+	    "grep -v '\"category\": \"RequestResponse\"' all.ndjson > other.ndjson",
+	    dir);
+	cr_assert(eq(int, system(cmd), 0));
+	cr_assert(eq(int, run("replay --quiet --out a all.ndjson > one.ndjson"), 0));
+	cr_assert(eq(int, run("replay --quiet --out b rr.ndjson other.ndjson > two.ndjson"), 0));
+	char *one = slurp("one.ndjson"), *two = slurp("two.ndjson");
+
+	cr_assert(gt(sz, strlen(one), 1000));
+	cr_assert(eq(str, one, two));
+	free(one);
+	free(two);
+}
+
+Test(detect, a_deployment_override_in_the_config_changes_the_outcome)
+{
+	char cmd[1024];
+
+	(void)snprintf(cmd, sizeof(cmd),
+		       "cd '%s' && printf 'deployments:\\n  embed-3-large:\\n    errors: {enabled: "
+		       "false}\\nrules:\\n  throttling: {rate: 0.5}\\n' > c.yaml",
+		       dir);
+	cr_assert(eq(int, system(cmd), 0));
+	cr_assert(eq(int, run("replay --quiet --out o --config c.yaml day > t.ndjson"), 0));
+	char *t = slurp("t.ndjson");
+
+	cr_assert(eq(ptr, strstr(t, "\"rule\":\"errors\""), NULL), "errors off for embed-3-large");
+	cr_assert(eq(ptr, strstr(t, "\"rule\":\"throttling\""), NULL),
+		  "throttling only past 50 %%");
+	cr_assert(ne(ptr, strstr(t, "\"rule\":\"latency\""), NULL), "the rest as before");
+	free(t);
+}
+
+Test(detect, config_errors_name_the_file_and_line)
+{
+	const struct {
+		const char *yaml, *expect;
+	} cases[] = {
+		{ "rules:\n  latency:\n    factr: 3\n",
+		  "c.yaml:3: key 'factr': unknown in rules.latency" },
+		{ "lateness: soon\n",
+		  "c.yaml:1: key 'lateness': expected a duration like 30s, 5m, 24h, "
+		  "got 'soon'" },
+		{ "baseline: {horizon: 24h}\nbaseline: {horizon: 12h}\n",
+		  "c.yaml:2: key 'baseline': given twice" },
+		{ "rules: {errors: {rate: 2}}\n", "c.yaml:1: key 'rate': 2 is out of range" },
+		{ "rules:\n  cost:\n    warn_at: [0.8, 0.5]\n",
+		  "c.yaml:3: key 'warn_at': expected increasing" },
+		{ "rules: [\n", "c.yaml:" },
+		{ "deployments:\n  chat:\n    latency: {factor: x}\n",
+		  "c.yaml:3: key 'factor': expected a number" },
+		{ "bogus: 1\n", "c.yaml:1: key 'bogus': unknown" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char path[512];
+		FILE *f;
+
+		(void)snprintf(path, sizeof(path), "%s/c.yaml", dir);
+		f = fopen(path, "w");
+		fputs(cases[i].yaml, f);
+		fclose(f);
+		cr_assert(eq(int, run("config --check c.yaml"), 2), "%s", cases[i].yaml);
+		char *err = slurp("stderr.txt");
+
+		cr_assert(ne(ptr, strstr(err, cases[i].expect), NULL), "expected '%s', got '%s'",
+			  cases[i].expect, err);
+		free(err);
+		cr_assert(eq(int, run("replay --quiet --config c.yaml day"), 2));
+	}
+	cr_assert(eq(int, run("replay --quiet --config missing.yaml day"), 1));
+}
+
+Test(detect, the_shipped_example_config_is_the_generated_one_and_loads)
+{
+	char cmd[1024];
+
+	cr_assert(eq(int, run("config --example > example.yaml"), 0));
+	(void)snprintf(cmd, sizeof(cmd), "cmp '%s/example.yaml' '%s'", dir, TL_EXAMPLE_CONFIG);
+	cr_assert(eq(int, system(cmd), 0), "tripline.example.yaml is stale: regenerate it");
+	(void)snprintf(cmd, sizeof(cmd), "config --check '%s'", TL_EXAMPLE_CONFIG);
+	cr_assert(eq(int, run(cmd), 0));
+}

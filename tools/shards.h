@@ -1,0 +1,48 @@
+/*
+ * tools/shards.h - the detector shards: N engines, each owning the series whose key hashes to
+ * it, fed through SPSC rings by the thread that reads (tools/shards.c).
+ */
+#ifndef TL_TOOLS_SHARDS_H
+#define TL_TOOLS_SHARDS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tripline/engine.h>
+
+#include "report.h"
+
+struct tl_shards;
+
+/**
+ * tl_shards_new() - @n engines with @opts; their triggers go to @report, in order.
+ * With @n == 1 the engine runs in the caller's thread.
+ * Return: 0 or -errno.
+ */
+int tl_shards_new(unsigned n, const struct tl_engine_opts *opts, struct tl_symtab *syms,
+		  struct tl_report *report, struct tl_shards **ret);
+
+/** tl_shards_push() - an event, to the shard owning its series. */
+void tl_shards_push(struct tl_shards *p, const struct tl_event *ev);
+
+/**
+ * tl_shards_advance() - the watermark moved: every shard closes the buckets it passed, and the
+ * triggers of each step are written once all shards have made it.
+ */
+void tl_shards_advance(struct tl_shards *p, int64_t watermark_ns);
+
+/** tl_shards_finish() - stop the threads after all they were given, write the last triggers. */
+void tl_shards_finish(struct tl_shards *p);
+
+/** tl_shards_counts() - the counts of all shards added up. */
+void tl_shards_counts(const struct tl_shards *p, struct tl_engine_counts *ret);
+
+/** tl_shards_series_count() / _at() - every shard's series, shard by shard. */
+size_t tl_shards_series_count(const struct tl_shards *p);
+const struct tl_series_stats *tl_shards_series_at(const struct tl_shards *p, size_t i);
+
+/** tl_shards_memory() - bytes the engines hold. */
+size_t tl_shards_memory(const struct tl_shards *p);
+
+void tl_shards_free(struct tl_shards *p);
+
+#endif /* TL_TOOLS_SHARDS_H */
