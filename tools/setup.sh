@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what tripline needs that is missing (Debian 12 packages), then build it in ./build.
+#   tools/setup.sh          build dependencies, then configure and build
+#   tools/setup.sh --test   also what the test suite needs (clang, Criterion, ...)
+# Run as root, or as a user with sudo. Idempotent: installs nothing that is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs=(meson ninja-build pkg-config gcc g++ python3 libsimdjson-dev libzstd-dev zlib1g-dev
+      libjemalloc-dev libyaml-dev)
+if [[ "${1:-}" == --test ]]; then
+	pkgs+=(clang libclang-rt-14-dev libcriterion-dev clang-format)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "tripline setup: installing ${missing[*]}" >&2
+	sudo=()
+	((EUID == 0)) || sudo=(sudo)
+	export DEBIAN_FRONTEND=noninteractive
+	"${sudo[@]}" apt-get update -qq
+	"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[[ -f build/build.ninja ]] || meson setup build --buildtype=release >/dev/null
+ninja -C build >/dev/null
