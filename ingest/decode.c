@@ -266,7 +266,7 @@ static int get_ticks(struct tl_decoder *d, const struct tl_jval *v, const char *
 static int get_count(struct tl_decoder *d, const struct tl_jval *v, const char *key, uint32_t *ret,
 		     bool *ret_present)
 {
-	double x;
+	double x = 0;
 	int r;
 
 	*ret_present = false;
@@ -284,7 +284,7 @@ static int get_count(struct tl_decoder *d, const struct tl_jval *v, const char *
 /* An HTTP status given as a number or a string; absent leaves *ret at 0. */
 static int get_status(struct tl_decoder *d, const struct tl_jval *v, const char *key, uint16_t *ret)
 {
-	double x;
+	double x = 0;
 	int r;
 
 	if (v->type == TL_JT_ABSENT || v->type == TL_JT_NULL)
@@ -1013,7 +1013,7 @@ static int dec_native(struct tl_decoder *d, struct tl_event *ev)
 	uint64_t rfold = tl_fold_hash("", 0);
 	uint32_t n;
 	bool present;
-	double x;
+	double x = 0;
 	int r;
 
 	ev->kind = TL_EV_REQUEST;

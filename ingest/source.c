@@ -148,7 +148,7 @@ static int read_file(struct tl_input *in, unsigned char *dst, size_t cap, size_t
 
 static int fill_cbuf(struct tl_input *in)
 {
-	size_t n;
+	size_t n = 0;
 	int r;
 
 	if (in->cbuf_pos < in->cbuf_len || in->file_eof)
@@ -168,7 +168,7 @@ static int sniff(struct tl_input *in)
 
 	/* the magic numbers may straddle short reads of a pipe */
 	while (in->cbuf_len < 4 && !in->file_eof) {
-		size_t n;
+		size_t n = 0;
 
 		if ((r = read_file(in, in->cbuf + in->cbuf_len, TL_CBUF - in->cbuf_len, &n)) < 0)
 			return r;
@@ -761,7 +761,7 @@ int tl_input_next(struct tl_input *in, struct tl_frames *out)
 	in->batch = b;
 	/* fill the chunk (pipes return short reads) */
 	while (!in->eof && b->len < b->cap) {
-		size_t n;
+		size_t n = 0;
 
 		r = produce(in, b->data + b->len, b->cap - b->len, &n);
 		if (r < 0) {

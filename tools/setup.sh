@@ -25,5 +25,9 @@ if ((${#missing[@]})); then
 	"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-[[ -f build/build.ninja ]] || meson setup build --buildtype=release >/dev/null
-ninja -C build >/dev/null
+if [[ ! -f build/build.ninja ]]; then
+	meson setup build --buildtype=release >build-setup.log 2>&1 ||
+		{ cat build-setup.log >&2; exit 1; }
+	rm -f build-setup.log
+fi
+ninja -C build >build/ninja.log 2>&1 || { tail -40 build/ninja.log >&2; exit 1; }

@@ -3,7 +3,7 @@
 #  1. gcc build: unit and integration suites, fuzz corpora through the regression driver;
 #  2. clang ASan+UBSan build: the same suites (UBSan set to fail, leaks grep'd);
 #  3. clang libFuzzer build: each fuzz target for a short run;
-#  4. clang-format check.
+#  4. the release build (-O3) compiles; clang-format check.
 # Ends with one line: "N passed, N failed" over every test case of every build.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -13,9 +13,19 @@ status=0
 
 run() { echo "== $*" >&2; "$@" || status=1; }
 
-rm -rf build-ci build-san build-fuzz
+rm -rf build-ci build-san build-fuzz build-rel
 run meson setup build-ci >/dev/null
 run meson test -C build-ci --print-errorlogs --num-processes 2
+
+# the release build the demo uses: -O3 finds warnings -O2 does not
+mkdir -p build-ci/meson-logs
+if meson setup build-rel --buildtype=release >/dev/null && ninja -C build-rel >build-rel.log 2>&1; then
+	echo "build:release OK" >>build-ci/meson-logs/format-results
+else
+	tail -30 build-rel.log >&2
+	echo "build:release FAIL" >>build-ci/meson-logs/format-results
+	status=1
+fi
 
 CC=clang CXX=clang++ run meson setup build-san -Db_sanitize=address,undefined -Db_lundef=false \
 	-Dc_args=-fno-sanitize-recover=all -Dcpp_args=-fno-sanitize-recover=all >/dev/null
