@@ -40,7 +40,7 @@ CC=clang CXX=clang++ run meson setup build-fuzz -Dfuzz=true -Db_lundef=false >/d
 run ninja -C build-fuzz >/dev/null
 mkdir -p build-fuzz/fuzz-log
 for f in build-fuzz/tests/fuzz/fuzz_*; do
-	[[ -x $f ]] || continue
+	[[ -f $f && -x $f ]] || continue # not the .p object directories
 	name=$(basename "$f")
 	corpus=tests/fuzz/corpus/${name#fuzz_}
 	work=build-fuzz/fuzz-corpus/${name#fuzz_}
