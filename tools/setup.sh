@@ -26,7 +26,8 @@ if ((${#missing[@]})); then
 fi
 
 if [[ ! -f build/build.ninja ]]; then
-	meson setup build --buildtype=release >build-setup.log 2>&1 ||
+	# the demo's build: no test suites (those are tools/test.sh's, in build-ci and others)
+	meson setup build --buildtype=release -Dtests=false >build-setup.log 2>&1 ||
 		{ cat build-setup.log >&2; exit 1; }
 	rm -f build-setup.log
 fi
