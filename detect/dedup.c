@@ -118,6 +118,16 @@ void tl_dedup_advance(struct tl_dedup *d, int64_t watermark_ns)
 	d->oldest = oldest;
 }
 
+void tl_dedup_prefetch(const struct tl_dedup *d, int64_t time_ns, uint64_t fingerprint)
+{
+	const int64_t slot = tl_floor_div(time_ns, d->o.slice_ns);
+	const int64_t n = d->o.n_slices;
+	const struct slice *s = &d->slices[(uint64_t)(slot % n + n) % (uint64_t)n];
+
+	if (s->slot == slot && s->mask)
+		__builtin_prefetch(&s->cells[(fingerprint ? fingerprint : 1) & s->mask]);
+}
+
 enum tl_dedup_result tl_dedup_check(struct tl_dedup *d, int64_t time_ns, uint64_t fingerprint)
 {
 	const int64_t slot = tl_floor_div(time_ns, d->o.slice_ns);

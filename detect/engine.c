@@ -43,6 +43,15 @@ enum { C_REQ, C_4XX, C_429, C_5XX, C_GCHK, C_GFAIL, C_RCHK, C_REF, C_COUNT };
 
 enum { ST_OK = 0, ST_PENDING, ST_FIRING };
 
+/* The window rules and the counters they divide. */
+enum { W_GUARDRAIL, W_ERRORS, W_THROTTLING, W_REFUSAL, W_COUNT };
+static const int win_counters[W_COUNT][2] = {
+	[W_GUARDRAIL] = { C_GFAIL, C_GCHK },
+	[W_ERRORS] = { C_5XX, C_REQ },
+	[W_THROTTLING] = { C_429, C_REQ },
+	[W_REFUSAL] = { C_REF, C_RCHK },
+};
+
 /* minute flags */
 enum { MF_LAT_EXCL = 1, MF_REF_EXCL = 2, MF_LAT_IN = 4, MF_REF_IN = 8 };
 
@@ -78,6 +87,8 @@ struct series {
 	int64_t last_data;      /* start of the latest bucket that got data */
 	int64_t last_minute;    /* start of the last minute closed */
 	uint32_t lat_consec;    /* consecutive breaching minutes */
+	uint8_t om_last;        /* the open minute used last: most events fall in it */
+	uint64_t win[4][2];     /* running window sums per window rule: numerator, denominator */
 	bool ref_breach_minute; /* the refusal rule breached or fired in the open minute */
 	/* cost */
 	int64_t day; /* start of the UTC day being summed */
@@ -737,17 +748,23 @@ void tl_engine_push(struct tl_engine *e, const struct tl_event *ev)
 			const int64_t minute = tl_floor_div(ev->time_ns, MINUTE) * MINUTE;
 			struct open_minute *free_slot = NULL, *om = NULL;
 
-			for (int k = 0; k < MAX_OPEN_MINUTES; k++) {
-				if (s->om[k].minute == minute) {
-					om = &s->om[k];
-					break;
+			if (s->om[s->om_last].minute == minute) {
+				om = &s->om[s->om_last];
+			} else {
+				for (int k = 0; k < MAX_OPEN_MINUTES; k++) {
+					if (s->om[k].minute == minute) {
+						om = &s->om[k];
+						break;
+					}
+					if (s->om[k].minute == INT64_MIN && !free_slot)
+						free_slot = &s->om[k];
 				}
-				if (s->om[k].minute == INT64_MIN && !free_slot)
-					free_slot = &s->om[k];
-			}
-			if (!om && free_slot && (free_slot->h = hist_take(e)) != NULL) {
-				free_slot->minute = minute;
-				om = free_slot;
+				if (!om && free_slot && (free_slot->h = hist_take(e)) != NULL) {
+					free_slot->minute = minute;
+					om = free_slot;
+				}
+				if (om)
+					s->om_last = (uint8_t)(om - s->om);
 			}
 			if (om)
 				tl_hist_add(om->h, ev->u.req.latency_ms);
@@ -928,11 +945,10 @@ static void lifecycle(struct tl_engine *e, struct series *s, enum tl_rule r, boo
 }
 
 static void eval_rate(struct tl_engine *e, struct series *s, enum tl_rule r,
-		      const struct tl_rule_rate *cfg, int num_c, int den_c, int64_t n, int64_t at,
-		      const char *what)
+		      const struct tl_rule_rate *cfg, int wr, int64_t at, const char *what)
 {
 	const uint32_t w = buckets(cfg->window_ns, e->o.bucket_ns);
-	const uint64_t den = wsum(e, s, den_c, n, w), num = den ? wsum(e, s, num_c, n, w) : 0;
+	const uint64_t den = s->win[wr][1], num = s->win[wr][0];
 	const double ratio = den ? (double)num / (double)den : 0.0;
 	const bool breach =
 	    cfg->enabled && den >= cfg->min_requests && den > 0 && ratio > cfg->rate;
@@ -954,11 +970,11 @@ static void eval_rate(struct tl_engine *e, struct series *s, enum tl_rule r,
 	lifecycle(e, s, r, breach, breach, at, at, &o);
 }
 
-static void eval_refusal(struct tl_engine *e, struct series *s, int64_t n, int64_t at)
+static void eval_refusal(struct tl_engine *e, struct series *s, int64_t at)
 {
 	const struct tl_rule_refusal *cfg = &s->rules->refusal;
 	const uint32_t w = buckets(cfg->window_ns, e->o.bucket_ns);
-	const uint64_t den = wsum(e, s, C_RCHK, n, w), num = den ? wsum(e, s, C_REF, n, w) : 0;
+	const uint64_t den = s->win[W_REFUSAL][1], num = s->win[W_REFUSAL][0];
 	const double ratio = den ? (double)num / (double)den : 0.0;
 	const bool have_base = s->ref_base_n >= e->min_history;
 	const double base =
@@ -1177,11 +1193,27 @@ static void close_bucket(struct tl_engine *e, struct series *s, int64_t at)
 	const uint32_t slot = (uint32_t)(n & e->ring_mask);
 	const int64_t day = tl_floor_div(at - e->o.bucket_ns, DAY) * DAY;
 
-	eval_rate(e, s, TL_RULE_GUARDRAIL, &cfg->guardrail, C_GFAIL, C_GCHK, n, at,
+	const int64_t wins[W_COUNT] = { cfg->guardrail.window_ns, cfg->errors.window_ns,
+					cfg->throttling.window_ns, cfg->refusal.window_ns };
+	const uint32_t R = e->ring;
+
+	/* slide each rule's window by one bucket: add bucket n, drop bucket n - w */
+	for (int w = 0; w < W_COUNT; w++) {
+		const uint32_t old =
+		    (uint32_t)((n - buckets(wins[w], e->o.bucket_ns)) & e->ring_mask);
+
+		for (int k = 0; k < 2; k++) {
+			const uint32_t *a = s->cnt + (size_t)win_counters[w][k] * R;
+
+			s->win[w][k] += a[slot];
+			s->win[w][k] -= a[old];
+		}
+	}
+	eval_rate(e, s, TL_RULE_GUARDRAIL, &cfg->guardrail, W_GUARDRAIL, at,
 		  "content-filter results");
-	eval_rate(e, s, TL_RULE_ERRORS, &cfg->errors, C_5XX, C_REQ, n, at, "5xx responses");
-	eval_rate(e, s, TL_RULE_THROTTLING, &cfg->throttling, C_429, C_REQ, n, at, "429 responses");
-	eval_refusal(e, s, n, at);
+	eval_rate(e, s, TL_RULE_ERRORS, &cfg->errors, W_ERRORS, at, "5xx responses");
+	eval_rate(e, s, TL_RULE_THROTTLING, &cfg->throttling, W_THROTTLING, at, "429 responses");
+	eval_refusal(e, s, at);
 	if (day != s->day) {
 		s->day = day;
 		s->day_spend = 0;
@@ -1194,8 +1226,9 @@ static void close_bucket(struct tl_engine *e, struct series *s, int64_t at)
 	if (at % HOUR == 0)
 		close_hour(s);
 	eval_cost(e, s, at);
-	/* the bucket that leaves the widest window is cleared for reuse */
-	const uint32_t old = (uint32_t)((n - e->w_max + 1) & e->ring_mask);
+	/* the bucket no window reaches any more is cleared for reuse: the next close drops at
+	 * most bucket n + 1 - w_max */
+	const uint32_t old = (uint32_t)((n - e->w_max) & e->ring_mask);
 
 	for (int c = 0; c < C_COUNT; c++)
 		s->cnt[(size_t)c * e->ring + old] = 0;
@@ -1220,6 +1253,29 @@ static bool is_idle(const struct tl_engine *e, const struct series *s, int64_t a
 		if (s->om[k].minute != INT64_MIN)
 			return false;
 	return !s->hour_spike;
+}
+
+void tl_engine_push_batch(struct tl_engine *e, const struct tl_event *ev, size_t n)
+{
+	/* Issue the loads of the duplicate cells and the series slots a few events ahead of
+	 * the event being processed: the order of processing is unchanged. */
+	enum { AHEAD = 8 };
+
+	for (size_t i = 0; i < n && i < AHEAD; i++) {
+		if (ev[i].fingerprint)
+			tl_dedup_prefetch(e->dedup, ev[i].time_ns, ev[i].fingerprint);
+		__builtin_prefetch(&e->keys[ev[i].series & e->index_mask]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (i + AHEAD < n) {
+			const struct tl_event *x = &ev[i + AHEAD];
+
+			if (x->fingerprint)
+				tl_dedup_prefetch(e->dedup, x->time_ns, x->fingerprint);
+			__builtin_prefetch(&e->keys[x->series & e->index_mask]);
+		}
+		tl_engine_push(e, &ev[i]);
+	}
 }
 
 void tl_engine_advance(struct tl_engine *e, int64_t watermark_ns)

@@ -6,15 +6,19 @@
  * No log() per value. Pure; the table is built once (thread-safe via call_once).
  */
 #include <math.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <string.h>
 #include <threads.h>
 
+#include <tripline/error.h>
 #include <tripline/hist.h>
 
 #define MANT_BITS 12
 
 static uint8_t sub_bin[1u << MANT_BITS];
 static once_flag table_once = ONCE_FLAG_INIT;
+static atomic_bool table_ready;
 
 static void build_table(void)
 {
@@ -25,6 +29,8 @@ static void build_table(void)
 
 		sub_bin[i] = (uint8_t)(b < TL_HIST_PER_OCTAVE ? b : TL_HIST_PER_OCTAVE - 1);
 	}
+	/* release: the table is complete before anyone sees it ready */
+	atomic_store_explicit(&table_ready, true, memory_order_release);
 }
 
 uint32_t tl_hist_bin(float ms)
@@ -32,7 +38,9 @@ uint32_t tl_hist_bin(float ms)
 	uint32_t bits;
 	int e;
 
-	call_once(&table_once, build_table);
+	/* acquire pairs with the release in build_table(); after the first call this is a load */
+	if (TL_UNLIKELY(!atomic_load_explicit(&table_ready, memory_order_acquire)))
+		call_once(&table_once, build_table);
 	if (!(ms >= (float)TL_HIST_MIN_MS))
 		return 0; /* below 1 ms, or NaN */
 	if (ms >= (float)TL_HIST_MAX_MS)

@@ -133,3 +133,36 @@ Test(engine, tokens_of_one_request_count_once)
 	cr_assert(eq(u64, tl_engine_get_counts(eng)->tokens_repeated, 110));
 	cr_assert(eq(u64, tl_engine_get_counts(eng)->tokens_unpriced, 110), "no model: no price");
 }
+
+Test(engine, a_batch_counts_exactly_as_single_pushes)
+{
+	struct tl_engine_opts o = { .prices = prices, .n_prices = 2 };
+	struct tl_engine *single = tl_engine_new(&o, syms);
+	static struct tl_event ev[3000];
+
+	for (size_t i = 0; i < 3000; i++) {
+		ev[i] = req(T0 + (int64_t)i * TL_NS_PER_MS * 50, (i % 7 == 3) ? 5 + i / 2 : 5 + i,
+			    i % 11 ? 200 : 503);
+		ev[i].series = 1 + i % 13;
+		ev[i].flags = TL_EVF_LATENCY;
+		ev[i].u.req.latency_ms = (float)(100 + i % 17);
+	}
+	for (size_t i = 0; i < 3000; i++)
+		tl_engine_push(single, &ev[i]);
+	for (size_t i = 0; i < 3000; i += 100)
+		tl_engine_push_batch(eng, &ev[i], 100);
+	const struct tl_engine_counts *a = tl_engine_get_counts(single),
+				      *b = tl_engine_get_counts(eng);
+
+	cr_assert(eq(u64, a->decoded, b->decoded));
+	cr_assert(eq(u64, a->duplicate, b->duplicate));
+	cr_assert(gt(u64, a->duplicate, 0));
+	cr_assert(eq(sz, tl_engine_series_count(single), tl_engine_series_count(eng)));
+	for (size_t i = 0; i < tl_engine_series_count(eng); i++) {
+		cr_assert(eq(u64, tl_engine_series_at(single, i)->requests,
+			     tl_engine_series_at(eng, i)->requests));
+		cr_assert(eq(u64, tl_engine_series_at(single, i)->status_5xx,
+			     tl_engine_series_at(eng, i)->status_5xx));
+	}
+	tl_engine_free(single);
+}

@@ -23,6 +23,7 @@
 
 #define TL_SHARD_RING 4096
 #define TL_OUT_RING   256
+#define TL_BATCH      64 /* events handed to the engine at once (it prefetches in a batch) */
 
 enum msg_kind { MSG_EVENT = 1, MSG_WATERMARK, MSG_END };
 
@@ -41,6 +42,8 @@ struct out_msg {
 
 struct shard {
 	struct tl_engine *engine;
+	struct tl_event batch[TL_BATCH]; /* events waiting to go in, in order */
+	size_t n_batch;
 	struct tl_ring in, out;
 	pthread_t thread;
 	bool running;
@@ -70,6 +73,15 @@ static void pause_briefly(unsigned *spins)
 	nanosleep(&ts, NULL);
 }
 
+/* Hand the waiting events to the engine (before anything else reaches it). */
+static void flush(struct shard *sh)
+{
+	if (sh->n_batch) {
+		tl_engine_push_batch(sh->engine, sh->batch, sh->n_batch);
+		sh->n_batch = 0;
+	}
+}
+
 static void *shard_main(void *arg)
 {
 	struct shard *sh = arg;
@@ -77,14 +89,18 @@ static void *shard_main(void *arg)
 
 	for (unsigned spins = 0;;) {
 		if (!tl_ring_pop_spsc(&sh->in, &m)) {
+			flush(sh); /* nothing more to batch with for now */
 			pause_briefly(&spins);
 			continue;
 		}
 		spins = 0;
 		if (m.kind == MSG_EVENT) {
-			tl_engine_push(sh->engine, &m.ev);
+			sh->batch[sh->n_batch++] = m.ev;
+			if (sh->n_batch == TL_BATCH)
+				flush(sh);
 			continue;
 		}
+		flush(sh);
 		struct out_msg o = { .step = m.step };
 
 		if (m.kind == MSG_WATERMARK) {
@@ -215,7 +231,11 @@ int tl_shards_new(unsigned n, const struct tl_engine_opts *opts, struct tl_symta
 void tl_shards_push(struct tl_shards *p, const struct tl_event *ev)
 {
 	if (p->n == 1) {
-		tl_engine_push(p->s[0].engine, ev);
+		struct shard *sh = &p->s[0];
+
+		sh->batch[sh->n_batch++] = *ev;
+		if (sh->n_batch == TL_BATCH)
+			flush(sh);
 		return;
 	}
 	struct in_msg m = { .kind = MSG_EVENT, .ev = *ev };
@@ -236,6 +256,7 @@ void tl_shards_advance(struct tl_shards *p, int64_t watermark_ns)
 		size_t n;
 		struct tl_trigger *t;
 
+		flush(&p->s[0]);
 		tl_engine_advance(p->s[0].engine, q);
 		t = tl_engine_triggers(p->s[0].engine, &n);
 		if (n)
@@ -252,8 +273,10 @@ void tl_shards_advance(struct tl_shards *p, int64_t watermark_ns)
 
 void tl_shards_finish(struct tl_shards *p)
 {
-	if (p->n == 1)
+	if (p->n == 1) {
+		flush(&p->s[0]);
 		return;
+	}
 	struct in_msg m = { .kind = MSG_END, .step = p->steps_sent };
 	bool any = false;
 

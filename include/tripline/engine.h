@@ -82,6 +82,13 @@ void tl_engine_free(struct tl_engine *e);
 void tl_engine_push(struct tl_engine *e, const struct tl_event *ev);
 
 /**
+ * tl_engine_push_batch() - @n events, as n calls of tl_engine_push() would take them, with
+ * the memory each needs requested ahead so the batch's cache misses overlap.
+ * Thread: the shard's.
+ */
+void tl_engine_push_batch(struct tl_engine *e, const struct tl_event *ev, size_t n);
+
+/**
  * tl_engine_advance() - the watermark moved to @watermark_ns (the minimum over inputs of their
  * latest event time, minus the lateness): every bucket that ends at or before it closes.
  * A watermark older than a previous one is ignored. Thread: the shard's.
