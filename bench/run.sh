@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Build tripline for release, generate the corpora, run the benchmarks; print figures.
+#   bench/run.sh            everything (about 10 minutes on 2 cores; 3 GB of disk in build/)
+#   bench/run.sh decode     only the decode benchmark (likewise: engine, replay, memory)
+# Figures are medians of repeated runs; see bench/RESULTS.md for what they were last time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh
+ninja -C build bench/bench_decode bench/bench_engine >/dev/null
+t=build/tools/tripline
+c=${TL_BENCH_DIR:-build/bench-corpus}
+mkdir -p "$c"
+what=${1:-all}
+
+corpus() { # name, gen options: generated once, kept
+	[[ -s $c/$1 ]] || "$t" gen --quiet --duplicates 0 --malformed 0 --late 0 --out "$c/$1" "${@:2}"
+}
+
+echo "# $(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+
+if [[ $what == all || $what == decode ]]; then
+	corpus rr-1m.ndjson --format ndjson --kind rr --records 1000000 --scale 50
+	corpus gateway-1m.ndjson --format ndjson --kind gateway --records 1000000 --scale 50
+	echo "## decode: RequestResponse, 1 M records, properties as a JSON string"
+	build/bench/bench_decode --repeat 5 "$c/rr-1m.ndjson"
+	echo "## decode: APIM GatewayLogs with response bodies and GatewayLlmLogs, 1 M records"
+	build/bench/bench_decode --repeat 5 "$c/gateway-1m.ndjson"
+fi
+if [[ $what == all || $what == memory ]]; then
+	echo "## decode memory: 10 M RequestResponse records streamed from the generator"
+	"$t" gen --quiet --duplicates 0 --malformed 0 --late 0 --format ndjson --kind rr \
+		--records 10000000 --scale 50 --out - | build/bench/bench_decode --repeat 1 - |
+		grep -E 'records|peak_rss|rate '
+fi
+if [[ $what == all || $what == engine ]]; then
+	for n in 1000 10000 100000; do
+		echo "## engine: $n series, pre-decoded events, 24 h horizon"
+		events=$((n * 300 > 20000000 ? n * 300 : 20000000))
+		build/bench/bench_engine --series $n --events $events --repeat 3
+	done
+fi
+if [[ $what == all || $what == replay ]]; then
+	corpus rr-1m.ndjson --format ndjson --kind rr --records 1000000 --scale 50
+	echo "## replay end to end: 1 M RequestResponse records, all rules, 1 thread"
+	for i in 1 2 3 4 5; do
+		/usr/bin/time -f '%e %U %S %M' "$t" replay --quiet --out "$c/out" "$c/rr-1m.ndjson" \
+			2>&1 >/dev/null | tail -1
+	done | sort -n | awk '{w[NR]=$1; u[NR]=$2+$3; m[NR]=$4} END {
+		printf "replay_wall_median %.3f s\nreplay_rate %.3f Mrecords/s\n", w[3], 1.0/w[3]
+		printf "replay_cpu %.3f s\nreplay_peak_rss %.1f MiB\n", u[3], m[3]/1024 }'
+fi
