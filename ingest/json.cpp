@@ -81,6 +81,26 @@ extern "C" int tl_jkeys_init(struct tl_jkeys *ks, const struct tl_jkey_spec *spe
 		for (size_t j = 0; sub && j < sub->n_all; j++)
 			ks->all[ks->n_all++] = sub->all[j];
 	}
+	/* a key set whose slots (its own and its sub sets') are one range clears with memset */
+	bool seen[4 * sizeof(ks->all) / sizeof(ks->all[0])] = { false };
+	size_t distinct = 0;
+
+	ks->lo = UINT16_MAX;
+	ks->hi = 0;
+	for (size_t i = 0; i < ks->n_all; i++) {
+		const uint16_t slot = ks->all[i];
+
+		if (slot >= sizeof(seen))
+			return -1;
+		if (!seen[slot])
+			distinct++;
+		seen[slot] = true;
+		if (slot < ks->lo)
+			ks->lo = slot;
+		if (slot > ks->hi)
+			ks->hi = slot;
+	}
+	ks->dense = ks->n_all > 0 && (size_t)(ks->hi - ks->lo + 1) == distinct;
 	return 0;
 }
 

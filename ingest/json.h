@@ -39,12 +39,14 @@ enum tl_jtype {
 };
 
 struct tl_jval {
-	uint8_t type; /* enum tl_jtype */
+	uint8_t type; /* enum tl_jtype; 0 is TL_JT_ABSENT, so zeroed slots are absent */
 	bool escaped; /* STRING with TL_JK_RAWSTR: s/n is the raw text and holds a backslash */
 	bool nested;  /* OBJECT whose keys went into the sub key set's slots (s/n unset) */
-	bool b;
-	int64_t i;
-	double d;
+	union {
+		bool b;
+		int64_t i;
+		double d;
+	};
 	const char *s; /* STRING: text (unescaped unless TL_JK_RAWSTR); OBJECT/ARRAY: raw JSON */
 	size_t n;
 };
@@ -81,6 +83,8 @@ struct tl_jkeys {
 	uint16_t n_keys;
 	uint16_t n_all;
 	uint16_t all[128]; /* the slots of these keys and of every sub set below them */
+	uint16_t lo, hi;   /* when those slots are exactly lo .. hi, one memset clears them */
+	bool dense;
 	uint8_t by_len[TL_JKEY_MAX + 2]; /* keys[by_len[n] .. by_len[n + 1]) have length n */
 	struct tl_jkey keys[64];
 };
@@ -147,6 +151,10 @@ static inline const struct tl_jkey *tl_jkeys_find(const struct tl_jkeys *ks, con
  */
 static inline void tl_jkeys_clear(const struct tl_jkeys *ks, struct tl_jval *vals)
 {
+	if (ks->dense) {
+		memset(&vals[ks->lo], 0, (size_t)(ks->hi - ks->lo + 1) * sizeof(*vals));
+		return;
+	}
 	for (uint16_t i = 0; i < ks->n_all; i++)
 		vals[ks->all[i]].type = TL_JT_ABSENT;
 }
