@@ -230,8 +230,8 @@ Test(detect, the_same_bytes_for_any_thread_count_and_read_size)
 	cr_assert(gt(sz, strlen(t1), 1000));
 	cr_assert(eq(str, t1, t4));
 	cr_assert(eq(str, t1, t3));
-	/* the record counts agree (series are listed in a sorted order) */
-	cr_assert(eq(int, strncmp(s1, s4, (size_t)(strstr(s1, "\"inputs\"") - s1)), 0));
+	/* the record counts agree (the engine's memory does not: 4 engines hold more) */
+	cr_assert(eq(int, strncmp(s1, s4, (size_t)(strstr(s1, "\"engine\"") - s1)), 0));
 	free(t1);
 	free(t4);
 	free(t3);

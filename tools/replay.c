@@ -452,6 +452,8 @@ static void stats_json(struct replay *rp, struct tl_buf *b)
 	    (unsigned long long)c->dedup_unchecked, (unsigned long long)c->series_dropped,
 	    (unsigned long long)c->tokens_unpriced, (unsigned long long)c->tokens_repeated,
 	    (unsigned long long)ds->bodies_unreadable);
+	tl_buf_printf(b, "\"engine\":{\"series\":%zu,\"bytes_per_series\":%zu,\"bytes\":%zu},", n,
+		      tl_shards_series_bytes(rp->shards), tl_shards_memory(rp->shards));
 	tl_buf_puts(b, "\"inputs\":[");
 	for (size_t i = 0; i < rp->n_ins; i++) {
 		const struct in_state *s = &rp->ins[i];

@@ -334,6 +334,11 @@ const struct tl_series_stats *tl_shards_series_at(const struct tl_shards *p, siz
 	return NULL;
 }
 
+size_t tl_shards_series_bytes(const struct tl_shards *p)
+{
+	return tl_engine_series_bytes(p->s[0].engine);
+}
+
 size_t tl_shards_memory(const struct tl_shards *p)
 {
 	size_t n = 0;

@@ -40,6 +40,9 @@ void tl_shards_counts(const struct tl_shards *p, struct tl_engine_counts *ret);
 size_t tl_shards_series_count(const struct tl_shards *p);
 const struct tl_series_stats *tl_shards_series_at(const struct tl_shards *p, size_t i);
 
+/** tl_shards_series_bytes() - the fixed bytes of one series (rings, baselines, state). */
+size_t tl_shards_series_bytes(const struct tl_shards *p);
+
 /** tl_shards_memory() - bytes the engines hold. */
 size_t tl_shards_memory(const struct tl_shards *p);
 
