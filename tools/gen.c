@@ -865,6 +865,7 @@ static const char gen_usage[] =
     "  --malformed P      share of records cut short (default 0.00002)\n"
     "  --late P           share of records delivered 5-60 s late (default 0.002)\n"
     "  --labels F         write the incident labels (default OUT.labels.json for a tree)\n"
+    "  --quiet            no summary line on stderr\n"
     "  --help             this text\n";
 
 static bool parse_double(const char *s, double lo, double hi, double *ret)
@@ -895,6 +896,7 @@ int tl_cmd_gen(int argc, char **argv)
 		{ "duplicates", true, &dup_s, NULL }, { "malformed", true, &bad_s, NULL },
 		{ "late", true, &late_s, NULL },      { "labels", true, &labels, NULL },
 		{ "batch", true, &batch_s, NULL },    { "help", false, NULL, &help },
+		{ "quiet", false, NULL, &tl_quiet },
 	};
 	struct gen g = {
 		.scale = 1, .dup_p = 0.0005, .bad_p = 0.00002, .late_p = 0.002, .batch = 50
