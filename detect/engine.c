@@ -93,7 +93,7 @@ struct series {
 	/* cost */
 	int64_t day; /* start of the UTC day being summed */
 	double day_spend, hour_spend, minute_spend;
-	uint8_t cost_level; /* warn levels crossed today */
+	uint8_t cost_level; /* warn levels crossed today and announced */
 	uint8_t hours_n;
 	bool hour_spike;
 	float hour_spike_value, hour_median;
@@ -1048,7 +1048,12 @@ static void eval_cost(struct tl_engine *e, struct series *s, int64_t at)
 	const double projected = s->day_spend + rate * (left > 0 ? left : 0);
 	const bool proj =
 	    cfg->enabled && budget > 0 && rate > 0 && crossed < 1.0 && projected > budget;
-	const bool breach = cfg->enabled && (level > 0 || proj || s->hour_spike);
+	/* a share of the budget crossed is news once; spending past the budget, or heading past
+	 * it, or an hour far above the usual one, is a condition that lasts while it holds */
+	const bool news = level > s->cost_level;
+	const bool breach = cfg->enabled && (news || crossed >= 1.0 || proj || s->hour_spike);
+
+	s->cost_level = level;
 	struct obs o = { .observed = s->day_spend,
 			 .baseline = rate > 0 ? projected : NAN,
 			 .threshold = budget,
@@ -1059,7 +1064,7 @@ static void eval_cost(struct tl_engine *e, struct series *s, int64_t at)
 	if (!breach && s->rs[TL_RULE_COST].state == ST_OK)
 		return;
 	o.severity = crossed >= 1.0 ? 2 : (crossed >= 0.8 || proj || s->hour_spike) ? 3 : 4;
-	if (crossed >= 1.0 || (level > 0 && !proj && !s->hour_spike))
+	if (crossed >= 1.0 || (news && !proj && !s->hour_spike))
 		(void)snprintf(o.reason, sizeof(o.reason),
 			       "spent %.2f USD today, %.0f %% of the %.2f USD daily budget",
 			       s->day_spend, s->day_spend / budget * 100, budget);
@@ -1075,7 +1080,6 @@ static void eval_cost(struct tl_engine *e, struct series *s, int64_t at)
 			       s->hour_median);
 	else
 		(void)snprintf(o.reason, sizeof(o.reason), "spend back under every threshold");
-	(void)level;
 	lifecycle(e, s, TL_RULE_COST, breach, breach, at, at, &o);
 }
 
@@ -1217,6 +1221,7 @@ static void close_bucket(struct tl_engine *e, struct series *s, int64_t at)
 	if (day != s->day) {
 		s->day = day;
 		s->day_spend = 0;
+		s->cost_level = 0;
 	}
 	s->day_spend += s->spend[slot];
 	s->hour_spend += s->spend[slot];

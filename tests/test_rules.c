@@ -468,9 +468,11 @@ Test(rules, cost_warns_at_each_share_of_the_budget)
 	/* 0.2 USD a second from 00:10: 50 % after 250 s, 100 % after 500 s */
 	inc_start = T0 + 10 * MIN;
 	inc_end = T0 + 20 * MIN;
-	run(T0, T0 + 30 * MIN, dep, 1, spending);
-	finish(T0 + 30 * MIN);
+	run(T0, T0 + 60 * MIN, dep, 1, spending);
+	finish(T0 + 60 * MIN);
 	cr_assert(eq(sz, count(TL_RULE_COST, TL_TRIGGER_FIRE), 1));
+	/* over budget, it stays open for the rest of the day */
+	cr_assert(eq(sz, count(TL_RULE_COST, TL_TRIGGER_RESOLVED), 0));
 	const struct tl_trigger *f = first(TL_RULE_COST, TL_TRIGGER_FIRE);
 
 	cr_assert(eq(int, f->unit, TL_UNIT_USD));
@@ -482,6 +484,30 @@ Test(rules, cost_warns_at_each_share_of_the_budget)
 	for (size_t i = 0; i < n_got; i++)
 		sev2 |= got[i].rule == TL_RULE_COST && got[i].severity == 2;
 	cr_assert(sev2);
+}
+
+Test(rules, a_burst_of_spend_under_budget_fires_once_and_resolves)
+{
+	struct tl_rules r;
+
+	tl_rules_defaults(&r);
+	r.cost.daily_budget_usd = 100;
+	start(&r, NULL, 0);
+	/* 60 USD in five minutes: on course far past the budget, and 50 % of it crossed */
+	inc_start = T0 + 10 * MIN;
+	inc_end = T0 + 15 * MIN;
+	run(T0, T0 + 90 * MIN, dep, 1, spending);
+	finish(T0 + 90 * MIN);
+	cr_assert(eq(sz, count(TL_RULE_COST, TL_TRIGGER_FIRE), 1));
+	cr_assert(eq(sz, count(TL_RULE_COST, TL_TRIGGER_RESOLVED), 1));
+	const struct tl_trigger *f = first(TL_RULE_COST, TL_TRIGGER_FIRE);
+	const struct tl_trigger *z = first(TL_RULE_COST, TL_TRIGGER_RESOLVED);
+
+	cr_assert(lt(i64, f->fired_at, inc_end));
+	/* once the burst has left the 15-minute rate window and the hold has passed */
+	cr_assert(eq(i64, z->fired_at, f->fired_at));
+	cr_assert(ge(i64, z->at, inc_end + 15 * MIN));
+	cr_assert(le(i64, z->at, inc_end + 25 * MIN));
 }
 
 /* ---- event time ------------------------------------------------------------------------- */

@@ -248,7 +248,9 @@ static const struct opt cost_opts[] = {
 	{ "daily_budget_usd", O_DOUBLE, OFF(struct tl_rule_cost, daily_budget_usd), 0, 1e12,
 	  "per deployment and UTC day of event time", 0 },
 	{ "warn_at", O_RATIOS, OFF(struct tl_rule_cost, warn_at), 0, 10,
-	  "shares of the budget that fire when crossed (Sev4 below 0.8, Sev3, Sev2 from 1.0)", 0 },
+	  "shares of the budget announced once when crossed (Sev4 below 0.8, Sev3, Sev2 from "
+	  "1.0, which stays open for the rest of the UTC day)",
+	  0 },
 	{ "hourly_factor", O_DOUBLE, OFF(struct tl_rule_cost, hourly_factor), 1.0, 1000,
 	  "an hour above this multiple of the median hour of the last day fires", 0 },
 	{ "rate_window", O_DURATION, OFF(struct tl_rule_cost, rate_window_ns), 60e9, 3840e9,
