@@ -27,6 +27,10 @@ struct tl_dedup {
 	int64_t oldest; /* the oldest slot kept; INT64_MIN until anchored */
 	uint64_t total; /* fingerprints held over all slices */
 	uint64_t unchecked;
+	/* the slot of the last time looked up, to skip two divisions for the next record,
+	 * which is most often in the same slot */
+	int64_t memo_lo, memo_slot;
+	struct slice *memo;
 	struct slice slices[];
 };
 
@@ -54,6 +58,7 @@ struct tl_dedup *tl_dedup_new(const struct tl_dedup_opts *opts)
 		return NULL;
 	d->o = o;
 	d->oldest = INT64_MIN;
+	d->memo = &d->slices[0]; /* slot 0: [0, slice_ns) */
 	for (uint32_t i = 0; i < o.n_slices; i++)
 		d->slices[i].slot = INT64_MIN;
 	return d;
@@ -118,11 +123,30 @@ void tl_dedup_advance(struct tl_dedup *d, int64_t watermark_ns)
 	d->oldest = oldest;
 }
 
-void tl_dedup_prefetch(const struct tl_dedup *d, int64_t time_ns, uint64_t fingerprint)
+/* The slice of @slot's place in the ring, and @slot, of a record at @time_ns. */
+static inline struct slice *slice_of(struct tl_dedup *d, int64_t time_ns, int64_t *ret_slot)
 {
+	if (time_ns >= d->memo_lo && time_ns - d->memo_lo < d->o.slice_ns) {
+		*ret_slot = d->memo_slot;
+		return d->memo;
+	}
 	const int64_t slot = tl_floor_div(time_ns, d->o.slice_ns);
 	const int64_t n = d->o.n_slices;
-	const struct slice *s = &d->slices[(uint64_t)(slot % n + n) % (uint64_t)n];
+	struct slice *s = &d->slices[(uint64_t)(slot % n + n) % (uint64_t)n];
+
+	if (time_ns >= 0) { /* slot * slice_ns cannot overflow */
+		d->memo_lo = slot * d->o.slice_ns;
+		d->memo_slot = slot;
+		d->memo = s;
+	}
+	*ret_slot = slot;
+	return s;
+}
+
+void tl_dedup_prefetch(struct tl_dedup *d, int64_t time_ns, uint64_t fingerprint)
+{
+	int64_t slot;
+	const struct slice *s = slice_of(d, time_ns, &slot);
 
 	if (s->slot == slot && s->mask)
 		__builtin_prefetch(&s->cells[(fingerprint ? fingerprint : 1) & s->mask]);
@@ -130,9 +154,9 @@ void tl_dedup_prefetch(const struct tl_dedup *d, int64_t time_ns, uint64_t finge
 
 enum tl_dedup_result tl_dedup_check(struct tl_dedup *d, int64_t time_ns, uint64_t fingerprint)
 {
-	const int64_t slot = tl_floor_div(time_ns, d->o.slice_ns);
 	const int64_t n = d->o.n_slices;
-	struct slice *s;
+	int64_t slot;
+	struct slice *s = slice_of(d, time_ns, &slot);
 
 	if (fingerprint == 0)
 		fingerprint = 1;
@@ -142,7 +166,6 @@ enum tl_dedup_result tl_dedup_check(struct tl_dedup *d, int64_t time_ns, uint64_
 		d->unchecked++;
 		return TL_DEDUP_UNCHECKED;
 	}
-	s = &d->slices[(uint64_t)(slot % n + n) % (uint64_t)n];
 	if (s->slot != slot)
 		slice_reset(d, s, slot); /* held a slot the window has left */
 	if (s->mask) {

@@ -21,6 +21,7 @@
  */
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,24 +73,36 @@ struct rule_state {
 	uint64_t incident;
 };
 
+/* A slot of the series index: key and block on one line, one memory access per lookup. */
+struct index_slot {
+	uint64_t key;
+	struct series *s; /* NULL = empty */
+};
+
 struct open_minute {
 	int64_t minute; /* start time, INT64_MIN = free */
 	struct tl_hist *h;
 };
 
 struct series {
+	/* what every event reads or writes, on the first lines */
 	uint64_t key;
-	uint32_t idx; /* position in e->series */
-	const struct tl_rules *rules;
+	uint32_t idx;        /* position in e->series */
+	uint32_t active_pos; /* in e->active, UINT32_MAX when idle */
+	int64_t last_close;  /* end of the last bucket closed for this series */
+	int64_t last_data;   /* start of the latest bucket that got data */
+	uint32_t *cnt;       /* C_COUNT x R */
+	float *spend;        /* R */
+	uint8_t om_last;     /* the open minute used last: most events fall in it */
 	struct tl_series_stats st;
-	uint32_t active_pos;    /* in e->active, UINT32_MAX when idle */
-	int64_t last_close;     /* end of the last bucket closed for this series */
-	int64_t last_data;      /* start of the latest bucket that got data */
-	int64_t last_minute;    /* start of the last minute closed */
-	uint32_t lat_consec;    /* consecutive breaching minutes */
-	uint8_t om_last;        /* the open minute used last: most events fall in it */
-	uint64_t win[4][2];     /* running window sums per window rule: numerator, denominator */
-	bool ref_breach_minute; /* the refusal rule breached or fired in the open minute */
+	struct open_minute om[MAX_OPEN_MINUTES];
+	/* what the closing of buckets uses */
+	const struct tl_rules *rules;
+	int64_t last_minute;      /* start of the last minute closed */
+	uint32_t lat_consec;      /* consecutive breaching minutes */
+	uint64_t win[W_COUNT][2]; /* running window sums per window rule: numerator, denominator */
+	uint32_t wb[W_COUNT];     /* each window rule's width in buckets */
+	bool ref_breach_minute;   /* the refusal rule breached or fired in the open minute */
 	/* cost */
 	int64_t day; /* start of the UTC day being summed */
 	double day_spend, hour_spend, minute_spend;
@@ -98,11 +111,11 @@ struct series {
 	bool hour_spike;
 	float hour_spike_value, hour_median;
 	uint32_t lat_base_n, ref_base_n;
-	struct open_minute om[MAX_OPEN_MINUTES];
+	int32_t ref_med;  /* median code of ref_base, -1 when it changed since */
+	int64_t recent_m; /* the minute recent_spend was summed up to, INT64_MIN = none */
+	double recent_spend;
 	struct rule_state rs[TL_RULE_COUNT];
 	/* arrays, in the same block */
-	uint32_t *cnt;      /* C_COUNT x R */
-	float *spend;       /* R */
 	uint16_t *lat;      /* H: 1 + p95 bin of each minute, 0 = no data */
 	uint8_t *ref;       /* H: refusal-rate code of each minute, 0 = no data */
 	uint8_t *mflag;     /* H */
@@ -133,8 +146,7 @@ struct tl_engine {
 
 	struct series **series;
 	size_t n_series, cap_series;
-	uint64_t *keys; /* open addressing on the series key: index + 1, 0 = empty */
-	uint32_t *index;
+	struct index_slot *index; /* open addressing on the series key */
 	size_t index_mask;
 
 	uint32_t *active;
@@ -147,6 +159,7 @@ struct tl_engine {
 	size_t n_out, cap_out;
 
 	struct price_slot price_cache[TL_PRICE_CACHE];
+	int64_t memo_lo, memo_n; /* the bucket last looked up: [memo_lo, + bucket_ns) is memo_n */
 };
 
 /* ---- setup ------------------------------------------------------------------------------ */
@@ -228,10 +241,9 @@ struct tl_engine *tl_engine_new(const struct tl_engine_opts *opts, struct tl_sym
 		   (COST_MINUTES + COST_HOURS) * sizeof(float) + 64;
 	e->index_mask = 1023;
 	e->index = calloc(e->index_mask + 1, sizeof(*e->index));
-	e->keys = calloc(e->index_mask + 1, sizeof(*e->keys));
 	e->dedup = tl_dedup_new(&e->o.dedup);
 	e->usage = tl_dedup_new(&e->o.dedup);
-	if (!e->index || !e->keys || !e->dedup || !e->usage) {
+	if (!e->index || !e->dedup || !e->usage) {
 		tl_engine_free(e);
 		return NULL;
 	}
@@ -253,7 +265,6 @@ void tl_engine_free(struct tl_engine *e)
 	free(e->hist_free);
 	free(e->series);
 	free(e->index);
-	free(e->keys);
 	free(e->active);
 	free(e->out);
 	tl_dedup_free(e->dedup);
@@ -292,28 +303,21 @@ void tl_engine_clear_triggers(struct tl_engine *e)
 static bool grow_index(struct tl_engine *e)
 {
 	size_t mask = e->index_mask * 2 + 1;
-	uint32_t *index = calloc(mask + 1, sizeof(*index));
-	uint64_t *keys = calloc(mask + 1, sizeof(*keys));
+	struct index_slot *index = calloc(mask + 1, sizeof(*index));
 
-	if (!index || !keys) {
-		free(index);
-		free(keys);
+	if (!index)
 		return false;
-	}
 	for (size_t i = 0; i <= e->index_mask; i++) {
-		if (!e->index[i])
+		if (!e->index[i].s)
 			continue;
-		size_t j = e->keys[i] & mask;
+		size_t j = e->index[i].key & mask;
 
-		while (index[j])
+		while (index[j].s)
 			j = (j + 1) & mask;
 		index[j] = e->index[i];
-		keys[j] = e->keys[i];
 	}
 	free(e->index);
-	free(e->keys);
 	e->index = index;
-	e->keys = keys;
 	e->index_mask = mask;
 	return true;
 }
@@ -357,11 +361,17 @@ static struct series *new_series(struct tl_engine *e, const struct tl_event *ev)
 	s->st.resource = ev->resource;
 	s->st.deployment = ev->deployment;
 	s->rules = rules_for(e, ev->deployment);
+	s->wb[W_GUARDRAIL] = buckets(s->rules->guardrail.window_ns, e->o.bucket_ns);
+	s->wb[W_ERRORS] = buckets(s->rules->errors.window_ns, e->o.bucket_ns);
+	s->wb[W_THROTTLING] = buckets(s->rules->throttling.window_ns, e->o.bucket_ns);
+	s->wb[W_REFUSAL] = buckets(s->rules->refusal.window_ns, e->o.bucket_ns);
 	s->active_pos = UINT32_MAX;
 	s->last_close = INT64_MIN;
 	s->last_data = INT64_MIN;
 	s->last_minute = INT64_MIN;
 	s->day = INT64_MIN;
+	s->ref_med = -1;
+	s->recent_m = INT64_MIN;
 	for (int k = 0; k < MAX_OPEN_MINUTES; k++)
 		s->om[k].minute = INT64_MIN;
 	for (int r = 0; r < TL_RULE_COUNT; r++)
@@ -388,13 +398,22 @@ static struct series *new_series(struct tl_engine *e, const struct tl_event *ev)
 	return s;
 }
 
+/* The block of series @key, NULL if there is none yet. */
+static inline struct series *peek_series(const struct tl_engine *e, uint64_t key)
+{
+	for (size_t i = key & e->index_mask; e->index[i].s; i = (i + 1) & e->index_mask)
+		if (e->index[i].key == key)
+			return e->index[i].s;
+	return NULL;
+}
+
 static struct series *find_series(struct tl_engine *e, const struct tl_event *ev)
 {
 	size_t i = ev->series & e->index_mask;
 
-	for (; e->index[i]; i = (i + 1) & e->index_mask)
-		if (e->keys[i] == ev->series)
-			return e->series[e->index[i] - 1];
+	for (; e->index[i].s; i = (i + 1) & e->index_mask)
+		if (e->index[i].key == ev->series)
+			return e->index[i].s;
 	if (e->n_series >= e->o.max_series)
 		return NULL;
 	if (e->n_series == e->cap_series) {
@@ -412,8 +431,7 @@ static struct series *find_series(struct tl_engine *e, const struct tl_event *ev
 		return NULL;
 	s->idx = (uint32_t)e->n_series;
 	e->series[e->n_series++] = s;
-	e->index[i] = (uint32_t)e->n_series;
-	e->keys[i] = ev->series;
+	e->index[i] = (struct index_slot){ .key = ev->series, .s = s };
 	if (e->n_series * 2 > e->index_mask)
 		(void)grow_index(e); /* on failure the table only gets fuller */
 	return s;
@@ -560,6 +578,7 @@ static void minute_forget(struct tl_engine *e, struct series *s, int64_t minute)
 	if (s->mflag[j] & MF_REF_IN) {
 		s->ref_base[s->ref[j] - 1]--;
 		s->ref_base_n--;
+		s->ref_med = -1;
 	}
 	s->lat[j] = 0;
 	s->ref[j] = 0;
@@ -600,6 +619,7 @@ static void catch_up(struct tl_engine *e, struct series *s)
 			memset(s->lat_base, 0, TL_HIST_BINS * sizeof(uint16_t));
 			memset(s->ref_base, 0, REF_CODES * sizeof(uint16_t));
 			s->lat_base_n = s->ref_base_n = 0;
+			s->ref_med = -1;
 		} else {
 			for (int64_t m = s->last_minute + MINUTE; m <= last_min; m += MINUTE)
 				minute_forget(e, s, m);
@@ -618,12 +638,29 @@ static void catch_up(struct tl_engine *e, struct series *s)
 	if (tl_floor_div(now, MINUTE) > tl_floor_div(s->last_close, MINUTE)) {
 		memset(s->min_spend, 0, COST_MINUTES * sizeof(float));
 		s->minute_spend = 0;
+		s->recent_m = INT64_MIN;
 	}
 	s->lat_consec = 0;
 	s->last_close = now;
 }
 
 /* ---- events ----------------------------------------------------------------------------- */
+
+/* The bucket of @t; events come mostly in order, so the last answer is most often right. */
+static inline int64_t bucket_of(struct tl_engine *e, int64_t t)
+{
+	const int64_t b = e->o.bucket_ns;
+
+	if (t >= e->memo_lo && t - e->memo_lo < b)
+		return e->memo_n;
+	const int64_t n = tl_floor_div(t, b);
+
+	if (t >= 0) { /* n * b cannot overflow */
+		e->memo_lo = n * b;
+		e->memo_n = n;
+	}
+	return n;
+}
 
 void tl_engine_push(struct tl_engine *e, const struct tl_event *ev)
 {
@@ -697,10 +734,11 @@ void tl_engine_push(struct tl_engine *e, const struct tl_event *ev)
 		e->counts.late++;
 		return;
 	}
-	const int64_t n = tl_floor_div(ev->time_ns, b);
+	const int64_t n = bucket_of(e, ev->time_ns);
 
-	if (e->closed_until != INT64_MIN &&
-	    n - e->closed_until / b >= (int64_t)(e->ring - e->w_max)) {
+	/* closed_until is a bucket end; the difference is exact in unsigned arithmetic */
+	if (e->closed_until != INT64_MIN && (uint64_t)ev->time_ns - (uint64_t)e->closed_until >=
+						(uint64_t)(e->ring - e->w_max) * (uint64_t)b) {
 		e->counts.ahead++;
 		return;
 	}
@@ -947,7 +985,7 @@ static void lifecycle(struct tl_engine *e, struct series *s, enum tl_rule r, boo
 static void eval_rate(struct tl_engine *e, struct series *s, enum tl_rule r,
 		      const struct tl_rule_rate *cfg, int wr, int64_t at, const char *what)
 {
-	const uint32_t w = buckets(cfg->window_ns, e->o.bucket_ns);
+	const uint32_t w = s->wb[wr];
 	const uint64_t den = s->win[wr][1], num = s->win[wr][0];
 	const double ratio = den ? (double)num / (double)den : 0.0;
 	const bool breach =
@@ -970,15 +1008,22 @@ static void eval_rate(struct tl_engine *e, struct series *s, enum tl_rule r,
 	lifecycle(e, s, r, breach, breach, at, at, &o);
 }
 
+/* The median refusal-rate code of the baseline, computed again only when it changed. */
+static uint32_t ref_median(struct series *s)
+{
+	if (s->ref_med < 0)
+		s->ref_med = (int32_t)median_code(s->ref_base, REF_CODES, s->ref_base_n);
+	return (uint32_t)s->ref_med;
+}
+
 static void eval_refusal(struct tl_engine *e, struct series *s, int64_t at)
 {
 	const struct tl_rule_refusal *cfg = &s->rules->refusal;
-	const uint32_t w = buckets(cfg->window_ns, e->o.bucket_ns);
+	const uint32_t w = s->wb[W_REFUSAL];
 	const uint64_t den = s->win[W_REFUSAL][1], num = s->win[W_REFUSAL][0];
 	const double ratio = den ? (double)num / (double)den : 0.0;
 	const bool have_base = s->ref_base_n >= e->min_history;
-	const double base =
-	    have_base ? ref_rate(median_code(s->ref_base, REF_CODES, s->ref_base_n) + 1) : NAN;
+	const double base = have_base ? ref_rate(ref_median(s) + 1) : NAN;
 	const double thr =
 	    have_base && cfg->factor * base > cfg->rate ? cfg->factor * base : cfg->rate;
 	const bool breach =
@@ -1038,11 +1083,16 @@ static void eval_cost(struct tl_engine *e, struct series *s, int64_t at)
 		k = 1;
 	if (k > COST_MINUTES)
 		k = COST_MINUTES;
-	double recent = 0;
 	const int64_t m = tl_floor_div(at, MINUTE) - 1; /* the last closed minute */
 
-	for (uint32_t i = 0; i < k; i++)
-		recent += s->min_spend[(uint64_t)(m - i) % COST_MINUTES];
+	/* the minutes change only when one closes: sum them once a minute */
+	if (m != s->recent_m) {
+		s->recent_spend = 0;
+		for (uint32_t i = 0; i < k; i++)
+			s->recent_spend += s->min_spend[(uint64_t)(m - i) % COST_MINUTES];
+		s->recent_m = m;
+	}
+	const double recent = s->recent_spend;
 	const double rate = recent / ((double)k * (double)MINUTE); /* USD per ns */
 	const double left = (double)(s->day + DAY - at);
 	const double projected = s->day_spend + rate * (left > 0 ? left : 0);
@@ -1160,6 +1210,7 @@ static void close_minute(struct tl_engine *e, struct series *s, int64_t start)
 	if (e_ref < e->horizon && s->ref[jr] && !(s->mflag[jr] & (MF_REF_EXCL | MF_REF_IN))) {
 		s->ref_base[s->ref[jr] - 1]++;
 		s->ref_base_n++;
+		s->ref_med = -1;
 		s->mflag[jr] |= MF_REF_IN;
 	}
 	s->last_minute = start;
@@ -1190,21 +1241,17 @@ static void close_hour(struct series *s)
 	s->hour_spend = 0;
 }
 
-static void close_bucket(struct tl_engine *e, struct series *s, int64_t at)
+/* Close bucket @n, which ends at @at, of series @s. */
+static void close_bucket(struct tl_engine *e, struct series *s, int64_t n, int64_t at)
 {
 	const struct tl_rules *cfg = s->rules;
-	const int64_t n = tl_floor_div(at, e->o.bucket_ns) - 1;
 	const uint32_t slot = (uint32_t)(n & e->ring_mask);
 	const int64_t day = tl_floor_div(at - e->o.bucket_ns, DAY) * DAY;
-
-	const int64_t wins[W_COUNT] = { cfg->guardrail.window_ns, cfg->errors.window_ns,
-					cfg->throttling.window_ns, cfg->refusal.window_ns };
 	const uint32_t R = e->ring;
 
 	/* slide each rule's window by one bucket: add bucket n, drop bucket n - w */
 	for (int w = 0; w < W_COUNT; w++) {
-		const uint32_t old =
-		    (uint32_t)((n - buckets(wins[w], e->o.bucket_ns)) & e->ring_mask);
+		const uint32_t old = (uint32_t)((n - s->wb[w]) & e->ring_mask);
 
 		for (int k = 0; k < 2; k++) {
 			const uint32_t *a = s->cnt + (size_t)win_counters[w][k] * R;
@@ -1260,25 +1307,96 @@ static bool is_idle(const struct tl_engine *e, const struct series *s, int64_t a
 	return !s->hour_spike;
 }
 
+/*
+ * The loads an event will make, issued ahead of it in stages, each stage reading only what
+ * the one before brought in: the duplicate cells and the index slot, then the series block's
+ * header, then its counters and open minute, then the minute's histogram lines. The order in
+ * which events are processed is unchanged.
+ */
+static inline void ahead_index(struct tl_engine *e, const struct tl_event *x)
+{
+	if (x->fingerprint)
+		tl_dedup_prefetch(e->dedup, x->time_ns, x->fingerprint);
+	if (x->usage_key)
+		tl_dedup_prefetch(e->usage, x->time_ns, x->usage_key);
+	__builtin_prefetch(&e->index[x->series & e->index_mask]);
+}
+
+static inline void ahead_header(const struct tl_engine *e, const struct tl_event *x)
+{
+	const struct series *s = peek_series(e, x->series);
+
+	if (s)
+		for (size_t off = 0; off < offsetof(struct series, om); off += 64)
+			__builtin_prefetch((const char *)s + off, 1);
+}
+
+static inline void ahead_counters(struct tl_engine *e, const struct tl_event *x)
+{
+	const struct series *s = peek_series(e, x->series);
+
+	if (!s || x->kind != TL_EV_REQUEST)
+		return;
+	const uint32_t slot = (uint32_t)(bucket_of(e, x->time_ns) & e->ring_mask);
+	const uint32_t *c = s->cnt + slot;
+	const uint32_t R = e->ring;
+
+	__builtin_prefetch(c + C_REQ * R, 1);
+	if (x->status >= 400)
+		__builtin_prefetch(c + (x->status == 429   ? C_429
+					: x->status >= 500 ? C_5XX
+							   : C_4XX) *
+					   R,
+				   1);
+	if (x->flags & TL_EVF_GUARDRAIL_CHECKED) {
+		__builtin_prefetch(c + C_GCHK * R, 1);
+		__builtin_prefetch(c + C_GFAIL * R, 1);
+	}
+	if (x->flags & TL_EVF_REFUSAL_CHECKED) {
+		__builtin_prefetch(c + C_RCHK * R, 1);
+		__builtin_prefetch(c + C_REF * R, 1);
+	}
+	if (x->flags & TL_EVF_TOKENS)
+		__builtin_prefetch(s->spend + slot, 1);
+	if (x->flags & TL_EVF_LATENCY)
+		__builtin_prefetch(&s->om[s->om_last], 0);
+}
+
+static inline void ahead_hist(const struct tl_engine *e, const struct tl_event *x)
+{
+	const struct series *s = peek_series(e, x->series);
+
+	if (!s || x->kind != TL_EV_REQUEST || !(x->flags & TL_EVF_LATENCY))
+		return;
+	const struct open_minute *om = &s->om[s->om_last];
+
+	if (om->h && om->minute == tl_floor_div(x->time_ns, MINUTE) * MINUTE) {
+		__builtin_prefetch(om->h, 1);
+		__builtin_prefetch(&om->h->bins[tl_hist_bin(x->u.req.latency_ms)], 1);
+	}
+}
+
 void tl_engine_push_batch(struct tl_engine *e, const struct tl_event *ev, size_t n)
 {
-	/* Issue the loads of the duplicate cells and the series slots a few events ahead of
-	 * the event being processed: the order of processing is unchanged. */
-	enum { AHEAD = 8 };
+	enum { D_INDEX = 16, D_HEADER = 12, D_COUNTERS = 8, D_HIST = 4 };
 
-	for (size_t i = 0; i < n && i < AHEAD; i++) {
-		if (ev[i].fingerprint)
-			tl_dedup_prefetch(e->dedup, ev[i].time_ns, ev[i].fingerprint);
-		__builtin_prefetch(&e->keys[ev[i].series & e->index_mask]);
-	}
+	for (size_t i = 0; i < n && i < D_INDEX; i++)
+		ahead_index(e, &ev[i]);
+	for (size_t i = 0; i < n && i < D_HEADER; i++)
+		ahead_header(e, &ev[i]);
+	for (size_t i = 0; i < n && i < D_COUNTERS; i++)
+		ahead_counters(e, &ev[i]);
+	for (size_t i = 0; i < n && i < D_HIST; i++)
+		ahead_hist(e, &ev[i]);
 	for (size_t i = 0; i < n; i++) {
-		if (i + AHEAD < n) {
-			const struct tl_event *x = &ev[i + AHEAD];
-
-			if (x->fingerprint)
-				tl_dedup_prefetch(e->dedup, x->time_ns, x->fingerprint);
-			__builtin_prefetch(&e->keys[x->series & e->index_mask]);
-		}
+		if (i + D_INDEX < n)
+			ahead_index(e, &ev[i + D_INDEX]);
+		if (i + D_HEADER < n)
+			ahead_header(e, &ev[i + D_HEADER]);
+		if (i + D_COUNTERS < n)
+			ahead_counters(e, &ev[i + D_COUNTERS]);
+		if (i + D_HIST < n)
+			ahead_hist(e, &ev[i + D_HIST]);
 		tl_engine_push(e, &ev[i]);
 	}
 }
@@ -1315,13 +1433,34 @@ void tl_engine_advance(struct tl_engine *e, int64_t watermark_ns)
 			break;
 		}
 		const int64_t at = e->closed_until + b;
+		const int64_t n = tl_floor_div(at, b) - 1;
+		const uint32_t slot = (uint32_t)(n & e->ring_mask);
 
 		for (size_t i = e->n_active; i-- > 0;) {
 			struct series *s = e->series[e->active[i]];
 
+			/* the blocks of the series to close next: header, then counters */
+			if (i >= 8) {
+				const char *x = (const char *)e->series[e->active[i - 8]];
+
+				for (size_t off = 0; off < sizeof(struct series); off += 64)
+					__builtin_prefetch(x + off, 1);
+			}
+			if (i >= 4) {
+				const struct series *x = e->series[e->active[i - 4]];
+
+				for (int c = 0; c < C_COUNT; c++)
+					__builtin_prefetch(x->cnt + (size_t)c * e->ring + slot, 1);
+				for (int w = 0; w < W_COUNT; w++)
+					for (int k = 0; k < 2; k++)
+						__builtin_prefetch(
+						    x->cnt + (size_t)win_counters[w][k] * e->ring +
+						    ((n - x->wb[w]) & e->ring_mask));
+				__builtin_prefetch(x->spend + slot, 1);
+			}
 			if (s->last_close >= at)
 				continue; /* starts later (see the first watermark above) */
-			close_bucket(e, s, at);
+			close_bucket(e, s, n, at);
 			if (is_idle(e, s, at))
 				deactivate(e, s);
 		}
@@ -1341,7 +1480,11 @@ const struct tl_series_stats *tl_engine_series_at(const struct tl_engine *e, siz
 
 size_t tl_engine_memory(const struct tl_engine *e)
 {
+	struct tl_dedup_stats d, u;
+
+	tl_dedup_get_stats(e->dedup, &d);
+	tl_dedup_get_stats(e->usage, &u);
 	return sizeof(*e) + e->n_series * (e->block + sizeof(void *)) +
-	       (e->index_mask + 1) * (sizeof(uint32_t) + sizeof(uint64_t)) +
-	       e->cap_active * sizeof(uint32_t) + e->hists_allocated * sizeof(struct tl_hist);
+	       (e->index_mask + 1) * sizeof(struct index_slot) + e->cap_active * sizeof(uint32_t) +
+	       e->hists_allocated * sizeof(struct tl_hist) + d.bytes + u.bytes;
 }

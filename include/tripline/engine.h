@@ -114,7 +114,7 @@ size_t tl_engine_series_count(const struct tl_engine *e);
 /** tl_engine_series_at() - the totals of series @i (0 .. count - 1), in the order first seen. */
 const struct tl_series_stats *tl_engine_series_at(const struct tl_engine *e, size_t i);
 
-/** tl_engine_memory() - bytes the engine holds (series, tables, histograms). */
+/** tl_engine_memory() - bytes the engine holds (series, tables, histograms, duplicate windows). */
 size_t tl_engine_memory(const struct tl_engine *e);
 
 /** tl_engine_lateness() - the lateness in effect. */
