@@ -35,10 +35,10 @@ fi
 if [[ $what == all || $what == engine ]]; then
 	# series, requests/s each: many quiet series, then few busy ones; every case stays within
 	# the default duplicate window (8 M fingerprints, about 20 k events/s of event time)
-	for c in "1000 1" "10000 1" "100000 0.1" "100 150"; do
-		set -- $c
-		echo "## engine: $1 series at $2 requests/s each, pre-decoded events, 24 h horizon"
-		build/bench/bench_engine --series "$1" --rate "$2" --events 20000000 --repeat 3
+	for shape in "1000 1" "10000 1" "100000 0.1" "100 150"; do
+		read -r n rate <<<"$shape"
+		echo "## engine: $n series at $rate requests/s each, pre-decoded events, 24 h horizon"
+		build/bench/bench_engine --series "$n" --rate "$rate" --events 20000000 --repeat 3
 	done
 fi
 if [[ $what == all || $what == replay ]]; then
