@@ -6,6 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
+# figures from a build/ configured by hand (debug, say) would mislead: measure a release build
+if ! meson introspect --buildoptions build | grep -q '"name": "buildtype", "value": "release"'; then
+	echo "bench: reconfiguring build/ for release" >&2
+	meson configure build --buildtype=release >/dev/null
+fi
 ninja -C build bench/bench_decode bench/bench_engine >/dev/null
 t=build/tools/tripline
 c=${TL_BENCH_DIR:-build/bench-corpus}
