@@ -10,6 +10,8 @@
 #include <tripline/decode.h>
 #include <tripline/symtab.h>
 
+#include "files.h"
+
 #ifndef TL_TEST_DATA
 #error "TL_TEST_DATA must name the tests/data directory"
 #endif
@@ -17,20 +19,10 @@
 /* Read tests/data/@name into a buffer with TL_UNIT_PADDING spare bytes; abort on failure. */
 static inline char *th_read(const char *name, size_t *ret_len)
 {
-	char path[512];
-	FILE *f;
-	long n;
-	char *buf;
+	char *buf = th_slurp(TL_TEST_DATA, name, TL_UNIT_PADDING + 1, ret_len);
 
-	(void)snprintf(path, sizeof(path), "%s/%s", TL_TEST_DATA, name);
-	f = fopen(path, "rb");
-	if (!f || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+	if (!buf)
 		abort();
-	buf = calloc(1, (size_t)n + TL_UNIT_PADDING + 1);
-	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n)
-		abort();
-	fclose(f);
-	*ret_len = (size_t)n;
 	return buf;
 }
 

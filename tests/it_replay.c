@@ -15,6 +15,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "files.h"
+
 #ifndef TL_TRIPLINE
 #error "TL_TRIPLINE must name the tripline binary"
 #endif
@@ -28,10 +30,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[256];
-
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	(void)system(cmd);
+	th_rmrf(dir);
 }
 
 TestSuite(replay, .init = setup, .fini = teardown, .timeout = 120);
@@ -89,34 +88,16 @@ static void put_gz(const char *rel, const char *text)
 /* Run tripline with @args (a shell fragment); return its exit status. */
 static int run(const char *args)
 {
-	char cmd[4096];
-	int st;
+	char a[4096];
 
-	(void)snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s 2>stderr.txt >stdout.txt", dir,
-		       TL_TRIPLINE, args);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	(void)snprintf(a, sizeof(a), "%s 2>stderr.txt >stdout.txt", args);
+	return th_run(dir, TL_TRIPLINE, a);
 }
 
+/* NULL if there is no such file */
 static char *slurp(const char *rel)
 {
-	char path[1024];
-	FILE *f;
-	long n;
-	char *buf;
-
-	(void)snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = calloc(1, (size_t)n + 1);
-	if (fread(buf, 1, (size_t)n, f) != (size_t)n)
-		abort();
-	fclose(f);
-	return buf;
+	return th_slurp(dir, rel, 1, NULL);
 }
 
 /* The number after "key": in @json, searched from @from (a unique prefix). */

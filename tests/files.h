@@ -1,0 +1,57 @@
+/*
+ * tests/files.h - shared by the tests: temporary directories, whole files, running tripline.
+ * Plain C and POSIX only, so suites without the tripline include path can use it too.
+ */
+#ifndef TL_TESTS_FILES_H
+#define TL_TESTS_FILES_H
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+/* Remove @dir and everything below it. */
+static inline void th_rmrf(const char *dir)
+{
+	char cmd[1200];
+
+	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	(void)system(cmd);
+}
+
+/*
+ * The whole of @dir/@rel in a buffer with @pad zero bytes after it (at least one, so it is a
+ * string too), its length in @ret_len if not NULL. Return: NULL if it cannot be read.
+ */
+static inline char *th_slurp(const char *dir, const char *rel, size_t pad, size_t *ret_len)
+{
+	char path[1200];
+	FILE *f;
+	long n;
+	char *buf;
+
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+		abort();
+	buf = calloc(1, (size_t)n + (pad ? pad : 1));
+	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n)
+		abort();
+	fclose(f);
+	if (ret_len)
+		*ret_len = (size_t)n;
+	return buf;
+}
+
+/* Run the tripline binary @exe in @dir with @args, a shell fragment that may redirect. */
+static inline int th_run(const char *dir, const char *exe, const char *args)
+{
+	char cmd[8192];
+	int st;
+
+	(void)snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s", dir, exe, args);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#endif /* TL_TESTS_FILES_H */
