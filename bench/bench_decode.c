@@ -2,11 +2,13 @@
  * bench/bench_decode.c - decode throughput, single thread: the input layer (read, frame)
  * and the decoders, no detection. Prints one `name value unit` line per figure.
  *
- *   bench_decode [--repeat N] [--in-memory] FILE...
+ *   bench_decode [--repeat N] FILE...
+ *   bench_decode [--repeat N] --in-memory FILE
  *
  * Each repeat reads every FILE through tl_input_next() and decodes each unit; the figure is
- * the median over the repeats. --in-memory reads the files once into memory first and times
- * only framing by lines and decoding (no read(2), no decompression). CPU time is the
+ * the median over the repeats. FILE may be - (standard input) with --repeat 1. --in-memory
+ * reads one file into memory first and times only framing by lines and decoding (no read(2),
+ * no decompression). CPU time is the
  * process's own (CLOCK_PROCESS_CPUTIME_ID); peak RSS is the process's high-water mark, to show
  * that memory does not grow with the input.
  */
@@ -20,20 +22,7 @@
 #include <tripline/source.h>
 #include <tripline/symtab.h>
 
-static double now_s(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
+#include "bench.h"
 
 struct run {
 	double wall, cpu;
@@ -123,17 +112,29 @@ int main(int argc, char **argv)
 	struct run runs[64];
 	double walls[64], cpus[64];
 
+	bool bad = false, help = false, stdin_used = false;
+
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc)
 			repeat = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--in-memory") == 0)
 			in_memory = true;
-		else
+		else if (strcmp(argv[i], "--help") == 0)
+			help = true;
+		else if (strncmp(argv[i], "--", 2) == 0)
+			bad = true;
+		else {
+			stdin_used |= strcmp(argv[i], "-") == 0;
 			files[nfiles++] = argv[i];
+		}
 	}
-	if (nfiles == 0 || repeat < 1 || repeat > 64) {
-		fprintf(stderr, "usage: bench_decode [--repeat N] [--in-memory] FILE...\n");
-		return 2;
+	/* standard input can be read once; --in-memory times one file */
+	if (help || bad || nfiles == 0 || repeat < 1 || repeat > 64 || (stdin_used && repeat > 1) ||
+	    (in_memory && (nfiles != 1 || stdin_used))) {
+		fprintf(help ? stdout : stderr,
+			"usage: bench_decode [--repeat N] FILE...   (FILE - needs --repeat 1)\n"
+			"       bench_decode [--repeat N] --in-memory FILE\n");
+		return help ? 0 : 2;
 	}
 	char *mem = NULL;
 	size_t mem_len = 0;
@@ -169,9 +170,7 @@ int main(int argc, char **argv)
 		tl_decoder_free(dec);
 		tl_symtab_free(syms);
 	}
-	qsort(walls, (size_t)repeat, sizeof(double), cmp_double);
-	qsort(cpus, (size_t)repeat, sizeof(double), cmp_double);
-	const double wall = walls[repeat / 2], cpu = cpus[repeat / 2];
+	const double wall = median(walls, repeat), cpu = median(cpus, repeat);
 	struct rusage ru;
 
 	getrusage(RUSAGE_SELF, &ru);

@@ -6,13 +6,15 @@
  *
  * Events are made in blocks of 64 k outside the timed part: N series (resource, deployment),
  * requests spread over them round-robin with a log-normal latency, a status mix and tokens, in
- * time order, R requests a second per series (default 1: the most buckets to close per event);
- * the watermark follows two minutes behind, as in a replay. The first minute of event time,
- * which creates the series (and faults in their memory), is timed apart: the rate is that of
- * the engine running, the median of K runs. Memory is what the engine reports holding, and the
- * process's peak RSS, which is the engine's plus a few MiB of events and code.
+ * time order, R requests a second per series (default 1; the fewer, the more bucket closes
+ * per event); the watermark follows two minutes behind, as in a replay. The first minute of
+ * event time, which creates the series (and faults in their memory), is timed apart: the rate
+ * is that of the engine running, the median of K runs. Memory is what the engine reports
+ * holding, and the process's peak RSS over the first run, which adds to it what the allocator
+ * keeps around those blocks (huge pages, free lists), the events block and the code.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,22 +25,9 @@
 #include <tripline/hash.h>
 #include <tripline/symtab.h>
 
+#include "bench.h"
+
 #define T0 (INT64_C(1762214400) * 1000000000) /* 2025-11-04T00:00:00Z */
-
-static double now_s(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static uint64_t rng = 0x243f6a8885a308d3u;
 
@@ -56,23 +45,36 @@ int main(int argc, char **argv)
 	int repeat = 5;
 	double horizon_h = 24, rate = 1;
 
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--series") == 0)
-			n_series = strtoull(argv[i + 1], NULL, 10);
-		else if (strcmp(argv[i], "--events") == 0)
-			n_events = strtoull(argv[i + 1], NULL, 10);
-		else if (strcmp(argv[i], "--rate") == 0)
-			rate = atof(argv[i + 1]);
-		else if (strcmp(argv[i], "--repeat") == 0)
-			repeat = atoi(argv[i + 1]);
-		else if (strcmp(argv[i], "--horizon-hours") == 0)
-			horizon_h = atof(argv[i + 1]);
+	bool bad = false, help = false;
+
+	for (int i = 1; i < argc && !bad; i++) {
+		const char *o = argv[i], *v = i + 1 < argc ? argv[++i] : NULL;
+
+		if (strcmp(o, "--help") == 0) {
+			help = true;
+			break;
+		}
+		if (!v)
+			bad = true;
+		else if (strcmp(o, "--series") == 0)
+			n_series = strtoull(v, NULL, 10);
+		else if (strcmp(o, "--events") == 0)
+			n_events = strtoull(v, NULL, 10);
+		else if (strcmp(o, "--rate") == 0)
+			rate = atof(v);
+		else if (strcmp(o, "--repeat") == 0)
+			repeat = atoi(v);
+		else if (strcmp(o, "--horizon-hours") == 0)
+			horizon_h = atof(v);
+		else
+			bad = true;
 	}
-	if (n_series < 1 || n_events < n_series || repeat < 1 || repeat > 64 || !(rate > 0) ||
-	    rate > 1e6 || !(horizon_h >= 1)) {
-		fprintf(stderr, "usage: bench_engine [--series N] [--events M] [--rate R] "
-				"[--repeat K] [--horizon-hours H]\n");
-		return 2;
+	if (help || bad || n_series < 1 || n_events < n_series || repeat < 1 || repeat > 64 ||
+	    !(rate > 0) || rate > 1e6 || !(horizon_h >= 1)) {
+		fprintf(help ? stdout : stderr,
+			"usage: bench_engine [--series N] [--events M] [--rate R] [--repeat K] "
+			"[--horizon-hours H]\n");
+		return help ? 0 : 2;
 	}
 	enum { BLOCK = 1 << 16 };
 	struct tl_symtab *syms = tl_symtab_new((uint32_t)n_series + 64);
@@ -183,9 +185,8 @@ int main(int argc, char **argv)
 		block = tl_engine_series_bytes(e);
 		tl_engine_free(e);
 	}
-	qsort(walls, (size_t)repeat, sizeof(double), cmp_double);
-	qsort(cpus, (size_t)repeat, sizeof(double), cmp_double);
-	qsort(warms, (size_t)repeat, sizeof(double), cmp_double);
+	const double wall = median(walls, repeat), cpu = median(cpus, repeat),
+		     warm_s = median(warms, repeat);
 	const double timed = (double)(n_events - warm);
 	struct rusage ru;
 
@@ -195,12 +196,12 @@ int main(int argc, char **argv)
 	printf("engine_rate_per_series %g requests/s\n", rate);
 	printf("engine_event_time %.1f s\n", (double)n_events * step / 1e9);
 	printf("engine_repeats %d runs\n", repeat);
-	printf("engine_warmup %zu events in %.3f s (series created)\n", warm, warms[repeat / 2]);
+	printf("engine_warmup %zu events in %.3f s (series created)\n", warm, warm_s);
 	printf("engine_timed %zu events\n", n_events - warm);
-	printf("engine_wall_median %.3f s\n", walls[repeat / 2]);
-	printf("engine_rate %.2f Mevents/s\n", timed / walls[repeat / 2] / 1e6);
-	printf("engine_rate_cpu %.2f Mevents/cpu-s\n", timed / cpus[repeat / 2] / 1e6);
-	printf("engine_ns_per_event %.1f ns\n", walls[repeat / 2] * 1e9 / timed);
+	printf("engine_wall_median %.3f s\n", wall);
+	printf("engine_rate %.2f Mevents/s\n", timed / wall / 1e6);
+	printf("engine_rate_cpu %.2f Mevents/cpu-s\n", timed / cpu / 1e6);
+	printf("engine_ns_per_event %.1f ns\n", wall * 1e9 / timed);
 	printf("engine_series_block %zu bytes\n", block);
 	printf("engine_memory %.1f MiB\n", (double)memory / 1048576.0);
 	printf("engine_memory_per_series %.0f bytes\n", (double)memory / (double)n_series);

@@ -11,7 +11,7 @@ if ! meson introspect --buildoptions build | grep -q '"name": "buildtype", "valu
 	echo "bench: reconfiguring build/ for release" >&2
 	meson configure build --buildtype=release >/dev/null
 fi
-ninja -C build bench/bench_decode bench/bench_engine >/dev/null
+ninja -C build >/dev/null # all of it: the replay figure is the tripline binary's
 t=build/tools/tripline
 c=${TL_BENCH_DIR:-build/bench-corpus}
 mkdir -p "$c"
@@ -39,7 +39,8 @@ if [[ $what == all || $what == memory ]]; then
 fi
 if [[ $what == all || $what == engine ]]; then
 	# series, requests/s each: many quiet series, then few busy ones; every case stays within
-	# the default duplicate window (8 M fingerprints, about 20 k events/s of event time)
+	# the default duplicate window (8 M fingerprints: about 20 k events/s of event time with
+	# the default 2-minute lateness, which sets its slices)
 	for shape in "1000 1" "10000 1" "100000 0.1" "100 150"; do
 		read -r n rate <<<"$shape"
 		echo "## engine: $n series at $rate requests/s each, pre-decoded events, 24 h horizon"
