@@ -17,6 +17,7 @@
  * Thread: the owner of the decoder.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,6 +192,40 @@ static bool str_ieq(const char *s, size_t n, const char *lit)
 	return true;
 }
 
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Whether the @n bytes at @s are -?D+(.D+)?([eE][+-]?D+)? with D a decimal digit. */
+static bool is_decimal(const char *s, size_t n)
+{
+	size_t i = 0, d;
+
+	if (i < n && s[i] == '-')
+		i++;
+	for (d = i; i < n && is_digit(s[i]); i++)
+		;
+	if (i == d)
+		return false;
+	if (i < n && s[i] == '.') {
+		for (d = ++i; i < n && is_digit(s[i]); i++)
+			;
+		if (i == d)
+			return false;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		for (d = i; i < n && is_digit(s[i]); i++)
+			;
+		if (i == d)
+			return false;
+	}
+	return i == n;
+}
+
 /* A number given as a JSON number or as a numeric string ("16", "200", "1.5"). */
 static int get_num(struct tl_decoder *d, const struct tl_jval *v, const char *key, double *ret)
 {
@@ -204,6 +239,7 @@ static int get_num(struct tl_decoder *d, const struct tl_jval *v, const char *ke
 	case TL_JT_STRING: {
 		char buf[64];
 		char *end;
+		double num;
 
 		if (v->n > 0 && v->n <= 15) {
 			/* the common case, "200" or "16": digits only */
@@ -217,16 +253,16 @@ static int get_num(struct tl_decoder *d, const struct tl_jval *v, const char *ke
 				return 0;
 			}
 		}
-		if (v->n == 0 || v->n >= sizeof(buf))
+		/* strict: optional minus, digits, optional fraction/exponent, nothing else (no
+		 * hex, inf or nan, which strtod would take); out of range is not a number */
+		if (v->n >= sizeof(buf) || !is_decimal(v->s, v->n))
 			break;
 		memcpy(buf, v->s, v->n);
 		buf[v->n] = '\0';
-		/* strict: optional sign, digits, optional fraction/exponent, nothing else */
-		if (!((buf[0] >= '0' && buf[0] <= '9') || buf[0] == '-'))
+		num = strtod(buf, &end);
+		if (*end != '\0' || !isfinite(num))
 			break;
-		*ret = strtod(buf, &end);
-		if (*end != '\0' || *ret != *ret)
-			break;
+		*ret = num;
 		return 0;
 	}
 	default:

@@ -244,6 +244,34 @@ Test(decode, numbers_as_strings_are_numbers)
 	cr_assert(eq(str, th_sym(&t, ev(0)->resource), "ACCT-ONE"));
 }
 
+Test(decode, numeric_strings_are_plain_decimals)
+{
+	static const char *const bad[] = { "\"resultSignature\":\"0x1F4\"",
+					   "\"durationMs\":\"-inf\"", "\"durationMs\":\"1e999\"",
+					   "\"durationMs\":\"5.\"", "\"durationMs\":\" 5\"" };
+	char rec[512];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		(void)snprintf(rec, sizeof(rec),
+			       RR_HEAD "\"time\":\"2025-11-04T14:00:00Z\",%s,\"properties\":{"
+				       "\"modelDeploymentName\":\"d\"}}",
+			       bad[i]);
+		th_str(&t, rec);
+	}
+	th_str(&t, RR_HEAD "\"time\":\"2025-11-04T14:00:00Z\",\"durationMs\":\"-1.5E+2\","
+			   "\"resultSignature\":\"2.0e2\",\"properties\":{\"modelDeploymentName\":"
+			   "\"d\"}}");
+	cr_assert(eq(sz, t.out.n, 1));
+	cr_assert(eq(u16, ev(0)->status, 200));
+	cr_assert(eq(int, ev(0)->flags &TL_EVF_LATENCY, 0), "-150 ms: unknown");
+	cr_assert(eq(sz, t.bad.n, 5));
+	cr_assert(eq(str, t.bad.reason[0], "field 'resultSignature': not a number: \"0x1F4\""));
+	cr_assert(eq(str, t.bad.reason[1], "field 'durationMs': not a number: \"-inf\""));
+	cr_assert(eq(str, t.bad.reason[2], "field 'durationMs': not a number: \"1e999\""));
+	cr_assert(eq(str, t.bad.reason[3], "field 'durationMs': not a number: \"5.\""));
+	cr_assert(eq(str, t.bad.reason[4], "field 'durationMs': not a number: \" 5\""));
+}
+
 Test(decode, timestamps_with_any_fraction_and_no_zone)
 {
 	th_str(
