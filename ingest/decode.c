@@ -1159,21 +1159,32 @@ static uint64_t line_of(const struct tl_unit *u, const char *p)
 	return line;
 }
 
-static void report(struct tl_decoder *d, const char *raw, size_t raw_len, const char *reason)
+/*
+ * Report the @raw_len bytes at @raw, inside @u and on @line, as one malformed record;
+ * @truncated: the record goes on past them.
+ */
+static void malformed(struct tl_decoder *d, const struct tl_unit *u, uint64_t line, const char *raw,
+		      size_t raw_len, bool truncated, const char *reason)
 {
-	const struct tl_unit *u = d->unit;
-	struct tl_malformed m = {
+	const struct tl_malformed m = {
 		.input = u->input,
 		.offset = u->offset + (uint64_t)(raw - u->data),
-		.line = line_of(u, raw),
+		.line = line,
 		.reason = reason,
 		.raw = raw,
 		.raw_len = raw_len,
+		.raw_truncated = truncated,
 	};
 
 	d->stats.malformed++;
 	if (d->on_malformed)
 		d->on_malformed(d->ud, &m);
+}
+
+/* A record of the unit being decoded, whole. */
+static void report(struct tl_decoder *d, const char *raw, size_t raw_len, const char *reason)
+{
+	malformed(d, d->unit, line_of(d->unit, raw), raw, raw_len, false, reason);
 }
 
 static int on_record(void *ud, const struct tl_jrec *rec)
@@ -1257,7 +1268,8 @@ int tl_decoder_unit(struct tl_decoder *d, const struct tl_unit *u, struct tl_evb
 	d->oom = 0;
 	if (e - b > TL_MAX_RECORD) {
 		d->stats.records++;
-		report(d, u->data + b, TL_MAX_RECORD, "record larger than 1 MiB");
+		malformed(d, u, line_of(u, u->data + b), u->data + b, TL_MAX_RECORD, true,
+			  "record larger than 1 MiB");
 		return 0;
 	}
 	r = tl_json_visit(d->js, u->data + b, e - b, &d->ks.top, d->vals, on_record, d, &err);
@@ -1275,20 +1287,8 @@ int tl_decoder_unit(struct tl_decoder *d, const struct tl_unit *u, struct tl_evb
 void tl_decoder_report(struct tl_decoder *d, const struct tl_unit *u, const char *reason,
 		       bool truncated)
 {
-	struct tl_malformed m = {
-		.input = u->input,
-		.offset = u->offset,
-		.line = u->line,
-		.reason = reason,
-		.raw = u->data,
-		.raw_len = u->len,
-		.raw_truncated = truncated,
-	};
-
 	d->stats.records++;
-	d->stats.malformed++;
-	if (d->on_malformed)
-		d->on_malformed(d->ud, &m);
+	malformed(d, u, u->line, u->data, u->len, truncated, reason);
 }
 
 const struct tl_decode_stats *tl_decoder_stats(const struct tl_decoder *d)

@@ -437,6 +437,31 @@ Test(decode, oversize_record_is_malformed)
 	free(big);
 }
 
+static void on_truncated(void *ud, const struct tl_malformed *m)
+{
+	*(int *)ud = m->raw_truncated;
+}
+
+Test(decode, oversize_record_is_reported_truncated)
+{
+	struct tl_symtab *syms = tl_symtab_new(16);
+	int err = 0, truncated = -1;
+	struct tl_decoder *dec = tl_decoder_new(syms, on_truncated, &truncated, &err);
+	const size_t n = TL_MAX_RECORD + 100;
+	char *big = malloc(n + TL_UNIT_PADDING);
+	const struct tl_unit u = { .data = big, .len = n, .line = 1 };
+
+	cr_assert(ne(ptr, dec, NULL));
+	memset(big, ' ', n + TL_UNIT_PADDING);
+	memcpy(big, "{\"x\":\"", 6);
+	memcpy(big + n - 2, "\"}", 2);
+	cr_assert(eq(int, tl_decoder_unit(dec, &u, &t.out), 0));
+	cr_assert(eq(int, truncated, 1), "only the first TL_MAX_RECORD bytes are passed on");
+	tl_decoder_free(dec);
+	tl_symtab_free(syms);
+	free(big);
+}
+
 /* ---- APIM bodies ------------------------------------------------------------------------ */
 
 #define GW_HEAD                                                                                    \
