@@ -4,7 +4,7 @@
  * Per series (resource, deployment), in one block allocated when the series first appears:
  *  - fine rings of R buckets (default 10 s), one array per counter (structure of arrays):
  *    requests, 4xx, 429, 5xx, guardrail checked/failed, refusal checked/refused, and spend;
- *    a window sum is a tight loop over contiguous arrays;
+ *    each window rule keeps running sums, which a bucket close slides by one bucket;
  *  - a latency histogram per open minute, taken from a pool when the minute's first request
  *    arrives and returned when the minute closes;
  *  - minute rings over the baseline horizon (default 24 h): the p95 bin and the refusal-rate
@@ -56,8 +56,6 @@ static const int win_counters[W_COUNT][2] = {
 /* minute flags */
 enum { MF_LAT_EXCL = 1, MF_REF_EXCL = 2, MF_LAT_IN = 4, MF_REF_IN = 8 };
 
-enum cost_why { COST_NONE = 0, COST_LEVEL, COST_PROJECTED, COST_HOURLY };
-
 struct price_slot {
 	uint32_t model, version; /* symbols; model 0 = empty slot */
 	int32_t price;           /* index into prices, -1 = none */
@@ -106,7 +104,7 @@ struct series {
 	/* cost */
 	int64_t day; /* start of the UTC day being summed */
 	double day_spend, hour_spend, minute_spend;
-	uint8_t cost_level; /* warn levels crossed today and announced */
+	uint8_t cost_level; /* warn shares crossed as of the last close; 0 when the day turns */
 	uint8_t hours_n;
 	bool hour_spike;
 	float hour_spike_value, hour_median;
@@ -1098,8 +1096,9 @@ static void eval_cost(struct tl_engine *e, struct series *s, int64_t at)
 	const double projected = s->day_spend + rate * (left > 0 ? left : 0);
 	const bool proj =
 	    cfg->enabled && budget > 0 && rate > 0 && crossed < 1.0 && projected > budget;
-	/* a share of the budget crossed is news once; spending past the budget, or heading past
-	 * it, or an hour far above the usual one, is a condition that lasts while it holds */
+	/* a warn share crossed is news once; a share of 1.0 or more crossed (the budget spent,
+	 * if warn_at lists it), a projection past the budget, or an hour far above the usual
+	 * one is a condition that lasts while it holds */
 	const bool news = level > s->cost_level;
 	const bool breach = cfg->enabled && (news || crossed >= 1.0 || proj || s->hour_spike);
 

@@ -25,7 +25,7 @@ struct tl_dedup_opts {
 enum tl_dedup_result {
 	TL_DEDUP_NEW = 0,       /* first time seen; now remembered */
 	TL_DEDUP_DUPLICATE = 1, /* seen before in the window */
-	TL_DEDUP_UNCHECKED = 2, /* older than the window, or the window is full */
+	TL_DEDUP_UNCHECKED = 2, /* older than the window, too far ahead of it, or it is full */
 };
 
 struct tl_dedup_stats {

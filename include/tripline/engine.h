@@ -47,7 +47,7 @@ struct tl_engine_counts {
 	uint64_t decoded;         /* events that passed into detection (duplicates excluded) */
 	uint64_t duplicate;       /* repeats of an event already seen, dropped */
 	uint64_t late;            /* decoded events whose bucket had already closed */
-	uint64_t dedup_unchecked; /* events too old for the duplicate window, or it was full */
+	uint64_t dedup_unchecked; /* events outside the duplicate window, or it was full */
 	uint64_t series_dropped;  /* events of series past max_series */
 	uint64_t tokens_unpriced; /* tokens of models without a price */
 	uint64_t tokens_repeated; /* tokens of a request already counted from another record */

@@ -26,7 +26,8 @@ void tl_symtab_free(struct tl_symtab *st);
 /**
  * tl_symtab_intern() - the symbol of the @len bytes at @s, adding it if new.
  * @ret_sym: the symbol, written on success only.
- * Return: 0, or TL_EFULL when the table is at its cap, -ENOMEM.
+ * Return: 0, or TL_ETOOBIG for a name over the length cap (4 KiB), TL_EFULL when the
+ * table is at its cap, -ENOMEM.
  * Thread: any (a mutex guards inserts; lookups of known names take it too).
  */
 TL_MUST_CHECK int tl_symtab_intern(struct tl_symtab *st, const char *s, size_t len,
