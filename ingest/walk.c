@@ -180,22 +180,25 @@ void tl_paths_fini(struct tl_paths *ps)
 	*ps = (struct tl_paths){ 0 };
 }
 
-/* The digits after "/<key>=" in @path, or -1. */
-static int component(const char *path, const char *key, int ndigits)
+/*
+ * The @ndigits digits of the last "/<key>=" in @path that starts before @end (NULL: anywhere)
+ * and is followed by exactly those digits and '/' or the end; -1 if none.
+ */
+static int component(const char *path, const char *key, int ndigits, const char *end)
 {
 	char pat[8];
 	const char *p = path;
 	int v = -1;
 
 	(void)snprintf(pat, sizeof(pat), "/%s=", key);
-	while ((p = strstr(p, pat)) != NULL) {
+	while ((p = strstr(p, pat)) != NULL && (!end || p < end)) {
 		const char *q = p + strlen(pat);
 		int x = 0, i;
 
 		for (i = 0; i < ndigits && q[i] >= '0' && q[i] <= '9'; i++)
 			x = x * 10 + (q[i] - '0');
 		if (i == ndigits && (q[i] == '/' || q[i] == '\0'))
-			v = x; /* the last occurrence wins: m= is month, then minute */
+			v = x;
 		p = q;
 	}
 	return v;
@@ -206,19 +209,17 @@ int64_t tl_path_hint(const char *path)
 	char text[32];
 	int64_t ns;
 	const char *y = strstr(path, "/y=");
-	int year, month = -1, day, hour;
+	int year, month, day, hour;
 
 	if (!y)
 		return INT64_MIN;
-	year = component(path, "y", 4);
-	day = component(path, "d", 2);
-	hour = component(path, "h", 2);
-	/* the month is the m= that comes before d= */
+	year = component(path, "y", 4, NULL);
+	day = component(path, "d", 2, NULL);
+	hour = component(path, "h", 2, NULL);
+	/* the month is the m= between y= and d= (an m= after h= is the minute) */
 	const char *d = strstr(y, "/d=");
-	const char *m = strstr(y, "/m=");
 
-	if (m && d && m < d && m[3] >= '0' && m[3] <= '9' && m[4] >= '0' && m[4] <= '9')
-		month = (m[3] - '0') * 10 + (m[4] - '0');
+	month = d ? component(y, "m", 2, d) : -1;
 	if (year < 0 || month < 0 || day < 0 || hour < 0)
 		return INT64_MIN;
 	(void)snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:00:00Z", year, month, day, hour);

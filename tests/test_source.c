@@ -400,6 +400,17 @@ Test(source, directory_walk_finds_log_files_in_time_order)
 	tl_paths_fini(&ps);
 }
 
+Test(source, path_hint_takes_whole_components_only)
+{
+	cr_assert(eq(i64, tl_path_hint("/a/y=2025/m=11/d=04/h=14/m=00/PT1H.json"),
+		     INT64_C(1762264800) * 1000000000));
+	cr_assert(eq(i64, tl_path_hint("/a/y=2025/m=123/d=04/h=14/m=00/PT1H.json"), INT64_MIN),
+		  "m=123 is not month 12");
+	cr_assert(eq(i64, tl_path_hint("/a/y=2025/m=1/d=04/h=14/m=00/PT1H.json"), INT64_MIN));
+	cr_assert(eq(i64, tl_path_hint("/a/y=2025/d=04/h=14/m=11/PT1H.json"), INT64_MIN),
+		  "the minute is not the month");
+}
+
 Test(source, stdin_is_an_input)
 {
 	int fds[2];
