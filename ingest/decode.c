@@ -30,6 +30,8 @@
 #include "ingest_int.h"
 #include "json.h"
 
+_Static_assert(TL_UNIT_PADDING == TL_JSON_PADDING, "units are parsed in place: same padding");
+
 /* Slots: top-level keys, then properties, then nested bodies. */
 enum {
 	T_TIME,

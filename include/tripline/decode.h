@@ -28,7 +28,7 @@
 #define TL_MAX_RECORD (1u << 20)
 
 /* Bytes that must be readable after every unit (the JSON parser reads ahead). */
-#define TL_UNIT_PADDING 64 /* = TL_JSON_PADDING */
+#define TL_UNIT_PADDING 64 /* = TL_JSON_PADDING, asserted in ingest/decode.c */
 
 /* Deployment name of account-level series (platform metrics, account-wide changes). */
 #define TL_ACCOUNT_DEPLOYMENT "*"

@@ -88,7 +88,7 @@ struct tl_batch {
 	_Atomic uint32_t refs;
 	uint32_t input; /* index of the input (file, partition) it came from */
 	size_t len;     /* bytes of data[] in use */
-	size_t cap;     /* bytes of data[] allocated, padding included */
+	size_t cap;     /* bytes of data[] for input; TL_UNIT_PADDING more follow them */
 	unsigned char data[];
 };
 
