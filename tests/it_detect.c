@@ -244,6 +244,32 @@ Test(detect, two_inputs_merge_like_one_interleaved_input)
 	free(two);
 }
 
+Test(detect, a_sparse_input_does_not_hold_back_the_others)
+{
+	/* a second input with a record at each end of the day (repeats, so dropped): while it
+	 * waits for its second record it must not keep the watermark at its first */
+	cr_assert(eq(int, run("gen --format ndjson --malformed 0 --out all.ndjson --seed 9"), 0));
+	char cmd[1024];
+
+	(void)snprintf(
+	    cmd, sizeof(cmd),
+	    "cd '%s' && grep '\"RequestResponse\"' all.ndjson | sed -n '1p;$p' > ends.ndjson", dir);
+	cr_assert(eq(int, system(cmd), 0));
+	cr_assert(eq(int, run("replay --quiet --out a all.ndjson > one.ndjson"), 0));
+	cr_assert(eq(int,
+		     run("replay --quiet --out b --stats stats.json all.ndjson ends.ndjson "
+			 "> two.ndjson"),
+		     0));
+	char *one = slurp("one.ndjson"), *two = slurp("two.ndjson"), *st = slurp("stats.json");
+
+	cr_assert(gt(sz, strlen(one), 1000));
+	cr_assert(eq(str, one, two));
+	cr_assert(ne(ptr, strstr(st, "\"ahead\":0,"), NULL), "%s", st);
+	free(one);
+	free(two);
+	free(st);
+}
+
 Test(detect, a_deployment_override_in_the_config_changes_the_outcome)
 {
 	char cmd[1024];

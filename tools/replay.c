@@ -172,19 +172,21 @@ static void heap_pop(struct replay *rp)
 	}
 }
 
-/* What an input holds the watermark at: the latest time it delivered; before that, its
- * next event's time; before it is opened, the hour its path names. */
+/*
+ * What an input holds the watermark at: the latest event time it has shown, delivered or
+ * waiting as its next event (an input with a gap must not hold back the others until it
+ * delivers again: their events would run past the engine's rings); before it is opened, the
+ * hour its path names.
+ */
 static int64_t wm_key(const struct replay *rp, uint32_t i)
 {
 	const struct in_state *s = &rp->ins[i];
 
-	if (s->latest != INT64_MIN)
-		return s->latest;
-	if (s->opened && s->head < s->ev.n)
+	if (s->opened && s->head < s->ev.n && s->ev.ev[s->head].time_ns > s->latest)
 		return s->ev.ev[s->head].time_ns;
-	if (!s->opened)
-		return s->path->hint_ns;
-	return INT64_MIN;
+	if (s->latest != INT64_MIN || s->opened)
+		return s->latest;
+	return s->path->hint_ns;
 }
 
 static bool wm_less(const struct replay *rp, uint32_t a, uint32_t b)
@@ -383,12 +385,6 @@ static int cmp_pending(const void *a, const void *b)
 
 /* ---- progress and output ---------------------------------------------------------------- */
 
-/* Move the watermark: the shards close buckets and write what the rules say. */
-static void advance(struct replay *rp, int64_t watermark)
-{
-	tl_shards_advance(rp->shards, watermark);
-}
-
 static void progress(struct replay *rp, bool final)
 {
 	const int64_t now = tl_now_ns();
@@ -447,11 +443,11 @@ static void stats_json(struct replay *rp, struct tl_buf *b)
 		      (unsigned long long)ds->skipped, (unsigned long long)c->late);
 	tl_buf_printf(
 	    b,
-	    "\"notes\":{\"dedup_unchecked\":%llu,\"series_dropped\":%llu,"
+	    "\"notes\":{\"dedup_unchecked\":%llu,\"ahead\":%llu,\"series_dropped\":%llu,"
 	    "\"tokens_unpriced\":%llu,\"tokens_repeated\":%llu,\"bodies_unreadable\":%llu},",
-	    (unsigned long long)c->dedup_unchecked, (unsigned long long)c->series_dropped,
-	    (unsigned long long)c->tokens_unpriced, (unsigned long long)c->tokens_repeated,
-	    (unsigned long long)ds->bodies_unreadable);
+	    (unsigned long long)c->dedup_unchecked, (unsigned long long)c->ahead,
+	    (unsigned long long)c->series_dropped, (unsigned long long)c->tokens_unpriced,
+	    (unsigned long long)c->tokens_repeated, (unsigned long long)ds->bodies_unreadable);
 	tl_buf_printf(b, "\"engine\":{\"series\":%zu,\"bytes_per_series\":%zu,\"bytes\":%zu},", n,
 		      tl_shards_series_bytes(rp->shards), tl_shards_memory(rp->shards));
 	tl_buf_puts(b, "\"inputs\":[");
@@ -763,7 +759,7 @@ int tl_cmd_replay(int argc, char **argv)
 			const int64_t w = wm_key(&rp, rp.wm[0]);
 
 			if (w != INT64_MIN)
-				advance(&rp, w - lateness);
+				tl_shards_advance(rp.shards, w - lateness);
 		}
 		if (rp.next_pending < rp.n_ins)
 			open_due(&rp);
@@ -781,7 +777,7 @@ int tl_cmd_replay(int argc, char **argv)
 	if (rp.delivered) {
 		const int64_t b = cfg.bucket_ns, end = (tl_floor_div(rp.frontier, b) + 1) * b;
 
-		advance(&rp, end);
+		tl_shards_advance(rp.shards, end);
 		tl_report_end(&rp.report, end);
 	}
 	tl_shards_finish(rp.shards);
