@@ -1065,15 +1065,11 @@ static void eval_cost(struct tl_engine *e, struct series *s, int64_t at)
 {
 	const struct tl_rule_cost *cfg = &s->rules->cost;
 	const double budget = cfg->daily_budget_usd;
-	double crossed = 0;
-	uint8_t level = 0;
+	uint8_t level = 0; /* warn shares crossed; warn_at rises, so they are the first ones */
 
-	for (uint32_t k = 0; k < cfg->n_warn; k++)
-		if (budget > 0 && s->day_spend >= cfg->warn_at[k] * budget) {
-			level = (uint8_t)(k + 1);
-			if (cfg->warn_at[k] > crossed)
-				crossed = cfg->warn_at[k];
-		}
+	while (budget > 0 && level < cfg->n_warn && s->day_spend >= cfg->warn_at[level] * budget)
+		level++;
+	const double crossed = level ? cfg->warn_at[level - 1] : 0; /* the highest */
 	/* project the day at the spend rate of the last rate_window */
 	uint32_t k = (uint32_t)(cfg->rate_window_ns / MINUTE);
 

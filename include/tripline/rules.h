@@ -56,7 +56,7 @@ struct tl_rule_refusal {
 struct tl_rule_cost {
 	bool enabled;
 	double daily_budget_usd;          /* 500 */
-	double warn_at[TL_COST_MAX_WARN]; /* 0.5, 0.8, 1.0 of the budget */
+	double warn_at[TL_COST_MAX_WARN]; /* 0.5, 0.8, 1.0 of the budget; each above the last */
 	uint32_t n_warn;
 	double hourly_factor;   /* an hour's spend above 3 x the median hour */
 	int64_t rate_window_ns; /* the spend rate used to project the day: 15 min */
