@@ -110,7 +110,8 @@ struct series {
 	float hour_spike_value, hour_median;
 	uint32_t lat_base_n, ref_base_n;
 	int32_t ref_med;  /* median code of ref_base, -1 when it changed since */
-	int64_t recent_m; /* the minute recent_spend was summed up to, INT64_MIN = none */
+	int64_t recent_m; /* the minute recent_spend was summed up to; INT64_MIN = none, or
+			   * min_spend changed since */
 	double recent_spend;
 	struct rule_state rs[TL_RULE_COUNT];
 	/* arrays, in the same block */
@@ -564,6 +565,28 @@ static void deactivate(struct tl_engine *e, struct series *s)
 	s->active_pos = UINT32_MAX;
 }
 
+/* The refusal-rate baseline changes only through these, which forget its median. */
+static void ref_base_add(struct series *s, uint8_t code)
+{
+	s->ref_base[code - 1]++;
+	s->ref_base_n++;
+	s->ref_med = -1;
+}
+
+static void ref_base_drop(struct series *s, uint8_t code)
+{
+	s->ref_base[code - 1]--;
+	s->ref_base_n--;
+	s->ref_med = -1;
+}
+
+static void ref_base_clear(struct series *s)
+{
+	memset(s->ref_base, 0, REF_CODES * sizeof(uint16_t));
+	s->ref_base_n = 0;
+	s->ref_med = -1;
+}
+
 /* Age one minute out of the horizon and mark it empty. */
 static void minute_forget(struct tl_engine *e, struct series *s, int64_t minute)
 {
@@ -573,11 +596,8 @@ static void minute_forget(struct tl_engine *e, struct series *s, int64_t minute)
 		s->lat_base[s->lat[j] - 1]--;
 		s->lat_base_n--;
 	}
-	if (s->mflag[j] & MF_REF_IN) {
-		s->ref_base[s->ref[j] - 1]--;
-		s->ref_base_n--;
-		s->ref_med = -1;
-	}
+	if (s->mflag[j] & MF_REF_IN)
+		ref_base_drop(s, s->ref[j]);
 	s->lat[j] = 0;
 	s->ref[j] = 0;
 	s->mflag[j] = 0;
@@ -615,9 +635,8 @@ static void catch_up(struct tl_engine *e, struct series *s)
 			memset(s->ref, 0, e->horizon);
 			memset(s->mflag, 0, e->horizon);
 			memset(s->lat_base, 0, TL_HIST_BINS * sizeof(uint16_t));
-			memset(s->ref_base, 0, REF_CODES * sizeof(uint16_t));
-			s->lat_base_n = s->ref_base_n = 0;
-			s->ref_med = -1;
+			s->lat_base_n = 0;
+			ref_base_clear(s);
 		} else {
 			for (int64_t m = s->last_minute + MINUTE; m <= last_min; m += MINUTE)
 				minute_forget(e, s, m);
@@ -1079,7 +1098,7 @@ static void eval_cost(struct tl_engine *e, struct series *s, int64_t at)
 		k = COST_MINUTES;
 	const int64_t m = tl_floor_div(at, MINUTE) - 1; /* the last closed minute */
 
-	/* the minutes change only when one closes: sum them once a minute */
+	/* the sum of the minutes holds until one of them is written or m moves on */
 	if (m != s->recent_m) {
 		s->recent_spend = 0;
 		for (uint32_t i = 0; i < k; i++)
@@ -1203,14 +1222,13 @@ static void close_minute(struct tl_engine *e, struct series *s, int64_t start)
 		s->mflag[jl] |= MF_LAT_IN;
 	}
 	if (e_ref < e->horizon && s->ref[jr] && !(s->mflag[jr] & (MF_REF_EXCL | MF_REF_IN))) {
-		s->ref_base[s->ref[jr] - 1]++;
-		s->ref_base_n++;
-		s->ref_med = -1;
+		ref_base_add(s, s->ref[jr]);
 		s->mflag[jr] |= MF_REF_IN;
 	}
 	s->last_minute = start;
 	/* spend per minute, for the cost projection */
 	s->min_spend[(uint64_t)m % COST_MINUTES] = (float)s->minute_spend;
+	s->recent_m = INT64_MIN;
 	s->minute_spend = 0;
 }
 
