@@ -136,7 +136,9 @@ struct tl_decoder {
 	struct keysets ks;
 	struct tl_jval vals[SLOT_COUNT];
 	struct tl_decode_stats stats;
-	uint32_t sym_account; /* "*" */
+	uint32_t sym_account;  /* "*" */
+	uint64_t fold_account; /* its tl_fold_hash() */
+	uint64_t fold_none;    /* tl_fold_hash() of no name */
 	/* the unit being decoded */
 	const struct tl_unit *unit;
 	struct tl_evbuf *out;
@@ -500,6 +502,70 @@ static int set_model(struct tl_decoder *d, struct tl_event *ev, const struct tl_
 	return intern(d, s, n, false, key, &ev->model);
 }
 
+/* An optional name: interned when @v is a string, else left 0. */
+static int intern_opt(struct tl_decoder *d, const struct tl_jval *v, const char *key, uint32_t *ret)
+{
+	if (v->type != TL_JT_STRING)
+		return 0;
+	return intern(d, v->s, v->n, false, key, ret);
+}
+
+/* The account-level series of the resource whose fold hash is @resource_fold. */
+static void set_account(struct tl_decoder *d, struct tl_event *ev, uint64_t resource_fold)
+{
+	ev->deployment = d->sym_account;
+	ev->series = tl_series_key(resource_fold, d->fold_account);
+}
+
+/* A duration in ms (@v, named @key) as the latency; absent, null or negative is unknown. */
+static int read_duration(struct tl_decoder *d, struct tl_event *ev, const struct tl_jval *v,
+			 const char *key)
+{
+	double ms;
+	int r;
+
+	if (v->type == TL_JT_ABSENT || v->type == TL_JT_NULL)
+		return 0;
+	if ((r = get_num(d, v, key, &ms)) < 0)
+		return r;
+	if (ms >= 0) {
+		ev->u.req.latency_ms = (float)ms;
+		ev->flags |= TL_EVF_LATENCY;
+	}
+	return 0;
+}
+
+/*
+ * Optional token counts from the slots @in, @out and @cached (named @key[0..2]); in or out
+ * marks the event as carrying tokens.
+ */
+static int read_tokens(struct tl_decoder *d, struct tl_event *ev, int in, int out, int cached,
+		       const char *const key[3])
+{
+	const struct tl_jval *v = d->vals;
+	bool present;
+	uint32_t n;
+	int r;
+
+	if ((r = get_count(d, &v[in], key[0], &n, &present)) < 0)
+		return r;
+	if (present) {
+		ev->u.req.tokens_in = n;
+		ev->flags |= TL_EVF_TOKENS;
+	}
+	if ((r = get_count(d, &v[out], key[1], &n, &present)) < 0)
+		return r;
+	if (present) {
+		ev->u.req.tokens_out = n;
+		ev->flags |= TL_EVF_TOKENS;
+	}
+	if ((r = get_count(d, &v[cached], key[2], &n, &present)) < 0)
+		return r;
+	if (present)
+		ev->u.req.tokens_cached = n;
+	return 0;
+}
+
 /* ---- events ----------------------------------------------------------------------------- */
 
 int tl_evbuf_reserve(struct tl_evbuf *b, size_t n)
@@ -577,7 +643,6 @@ static int dec_request_response(struct tl_decoder *d, struct tl_event *ev)
 {
 	const struct tl_jval *v = d->vals;
 	uint64_t rfold;
-	double ms;
 	int r, next;
 
 	ev->kind = TL_EV_REQUEST;
@@ -592,9 +657,7 @@ static int dec_request_response(struct tl_decoder *d, struct tl_event *ev)
 	    (r = opt_string(d, &v[P_MODEL_VERSION], "properties.modelVersion")) < 0 ||
 	    (r = set_model(d, ev, &v[P_MODEL], &v[P_MODEL_VERSION], "properties.modelName")) < 0)
 		return r;
-	if (v[T_OPERATION].type == TL_JT_STRING &&
-	    (r = intern(d, v[T_OPERATION].s, v[T_OPERATION].n, false, "operationName",
-			&ev->operation)) < 0)
+	if ((r = intern_opt(d, &v[T_OPERATION], "operationName", &ev->operation)) < 0)
 		return r;
 	if (str_eq(&v[P_STREAM_TYPE], "Streaming"))
 		ev->flags |= TL_EVF_STREAMING;
@@ -602,14 +665,8 @@ static int dec_request_response(struct tl_decoder *d, struct tl_event *ev)
 		return r;
 	/* durationMs can be negative or missing: the service has sent -1021; then the ticks
 	 * (100 ns since year 1) of request and response give the latency */
-	if (v[T_DURATION].type != TL_JT_ABSENT && v[T_DURATION].type != TL_JT_NULL) {
-		if ((r = get_num(d, &v[T_DURATION], "durationMs", &ms)) < 0)
-			return r;
-		if (ms >= 0) {
-			ev->u.req.latency_ms = (float)ms;
-			ev->flags |= TL_EVF_LATENCY;
-		}
-	}
+	if ((r = read_duration(d, ev, &v[T_DURATION], "durationMs")) < 0)
+		return r;
 	if (!(ev->flags & TL_EVF_LATENCY) && v[P_REQ_TIME].type != TL_JT_ABSENT &&
 	    v[P_RESP_TIME].type != TL_JT_ABSENT) {
 		int64_t a, b;
@@ -664,8 +721,7 @@ static int dec_metric(struct tl_decoder *d, struct tl_event *ev)
 		return 1;
 	if ((r = set_resource(d, ev, &rfold)) < 0)
 		return r;
-	ev->deployment = d->sym_account;
-	ev->series = tl_series_key(rfold, tl_symtab_fold_hash(d->syms, d->sym_account));
+	set_account(d, ev, rfold);
 	if (v[T_TOTAL].type == TL_JT_ABSENT)
 		return bad(d, "missing field 'total'");
 	if ((r = get_num(d, &v[T_TOTAL], "total", &ev->u.metric.total)) < 0)
@@ -818,7 +874,6 @@ static int dec_gateway(struct tl_decoder *d, struct tl_event *ev)
 	const char *dep = NULL;
 	size_t n = 0;
 	uint64_t rfold;
-	double ms;
 	int r, level;
 
 	ev->kind = TL_EV_REQUEST;
@@ -848,17 +903,8 @@ static int dec_gateway(struct tl_decoder *d, struct tl_event *ev)
 	const struct tl_jval *dur =
 	    v[T_DURATION].type != TL_JT_ABSENT ? &v[T_DURATION] : &v[P_TOTAL_TIME];
 
-	if (dur->type != TL_JT_ABSENT && dur->type != TL_JT_NULL) {
-		if ((r = get_num(d, dur, "durationMs", &ms)) < 0)
-			return r;
-		if (ms >= 0) {
-			ev->u.req.latency_ms = (float)ms;
-			ev->flags |= TL_EVF_LATENCY;
-		}
-	}
-	if (v[T_OPERATION].type == TL_JT_STRING &&
-	    (r = intern(d, v[T_OPERATION].s, v[T_OPERATION].n, false, "operationName",
-			&ev->operation)) < 0)
+	if ((r = read_duration(d, ev, dur, "durationMs")) < 0 ||
+	    (r = intern_opt(d, &v[T_OPERATION], "operationName", &ev->operation)) < 0)
 		return r;
 	read_body(d, ev, level);
 	ev->fingerprint = fingerprint(TL_ORIGIN_APIM_GATEWAY, &v[T_CORRELATION], ev->time_ns, 0);
@@ -871,9 +917,10 @@ static int dec_gateway(struct tl_decoder *d, struct tl_event *ev)
 static int dec_llm(struct tl_decoder *d, struct tl_event *ev)
 {
 	const struct tl_jval *v = d->vals;
+	static const char *const tokens[] = { "properties.promptTokens",
+					      "properties.completionTokens",
+					      "properties.promptCachedTokens" };
 	uint64_t rfold;
-	uint32_t n;
-	bool present;
 	double seq = 0;
 	int r, level;
 
@@ -892,27 +939,9 @@ static int dec_llm(struct tl_decoder *d, struct tl_event *ev)
 	    (r = get_num(d, &v[P_SEQUENCE], "properties.sequenceNumber", &seq)) < 0)
 		return r;
 	/* a message over 32 KiB is logged in chunks; tokens belong to the first */
-	if (seq == 0) {
-		if ((r = get_count(d, &v[P_PROMPT_TOKENS], "properties.promptTokens", &n,
-				   &present)) < 0)
-			return r;
-		if (present) {
-			ev->u.req.tokens_in = n;
-			ev->flags |= TL_EVF_TOKENS;
-		}
-		if ((r = get_count(d, &v[P_COMPLETION_TOKENS], "properties.completionTokens", &n,
-				   &present)) < 0)
-			return r;
-		if (present) {
-			ev->u.req.tokens_out = n;
-			ev->flags |= TL_EVF_TOKENS;
-		}
-		if ((r = get_count(d, &v[P_CACHED_TOKENS], "properties.promptCachedTokens", &n,
-				   &present)) < 0)
-			return r;
-		if (present)
-			ev->u.req.tokens_cached = n;
-	}
+	if (seq == 0 && (r = read_tokens(d, ev, P_PROMPT_TOKENS, P_COMPLETION_TOKENS,
+					 P_CACHED_TOKENS, tokens)) < 0)
+		return r;
 	ev->fingerprint =
 	    fingerprint(TL_ORIGIN_APIM_LLM, &v[T_CORRELATION], ev->time_ns, (uint64_t)seq);
 	ev->usage_key = usage_key(ev, &v[T_CORRELATION]);
@@ -959,9 +988,8 @@ static void read_arm_body(struct tl_decoder *d, struct tl_event *ev, int slot, i
 		return;
 	if (!ev->model && v[A_MODEL].type == TL_JT_OBJECT && v[A_MODEL_NAME].type == TL_JT_STRING)
 		(void)set_model(d, ev, &v[A_MODEL_NAME], &v[A_MODEL_VERSION], "model");
-	if (!ev->u.change.detail && v[A_RAI].type == TL_JT_STRING)
-		(void)intern(d, v[A_RAI].s, v[A_RAI].n, false, "raiPolicyName",
-			     &ev->u.change.detail);
+	if (!ev->u.change.detail)
+		(void)intern_opt(d, &v[A_RAI], "raiPolicyName", &ev->u.change.detail);
 }
 
 /* Return: 0, 1 for an operation tripline does not follow, or TL_EVALUE. */
@@ -1020,8 +1048,7 @@ static int dec_activity(struct tl_decoder *d, struct tl_event *ev)
 		if ((r = set_deployment(d, ev, dep, nd, "resourceId", rfold)) < 0)
 			return r;
 	} else {
-		ev->deployment = d->sym_account;
-		ev->series = tl_series_key(rfold, tl_symtab_fold_hash(d->syms, d->sym_account));
+		set_account(d, ev, rfold);
 		if (ev->u.change.op == TL_CHANGE_RAI_POLICY_WRITE) {
 			const char *pol;
 			size_t np;
@@ -1048,9 +1075,8 @@ static int dec_activity(struct tl_decoder *d, struct tl_event *ev)
 static int dec_native(struct tl_decoder *d, struct tl_event *ev)
 {
 	const struct tl_jval *v = d->vals;
-	uint64_t rfold = tl_fold_hash("", 0);
-	uint32_t n;
-	bool present;
+	static const char *const tokens[] = { "tokens_in", "tokens_out", "tokens_cached" };
+	uint64_t rfold = d->fold_none;
 	double x = 0;
 	int r;
 
@@ -1075,13 +1101,8 @@ static int dec_native(struct tl_decoder *d, struct tl_event *ev)
 	    (r = opt_string(d, &v[N_OPERATION], "operation")) < 0 ||
 	    (r = set_model(d, ev, &v[N_MODEL], &v[N_MODEL_VERSION], "model")) < 0)
 		return r;
-	if (v[N_PROMPT_VERSION].type == TL_JT_STRING &&
-	    (r = intern(d, v[N_PROMPT_VERSION].s, v[N_PROMPT_VERSION].n, false, "prompt_version",
-			&ev->prompt_version)) < 0)
-		return r;
-	if (v[N_OPERATION].type == TL_JT_STRING &&
-	    (r = intern(d, v[N_OPERATION].s, v[N_OPERATION].n, false, "operation",
-			&ev->operation)) < 0)
+	if ((r = intern_opt(d, &v[N_PROMPT_VERSION], "prompt_version", &ev->prompt_version)) < 0 ||
+	    (r = intern_opt(d, &v[N_OPERATION], "operation", &ev->operation)) < 0)
 		return r;
 	if (v[N_LATENCY].type != TL_JT_ABSENT && v[N_LATENCY].type != TL_JT_NULL) {
 		if ((r = get_num(d, &v[N_LATENCY], "latency_ms", &x)) < 0)
@@ -1091,24 +1112,9 @@ static int dec_native(struct tl_decoder *d, struct tl_event *ev)
 		ev->u.req.latency_ms = (float)x;
 		ev->flags |= TL_EVF_LATENCY;
 	}
-	if ((r = get_status(d, &v[N_STATUS], "status", &ev->status)) < 0)
+	if ((r = get_status(d, &v[N_STATUS], "status", &ev->status)) < 0 ||
+	    (r = read_tokens(d, ev, N_TOK_IN, N_TOK_OUT, N_TOK_CACHED, tokens)) < 0)
 		return r;
-	if ((r = get_count(d, &v[N_TOK_IN], "tokens_in", &n, &present)) < 0)
-		return r;
-	if (present) {
-		ev->u.req.tokens_in = n;
-		ev->flags |= TL_EVF_TOKENS;
-	}
-	if ((r = get_count(d, &v[N_TOK_OUT], "tokens_out", &n, &present)) < 0)
-		return r;
-	if (present) {
-		ev->u.req.tokens_out = n;
-		ev->flags |= TL_EVF_TOKENS;
-	}
-	if ((r = get_count(d, &v[N_TOK_CACHED], "tokens_cached", &n, &present)) < 0)
-		return r;
-	if (present)
-		ev->u.req.tokens_cached = n;
 	switch (v[N_GUARDRAIL].type) {
 	case TL_JT_ABSENT:
 	case TL_JT_NULL:
@@ -1424,6 +1430,8 @@ struct tl_decoder *tl_decoder_new(struct tl_symtab *syms, tl_malformed_fn on_mal
 		*ret_err = -ENOMEM;
 		return NULL;
 	}
+	d->fold_account = tl_symtab_fold_hash(syms, d->sym_account);
+	d->fold_none = tl_fold_hash("", 0);
 	return d;
 }
 
