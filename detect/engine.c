@@ -53,6 +53,21 @@ static const int win_counters[W_COUNT][2] = {
 	[W_REFUSAL] = { C_REF, C_RCHK },
 };
 
+/* The counter a request's status adds to besides C_REQ (C_COUNT: none), by tl_status_class(). */
+static inline int status_counter(uint16_t status)
+{
+	switch (tl_status_class(status)) {
+	case 4:
+		return C_4XX;
+	case 29:
+		return C_429;
+	case 5:
+		return C_5XX;
+	default:
+		return C_COUNT;
+	}
+}
+
 /* minute flags */
 enum { MF_LAT_EXCL = 1, MF_REF_EXCL = 2, MF_LAT_IN = 4, MF_REF_IN = 8 };
 
@@ -777,20 +792,11 @@ void tl_engine_push(struct tl_engine *e, const struct tl_event *ev)
 	const uint32_t R = e->ring;
 
 	if (ev->kind == TL_EV_REQUEST) {
+		const int sc = status_counter(ev->status);
+
 		c[C_REQ * R]++;
-		switch (tl_status_class(ev->status)) {
-		case 4:
-			c[C_4XX * R]++;
-			break;
-		case 29:
-			c[C_429 * R]++;
-			break;
-		case 5:
-			c[C_5XX * R]++;
-			break;
-		default:
-			break;
-		}
+		if (sc != C_COUNT)
+			c[sc * R]++;
 		if (ev->flags & TL_EVF_GUARDRAIL_CHECKED) {
 			c[C_GCHK * R]++;
 			c[C_GFAIL * R] += (ev->flags & TL_EVF_GUARDRAIL_FAILED) != 0;
@@ -1353,14 +1359,11 @@ static inline void ahead_counters(struct tl_engine *e, const struct tl_event *x)
 	const uint32_t slot = (uint32_t)(bucket_of(e, x->time_ns) & e->ring_mask);
 	const uint32_t *c = s->cnt + slot;
 	const uint32_t R = e->ring;
+	const int sc = status_counter(x->status);
 
 	__builtin_prefetch(c + C_REQ * R, 1);
-	if (x->status >= 400)
-		__builtin_prefetch(c + (x->status == 429   ? C_429
-					: x->status >= 500 ? C_5XX
-							   : C_4XX) *
-					   R,
-				   1);
+	if (sc != C_COUNT)
+		__builtin_prefetch(c + sc * R, 1);
 	if (x->flags & TL_EVF_GUARDRAIL_CHECKED) {
 		__builtin_prefetch(c + C_GCHK * R, 1);
 		__builtin_prefetch(c + C_GFAIL * R, 1);
