@@ -858,7 +858,7 @@ static const char gen_usage[] =
     "  --kind K           all (default), rr (AOAI RequestResponse only), gateway (APIM only)\n"
     "  --start DATE       first day, YYYY-MM-DD (default 2025-11-04)\n"
     "  --hours H          hours of traffic (default 24; incidents repeat each day)\n"
-    "  --records N        stop after N records (the scenario repeats day after day)\n"
+    "  --records N        stop after N records instead (the scenario repeats day after day)\n"
     "  --scale X          multiply every request rate by X (default 1)\n"
     "  --seed N           random seed (default 1)\n"
     "  --duplicates P     share of records delivered twice (default 0.0005)\n"
@@ -939,6 +939,10 @@ int tl_cmd_gen(int argc, char **argv)
 		tl_err("gen: --start: expected YYYY-MM-DD, got '%s'", start);
 		return TL_EXIT_USAGE;
 	}
+	if (hours_s && records_s) {
+		tl_err("gen: --hours and --records both say where to stop: give one");
+		return TL_EXIT_USAGE;
+	}
 	if (!parse_double(hours_s, 1, 24 * 3660, &hours) ||
 	    !parse_double(records_s, 1, 1e12, &records) ||
 	    !parse_double(scale_s, 1e-3, 1e6, &g.scale) || !parse_double(seed_s, 0, 1e18, &seed) ||
@@ -964,13 +968,15 @@ int tl_cmd_gen(int argc, char **argv)
 	}
 
 	char corr[37] = "";
+	int64_t *times = NULL, data_end = g.day0;
+	unsigned *which = NULL;
+	size_t cap = 0;
 
 	for (int64_t sec = g.day0; sec < g.end && !g.err; sec += TL_NS_PER_S) {
 		const int64_t in_day =
 		    (sec - tl_floor_div(sec, TL_NS_PER_DAY) * TL_NS_PER_DAY) / TL_NS_PER_S;
 		/* draw the second's calls, then write them in a shuffled order */
-		int64_t times[4096];
-		unsigned which[4096], n = 0;
+		size_t n = 0;
 
 		for (unsigned di = 0; di < N_DEPS; di++) {
 			if (!g.want[deps[di].via == VIA_AOAI ? ST_RR : ST_GW])
@@ -978,13 +984,27 @@ int tl_cmd_gen(int argc, char **argv)
 			unsigned k =
 			    rng_poisson(&g.rng, deps[di].peak_rate * g.scale * diurnal(sec));
 
-			for (unsigned j = 0; j < k && n < 4096; j++, n++) {
+			if (n + k > cap) {
+				size_t c = (n + k) * 2;
+				int64_t *t = realloc(times, c * sizeof(*t));
+				unsigned *w = t ? realloc(which, c * sizeof(*w)) : NULL;
+
+				if (t)
+					times = t;
+				if (!w) {
+					g.err = -ENOMEM;
+					break;
+				}
+				which = w;
+				cap = c;
+			}
+			for (unsigned j = 0; j < k; j++, n++) {
 				times[n] = sec + (int64_t)(rng_unit(&g.rng) * (double)TL_NS_PER_S);
 				which[n] = di;
 			}
 		}
-		for (unsigned j = n; j > 1; j--) {
-			unsigned k = (unsigned)(rng_next(&g.rng) % j);
+		for (size_t j = n; j > 1; j--) {
+			size_t k = (size_t)(rng_next(&g.rng) % j);
 			int64_t tt = times[j - 1];
 			unsigned tw = which[j - 1];
 
@@ -1007,12 +1027,15 @@ int tl_cmd_gen(int argc, char **argv)
 					&deps[CHANGE_DEP]);
 			finish(&g, ST_ACT, sec, now);
 		}
-		for (unsigned j = 0; j < n && !g.err; j++)
+		for (size_t j = 0; j < n && !g.err; j++)
 			one_call(&g, which[j], times[j], now);
 		release_held(&g, now);
+		data_end = now;
 		if (g.max_records && g.written >= g.max_records)
 			break;
 	}
+	free(times);
+	free(which);
 	release_held(&g, INT64_MAX);
 	if (g.fmt == FMT_RECORDS && g.in_batch && !g.err)
 		g.err = sink_write(&g.sinks[0], "]}\n", 3, false);
@@ -1031,9 +1054,7 @@ int tl_cmd_gen(int argc, char **argv)
 		(void)snprintf(labels_buf, sizeof(labels_buf), "%.*s.labels.json", (int)n, out);
 		labels = labels_buf;
 	}
-	if (!g.err && labels &&
-	    (r = write_labels(labels, g.day0,
-			      g.end == INT64_MAX ? g.day0 + TL_NS_PER_DAY : g.end)) < 0)
+	if (!g.err && labels && (r = write_labels(labels, g.day0, data_end)) < 0)
 		g.err = r;
 	free(g.buf);
 	for (size_t i = 0; i < g.n_held; i++)
