@@ -96,7 +96,6 @@ int tl_report_triggers(struct tl_report *r, struct tl_trigger *t, size_t n)
 			open_add(r, &t[i]);
 		} else if (t[i].type == TL_TRIGGER_RESOLVED) {
 			s->firing_ns += t[i].resolved_at - t[i].fired_at;
-			s->resolved++;
 			open_remove(r, t[i].incident);
 		} else {
 			s->updates++;

@@ -11,7 +11,7 @@
 #include <tripline/trigger.h>
 
 struct tl_rule_summary {
-	uint64_t incidents, resolved, updates, still_firing;
+	uint64_t incidents, updates, still_firing;
 	int64_t firing_ns;
 	int64_t first, last; /* fired_at of the first and last incident */
 };

@@ -20,6 +20,7 @@
 
 #include <tripline/hash.h>
 #include <tripline/ring.h>
+#include <tripline/time.h>
 
 #define TL_SHARD_RING 4096
 #define TL_OUT_RING   256
@@ -247,7 +248,7 @@ void tl_shards_advance(struct tl_shards *p, int64_t watermark_ns)
 {
 	/* only bucket ends close anything: one step per bucket end passed */
 	const int64_t b = p->bucket_ns;
-	const int64_t q = (watermark_ns / b - (watermark_ns % b < 0)) * b;
+	const int64_t q = tl_floor_div(watermark_ns, b) * b;
 
 	if (q <= p->last_step_wm)
 		return;
