@@ -172,16 +172,24 @@ static const char *type_name(uint8_t t)
 	return t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 
-static bool str_eq(const struct tl_jval *v, const char *lit)
-{
-	size_t n = strlen(lit);
+/* A string literal and its length, for the name tables below. */
+#define LIT(s) s, sizeof(s) - 1
 
+/* Whether @v is the string @lit of @n bytes. */
+static bool str_eq_n(const struct tl_jval *v, const char *lit, size_t n)
+{
 	return v->type == TL_JT_STRING && v->n == n && memcmp(v->s, lit, n) == 0;
 }
 
-static bool str_ieq(const char *s, size_t n, const char *lit)
+static bool str_eq(const struct tl_jval *v, const char *lit)
 {
-	if (strlen(lit) != n)
+	return str_eq_n(v, lit, strlen(lit));
+}
+
+/* Whether the @n bytes at @s are @lit (of @ln bytes), ASCII case aside. */
+static bool str_ieq(const char *s, size_t n, const char *lit, size_t ln)
+{
+	if (ln != n)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char a = (unsigned char)s[i], b = (unsigned char)lit[i];
@@ -430,7 +438,7 @@ static const char *segment_after(const char *s, size_t n, const char *name, size
 	const size_t ln = strlen(name);
 
 	for (size_t i = 0; i + ln + 2 <= n; i++) {
-		if (s[i] != '/' || s[i + ln + 1] != '/' || !str_ieq(s + i + 1, ln, name))
+		if (s[i] != '/' || s[i + ln + 1] != '/' || !str_ieq(s + i + 1, ln, name, ln))
 			continue;
 		size_t b = i + ln + 2, e = b;
 
@@ -688,19 +696,20 @@ static int dec_request_response(struct tl_decoder *d, struct tl_event *ev)
 
 static const struct {
 	const char *name;
+	size_t len;
 	enum tl_metric metric;
 } metric_names[] = {
-	{ "AzureOpenAIRequests", TL_METRIC_REQUESTS },
-	{ "ProcessedPromptTokens", TL_METRIC_PROMPT_TOKENS },
-	{ "GeneratedTokens", TL_METRIC_GENERATED_TOKENS },
-	{ "TokenTransaction", TL_METRIC_TOKEN_TRANSACTION },
-	{ "ActiveTokens", TL_METRIC_ACTIVE_TOKENS },
-	{ "RAIRejectedRequests", TL_METRIC_RAI_REJECTED },
-	{ "RAIHarmfulRequests", TL_METRIC_RAI_HARMFUL },
-	{ "RAITotalRequests", TL_METRIC_RAI_TOTAL },
-	{ "AzureOpenAITimeToResponse", TL_METRIC_TIME_TO_RESPONSE },
-	{ "AzureOpenAITTLTInMS", TL_METRIC_TIME_TO_LAST_BYTE },
-	{ "AzureOpenAINormalizedTTFTInMS", TL_METRIC_TIME_TO_FIRST_BYTE },
+	{ LIT("AzureOpenAIRequests"), TL_METRIC_REQUESTS },
+	{ LIT("ProcessedPromptTokens"), TL_METRIC_PROMPT_TOKENS },
+	{ LIT("GeneratedTokens"), TL_METRIC_GENERATED_TOKENS },
+	{ LIT("TokenTransaction"), TL_METRIC_TOKEN_TRANSACTION },
+	{ LIT("ActiveTokens"), TL_METRIC_ACTIVE_TOKENS },
+	{ LIT("RAIRejectedRequests"), TL_METRIC_RAI_REJECTED },
+	{ LIT("RAIHarmfulRequests"), TL_METRIC_RAI_HARMFUL },
+	{ LIT("RAITotalRequests"), TL_METRIC_RAI_TOTAL },
+	{ LIT("AzureOpenAITimeToResponse"), TL_METRIC_TIME_TO_RESPONSE },
+	{ LIT("AzureOpenAITTLTInMS"), TL_METRIC_TIME_TO_LAST_BYTE },
+	{ LIT("AzureOpenAINormalizedTTFTInMS"), TL_METRIC_TIME_TO_FIRST_BYTE },
 };
 
 /* Return: 0, 1 when the metric is not one tripline reads, or TL_EVALUE. */
@@ -714,9 +723,12 @@ static int dec_metric(struct tl_decoder *d, struct tl_event *ev)
 		return r;
 	ev->kind = TL_EV_METRIC;
 	ev->origin = TL_ORIGIN_AOAI_METRIC;
-	for (size_t i = 0; i < sizeof(metric_names) / sizeof(metric_names[0]); i++)
-		if (str_eq(&v[T_METRIC], metric_names[i].name))
+	for (size_t i = 0; i < sizeof(metric_names) / sizeof(metric_names[0]); i++) {
+		if (str_eq_n(&v[T_METRIC], metric_names[i].name, metric_names[i].len)) {
 			ev->u.metric.metric = (uint16_t)metric_names[i].metric;
+			break;
+		}
+	}
 	if (!ev->u.metric.metric)
 		return 1;
 	if ((r = set_resource(d, ev, &rfold)) < 0)
@@ -952,22 +964,27 @@ static int dec_llm(struct tl_decoder *d, struct tl_event *ev)
 
 static const struct {
 	const char *name;
+	size_t len;
 	enum tl_change_op op;
 } change_ops[] = {
-	{ "Microsoft.CognitiveServices/accounts/deployments/write", TL_CHANGE_DEPLOYMENT_WRITE },
-	{ "Microsoft.CognitiveServices/accounts/deployments/delete", TL_CHANGE_DEPLOYMENT_DELETE },
-	{ "Microsoft.CognitiveServices/accounts/raiPolicies/write", TL_CHANGE_RAI_POLICY_WRITE },
-	{ "Microsoft.CognitiveServices/accounts/write", TL_CHANGE_ACCOUNT_WRITE },
+	{ LIT("Microsoft.CognitiveServices/accounts/deployments/write"),
+	  TL_CHANGE_DEPLOYMENT_WRITE },
+	{ LIT("Microsoft.CognitiveServices/accounts/deployments/delete"),
+	  TL_CHANGE_DEPLOYMENT_DELETE },
+	{ LIT("Microsoft.CognitiveServices/accounts/raiPolicies/write"),
+	  TL_CHANGE_RAI_POLICY_WRITE },
+	{ LIT("Microsoft.CognitiveServices/accounts/write"), TL_CHANGE_ACCOUNT_WRITE },
 };
 
 static const struct {
 	const char *name;
+	size_t len;
 	enum tl_change_phase phase;
 } change_phases[] = {
-	{ "Start", TL_PHASE_START },
-	{ "Accept", TL_PHASE_ACCEPT },
-	{ "Success", TL_PHASE_SUCCESS },
-	{ "Failure", TL_PHASE_FAILURE },
+	{ LIT("Start"), TL_PHASE_START },
+	{ LIT("Accept"), TL_PHASE_ACCEPT },
+	{ LIT("Success"), TL_PHASE_SUCCESS },
+	{ LIT("Failure"), TL_PHASE_FAILURE },
 };
 
 /* An ARM body (requestbody / responseBody) gives the model version and RAI policy. */
@@ -1003,18 +1020,26 @@ static int dec_activity(struct tl_decoder *d, struct tl_event *ev)
 
 	if (v[T_OPERATION].type != TL_JT_STRING)
 		return 1;
-	for (size_t i = 0; i < sizeof(change_ops) / sizeof(change_ops[0]); i++)
-		if (str_ieq(v[T_OPERATION].s, v[T_OPERATION].n, change_ops[i].name))
+	for (size_t i = 0; i < sizeof(change_ops) / sizeof(change_ops[0]); i++) {
+		if (str_ieq(v[T_OPERATION].s, v[T_OPERATION].n, change_ops[i].name,
+			    change_ops[i].len)) {
 			ev->u.change.op = (uint8_t)change_ops[i].op;
+			break;
+		}
+	}
 	if (!ev->u.change.op)
 		return 1;
 	ev->kind = TL_EV_CHANGE;
 	ev->origin = TL_ORIGIN_ACTIVITY;
 	if ((r = need_string(d, &v[T_RESULT_TYPE], "resultType")) < 0)
 		return r;
-	for (size_t i = 0; i < sizeof(change_phases) / sizeof(change_phases[0]); i++)
-		if (str_ieq(v[T_RESULT_TYPE].s, v[T_RESULT_TYPE].n, change_phases[i].name))
+	for (size_t i = 0; i < sizeof(change_phases) / sizeof(change_phases[0]); i++) {
+		if (str_ieq(v[T_RESULT_TYPE].s, v[T_RESULT_TYPE].n, change_phases[i].name,
+			    change_phases[i].len)) {
 			ev->u.change.phase = (uint8_t)change_phases[i].phase;
+			break;
+		}
+	}
 	if (!ev->u.change.phase)
 		return 1; /* health events (Updated, Active, Resolved) of the same operation */
 	if ((r = need_string(d, &v[T_RESOURCE_ID], "resourceId")) < 0)
