@@ -192,14 +192,23 @@ static uint32_t buckets(int64_t ns, int64_t bucket)
 	return (uint32_t)((ns + bucket - 1) / bucket);
 }
 
+/* Each window rule's width in buckets of @bucket ns. */
+static void window_widths(const struct tl_rules *r, int64_t bucket, uint32_t wb[W_COUNT])
+{
+	wb[W_GUARDRAIL] = buckets(r->guardrail.window_ns, bucket);
+	wb[W_ERRORS] = buckets(r->errors.window_ns, bucket);
+	wb[W_THROTTLING] = buckets(r->throttling.window_ns, bucket);
+	wb[W_REFUSAL] = buckets(r->refusal.window_ns, bucket);
+}
+
 static void widest(const struct tl_rules *r, int64_t bucket, uint32_t *w)
 {
-	const int64_t wins[] = { r->guardrail.window_ns, r->errors.window_ns,
-				 r->throttling.window_ns, r->refusal.window_ns };
+	uint32_t wb[W_COUNT];
 
-	for (size_t i = 0; i < sizeof(wins) / sizeof(wins[0]); i++)
-		if (buckets(wins[i], bucket) > *w)
-			*w = buckets(wins[i], bucket);
+	window_widths(r, bucket, wb);
+	for (int i = 0; i < W_COUNT; i++)
+		if (wb[i] > *w)
+			*w = wb[i];
 }
 
 struct tl_engine *tl_engine_new(const struct tl_engine_opts *opts, struct tl_symtab *syms)
@@ -375,10 +384,7 @@ static struct series *new_series(struct tl_engine *e, const struct tl_event *ev)
 	s->st.resource = ev->resource;
 	s->st.deployment = ev->deployment;
 	s->rules = rules_for(e, ev->deployment);
-	s->wb[W_GUARDRAIL] = buckets(s->rules->guardrail.window_ns, e->o.bucket_ns);
-	s->wb[W_ERRORS] = buckets(s->rules->errors.window_ns, e->o.bucket_ns);
-	s->wb[W_THROTTLING] = buckets(s->rules->throttling.window_ns, e->o.bucket_ns);
-	s->wb[W_REFUSAL] = buckets(s->rules->refusal.window_ns, e->o.bucket_ns);
+	window_widths(s->rules, e->o.bucket_ns, s->wb);
 	s->active_pos = UINT32_MAX;
 	s->last_close = INT64_MIN;
 	s->last_data = INT64_MIN;
