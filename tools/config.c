@@ -295,7 +295,7 @@ static const struct opt price_opts[] = {
 
 static const struct opt kafka_opts[] = {
 	{ "brokers", O_TEXT, OFF(struct tl_config_kafka, brokers), 0, 0,
-	  "host:port,... (absent: the embedded hub)", 0 },
+	  "host:port,... (absent: the embedded hub, with streaming)", 0 },
 	{ "group", O_TEXT, OFF(struct tl_config_kafka, group), 0, 0, "consumer group", 0 },
 	{ "connection_string_env", O_TEXT, OFF(struct tl_config_kafka, connection_string_env), 0, 0,
 	  "Event Hubs: the variable holding the connection string", 0 },
@@ -891,7 +891,8 @@ void tl_config_example(FILE *f)
 	      "    owner: assist-oncall           # who is paged for it\n"
 	      "    cost: {daily_budget_usd: 4000}\n"
 	      "    latency: {factor: 2.5}\n"
-	      "source:                   # streaming only (tripline run)\n"
+	      "source:                   # for streaming (tripline run, not built yet); replay "
+	      "ignores it\n"
 	      "  kafka:\n"
 	      "    brokers: NAMESPACE.servicebus.windows.net:9093\n"
 	      "    topics: [insights-logs-requestresponse]\n"
