@@ -142,7 +142,6 @@ struct tl_decoder {
 	/* the unit being decoded */
 	const struct tl_unit *unit;
 	struct tl_evbuf *out;
-	int oom;
 	/* choice walk results */
 	bool choice_filtered, choice_refusal;
 	char why[320];
@@ -621,41 +620,43 @@ static uint64_t fingerprint(uint64_t kind, const struct tl_jval *id, int64_t tim
 
 /* ---- RequestResponse -------------------------------------------------------------------- */
 
-/* Read `properties` when it came as a string, into the P_* slots. */
-static int read_props(struct tl_decoder *d, int *ret_next_level)
+/*
+ * Read `properties` when it came as a string, into the P_* slots.
+ * Return: the parser level free for JSON held in its strings (1, or 2 after a string), or
+ * TL_EVALUE.
+ */
+static int read_props(struct tl_decoder *d)
 {
 	const struct tl_jval *p = &d->vals[T_PROPS];
 
-	*ret_next_level = 1;
 	if (p->type == TL_JT_OBJECT)
-		return 0;
+		return 1;
 	if (p->type != TL_JT_STRING)
 		return p->type == TL_JT_ABSENT ? bad(d, "missing field 'properties'")
 					       : bad(d,
 						     "field 'properties': expected an object or a "
 						     "JSON string, got %s",
 						     type_name(p->type));
-	*ret_next_level = 2;
 	if (tl_embedded_extract(p->s, p->n, &d->ks.props, d->vals))
-		return 0;
+		return 2;
 	int r = tl_json_extract(d->js, 1, p->s, p->n, p->escaped, &d->ks.props, d->vals);
 
 	if (r == TL_ETYPE)
 		return bad(d, "field 'properties': the string does not hold a JSON object");
 	if (r < 0)
 		return bad(d, "field 'properties': the string does not hold valid JSON");
-	return 0;
+	return 2;
 }
 
 static int dec_request_response(struct tl_decoder *d, struct tl_event *ev)
 {
 	const struct tl_jval *v = d->vals;
 	uint64_t rfold;
-	int r, next;
+	int r;
 
 	ev->kind = TL_EV_REQUEST;
 	ev->origin = TL_ORIGIN_AOAI_REQUEST;
-	if ((r = read_props(d, &next)) < 0 || (r = set_resource(d, ev, &rfold)) < 0)
+	if ((r = read_props(d)) < 0 || (r = set_resource(d, ev, &rfold)) < 0)
 		return r;
 	if ((r = need_string(d, &v[P_DEPLOYMENT], "properties.modelDeploymentName")) < 0 ||
 	    (r = set_deployment(d, ev, v[P_DEPLOYMENT].s, v[P_DEPLOYMENT].n,
@@ -688,7 +689,6 @@ static int dec_request_response(struct tl_decoder *d, struct tl_event *ev)
 		}
 	}
 	ev->fingerprint = fingerprint(TL_ORIGIN_AOAI_REQUEST, &v[T_CORRELATION], ev->time_ns, 0);
-	(void)next;
 	return 0;
 }
 
@@ -890,8 +890,8 @@ static int dec_gateway(struct tl_decoder *d, struct tl_event *ev)
 
 	ev->kind = TL_EV_REQUEST;
 	ev->origin = TL_ORIGIN_APIM_GATEWAY;
-	if ((r = read_props(d, &level)) < 0)
-		return r;
+	if ((level = read_props(d)) < 0)
+		return level;
 	if ((r = opt_string(d, &v[P_BACKEND_URL], "properties.backendUrl")) < 0 ||
 	    (r = opt_string(d, &v[P_URL], "properties.url")) < 0)
 		return r;
@@ -934,11 +934,11 @@ static int dec_llm(struct tl_decoder *d, struct tl_event *ev)
 					      "properties.promptCachedTokens" };
 	uint64_t rfold;
 	double seq = 0;
-	int r, level;
+	int r;
 
 	ev->kind = TL_EV_USAGE;
 	ev->origin = TL_ORIGIN_APIM_LLM;
-	if ((r = read_props(d, &level)) < 0 || (r = set_resource(d, ev, &rfold)) < 0)
+	if ((r = read_props(d)) < 0 || (r = set_resource(d, ev, &rfold)) < 0)
 		return r;
 	if ((r = need_string(d, &v[P_LLM_DEPLOYMENT], "properties.deploymentName")) < 0 ||
 	    (r = set_deployment(d, ev, v[P_LLM_DEPLOYMENT].s, v[P_LLM_DEPLOYMENT].n,
@@ -1052,16 +1052,14 @@ static int dec_activity(struct tl_decoder *d, struct tl_event *ev)
 	if ((r = intern(d, acct, na, true, "resourceId", &ev->resource)) < 0)
 		return r;
 	rfold = tl_symtab_fold_hash(d->syms, ev->resource);
-	/* properties is optional here; its slots are read only when it is present */
-	const bool props = v[T_PROPS].type != TL_JT_ABSENT;
-
+	/* properties is optional here: without it, its slots are absent */
 	level = 1;
-	if (props && (r = read_props(d, &level)) < 0)
-		return r;
+	if (v[T_PROPS].type != TL_JT_ABSENT && (level = read_props(d)) < 0)
+		return level;
 	if (ev->u.change.op == TL_CHANGE_DEPLOYMENT_WRITE ||
 	    ev->u.change.op == TL_CHANGE_DEPLOYMENT_DELETE) {
 		/* the streamed resourceId is upper case; properties.entity keeps the case */
-		if (props && v[P_ENTITY].type == TL_JT_STRING)
+		if (v[P_ENTITY].type == TL_JT_STRING)
 			dep = segment_after(v[P_ENTITY].s, v[P_ENTITY].n, "deployments", &nd);
 		if (!dep)
 			dep = segment_after(v[T_RESOURCE_ID].s, v[T_RESOURCE_ID].n, "deployments",
@@ -1083,10 +1081,8 @@ static int dec_activity(struct tl_decoder *d, struct tl_event *ev)
 				return r;
 		}
 	}
-	if (props) {
-		read_arm_body(d, ev, P_REQUEST_BODY, level);
-		read_arm_body(d, ev, P_RESPONSE_BODY, level);
-	}
+	read_arm_body(d, ev, P_REQUEST_BODY, level);
+	read_arm_body(d, ev, P_RESPONSE_BODY, level);
 	if (v[T_CORRELATION].type == TL_JT_STRING)
 		ev->u.change.correlation =
 		    tl_hash64(v[T_CORRELATION].s, v[T_CORRELATION].n, TL_HASH_SEED);
@@ -1233,10 +1229,8 @@ static int on_record(void *ud, const struct tl_jrec *rec)
 		report(d, rec->raw, rec->raw_len, "a record must be a JSON object");
 		return 0;
 	}
-	if (tl_evbuf_reserve(d->out, 1) < 0) {
-		d->oom = 1;
-		return 1;
-	}
+	if (tl_evbuf_reserve(d->out, 1) < 0)
+		return -ENOMEM; /* stops the walk; tl_json_visit() returns it */
 	ev = &d->out->ev[d->out->n];
 	memset(ev, 0, sizeof(*ev));
 	if ((r = get_time(d, &v[T_TIME], &ev->time_ns)) < 0)
@@ -1298,7 +1292,6 @@ int tl_decoder_unit(struct tl_decoder *d, const struct tl_unit *u, struct tl_evb
 		return 0;
 	d->unit = u;
 	d->out = out;
-	d->oom = 0;
 	if (e - b > TL_MAX_RECORD) {
 		d->stats.records++;
 		malformed(d, u, line_of(u, u->data + b), u->data + b, TL_MAX_RECORD, true,
@@ -1306,8 +1299,8 @@ int tl_decoder_unit(struct tl_decoder *d, const struct tl_unit *u, struct tl_evb
 		return 0;
 	}
 	r = tl_json_visit(d->js, u->data + b, e - b, &d->ks.top, d->vals, on_record, d, &err);
-	if (d->oom)
-		return -ENOMEM;
+	if (r == -ENOMEM)
+		return r;
 	if (r == TL_EJSON) {
 		d->stats.records++;
 		(void)snprintf(d->why, sizeof(d->why), "bad JSON: %s (at input byte %llu)",
