@@ -491,6 +491,28 @@ static void hist_give(struct tl_engine *e, struct tl_hist *h)
 	e->hist_free[e->n_hist_free++] = h;
 }
 
+/* ---- open minutes ---------------------------------------------------------------------- */
+
+/* The open minute starting at @minute; with INT64_MIN, a free slot. NULL if there is none. */
+static inline struct open_minute *om_find(struct series *s, int64_t minute)
+{
+	for (int k = 0; k < MAX_OPEN_MINUTES; k++)
+		if (s->om[k].minute == minute)
+			return &s->om[k];
+	return NULL;
+}
+
+/* Open @minute in a free slot with a histogram from the pool; NULL if no slot or memory. */
+static struct open_minute *om_open(struct tl_engine *e, struct series *s, int64_t minute)
+{
+	struct open_minute *om = om_find(s, INT64_MIN);
+
+	if (!om || (om->h = hist_take(e)) == NULL)
+		return NULL;
+	om->minute = minute;
+	return om;
+}
+
 /* ---- pricing ---------------------------------------------------------------------------- */
 
 /* The price of a model (and version, for a price listed under "model-version"). */
@@ -813,23 +835,12 @@ void tl_engine_push(struct tl_engine *e, const struct tl_event *ev)
 		}
 		if (ev->flags & TL_EVF_LATENCY) {
 			const int64_t minute = tl_floor_div(ev->time_ns, MINUTE) * MINUTE;
-			struct open_minute *free_slot = NULL, *om = NULL;
+			struct open_minute *om = &s->om[s->om_last];
 
-			if (s->om[s->om_last].minute == minute) {
-				om = &s->om[s->om_last];
-			} else {
-				for (int k = 0; k < MAX_OPEN_MINUTES; k++) {
-					if (s->om[k].minute == minute) {
-						om = &s->om[k];
-						break;
-					}
-					if (s->om[k].minute == INT64_MIN && !free_slot)
-						free_slot = &s->om[k];
-				}
-				if (!om && free_slot && (free_slot->h = hist_take(e)) != NULL) {
-					free_slot->minute = minute;
-					om = free_slot;
-				}
+			if (om->minute != minute) {
+				om = om_find(s, minute);
+				if (!om)
+					om = om_open(e, s, minute);
 				if (om)
 					s->om_last = (uint8_t)(om - s->om);
 			}
@@ -1159,19 +1170,19 @@ static void eval_cost(struct tl_engine *e, struct series *s, int64_t at)
 	lifecycle(e, s, TL_RULE_COST, breach, breach, at, at, &o);
 }
 
-static void close_minute(struct tl_engine *e, struct series *s, int64_t start)
+/* Close the minute from @start, whose last bucket is @n. */
+static void close_minute(struct tl_engine *e, struct series *s, int64_t start, int64_t n)
 {
 	const struct tl_rule_latency *cfg = &s->rules->latency;
 	const int64_t end = start + MINUTE, m = tl_floor_div(start, MINUTE);
+	struct open_minute *om = om_find(s, start);
 	struct tl_hist *h = NULL;
 	uint16_t code = 0;
 
-	for (int k = 0; k < MAX_OPEN_MINUTES; k++) {
-		if (s->om[k].minute == start) {
-			h = s->om[k].h;
-			s->om[k].minute = INT64_MIN;
-			s->om[k].h = NULL;
-		}
+	if (om) {
+		h = om->h;
+		om->minute = INT64_MIN;
+		om->h = NULL;
 	}
 	const uint32_t need_req = cfg->min_requests ? cfg->min_requests : 1;
 
@@ -1209,9 +1220,8 @@ static void close_minute(struct tl_engine *e, struct series *s, int64_t start)
 			  end - (int64_t)s->lat_consec * MINUTE, end, &o);
 	}
 	/* the refusal rate of the minute */
-	const int64_t n_last = tl_floor_div(end, e->o.bucket_ns) - 1;
-	const uint8_t rcode = ref_code(wsum(e, s, C_REF, n_last, e->per_minute),
-				       wsum(e, s, C_RCHK, n_last, e->per_minute));
+	const uint8_t rcode =
+	    ref_code(wsum(e, s, C_REF, n, e->per_minute), wsum(e, s, C_RCHK, n, e->per_minute));
 
 	/* age the minute that leaves the horizon, store this one */
 	const uint32_t j = (uint32_t)(m % e->horizon);
@@ -1299,7 +1309,7 @@ static void close_bucket(struct tl_engine *e, struct series *s, int64_t n, int64
 	s->hour_spend += s->spend[slot];
 	s->minute_spend += s->spend[slot];
 	if (at % MINUTE == 0)
-		close_minute(e, s, at - MINUTE);
+		close_minute(e, s, at - MINUTE, n);
 	if (at % HOUR == 0)
 		close_hour(s);
 	eval_cost(e, s, at);
