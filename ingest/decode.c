@@ -779,7 +779,7 @@ static void read_body_slots(struct tl_decoder *d, struct tl_event *ev, int level
 	ev->flags |= TL_EVF_GUARDRAIL_CHECKED | TL_EVF_REFUSAL_CHECKED;
 	if (v[B_ERROR].type == TL_JT_OBJECT && str_eq(&v[B_ERROR_CODE], "content_filter"))
 		ev->flags |= TL_EVF_GUARDRAIL_FAILED;
-	if (v[B_CHOICES].type == TL_JT_ARRAY && level + 1 <= TL_JSON_MAX_LEVEL) {
+	if (v[B_CHOICES].type == TL_JT_ARRAY) {
 		d->choice_filtered = d->choice_refusal = false;
 		if (tl_json_each(d->js, level + 1, v[B_CHOICES].s, v[B_CHOICES].n, &d->ks.choice,
 				 d->vals, on_choice, d) == 0) {
@@ -993,8 +993,7 @@ static void read_arm_body(struct tl_decoder *d, struct tl_event *ev, int slot, i
 	const struct tl_jval *b = &d->vals[slot];
 
 	if (b->type == TL_JT_STRING) {
-		if (level > TL_JSON_MAX_LEVEL ||
-		    tl_json_extract(d->js, level, b->s, b->n, b->escaped, &d->ks.arm, d->vals) < 0)
+		if (tl_json_extract(d->js, level, b->s, b->n, b->escaped, &d->ks.arm, d->vals) < 0)
 			return;
 	} else if (b->type != TL_JT_OBJECT) {
 		return;

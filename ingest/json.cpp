@@ -555,29 +555,21 @@ static char *scratch_copy(struct tl_json *js, int level, const char *s, size_t n
 extern "C" int tl_json_extract(struct tl_json *js, int level, const char *text, size_t len,
 			       bool escaped, const struct tl_jkeys *keys, struct tl_jval *vals)
 {
-	ondemand::parser &p = js->parser[level];
 	ondemand::document d;
 	ondemand::object o;
-	const char *json = text;
+	ondemand::json_type t;
+	const char *json;
+	int r;
 
-	if (level < 1 || level >= TL_JSON_LEVELS || len > js->max_doc)
-		return TL_ETOOBIG;
-	if (escaped) {
-		/* let simdjson unescape: parse the text as the JSON string it came from */
-		std::string_view s;
-		char *q = scratch_copy(js, level, text, len, "\"", "\"");
-
-		if (!q || p.iterate(q, len + 2, len + 2 + TL_JSON_PADDING).get(d) ||
-		    d.get_string().get(s))
-			return TL_EJSON;
-		text = s.data(); /* in the parser's string buffer, until the next iterate */
-		len = s.size();
-	}
+	/* checks the level; the unescaped text is in the parser's string buffer, until the
+	 * next iterate below */
+	if ((r = tl_json_unescape(js, level, text, len, escaped, &text, &len)) < 0)
+		return r;
 	json = scratch_copy(js, level, text, len, "", "");
 	if (!json)
 		return -ENOMEM;
 	tl_jkeys_clear(keys, vals);
-	ondemand::json_type t;
+	ondemand::parser &p = js->parser[level];
 
 	if (p.iterate(json, len, len + TL_JSON_PADDING).get(d) || d.type().get(t))
 		return TL_EJSON;
@@ -592,7 +584,6 @@ extern "C" int tl_json_each(struct tl_json *js, int level, const char *arr, size
 			    const struct tl_jkeys *keys, struct tl_jval *vals, tl_json_record_fn fn,
 			    void *ud)
 {
-	ondemand::parser &p = js->parser[level];
 	ondemand::document d;
 	ondemand::array a;
 	const char *json;
@@ -603,7 +594,8 @@ extern "C" int tl_json_each(struct tl_json *js, int level, const char *arr, size
 	json = scratch_copy(js, level, arr, len, "", "");
 	if (!json)
 		return -ENOMEM;
-	if (p.iterate(json, len, len + TL_JSON_PADDING).get(d) || d.get_array().get(a))
+	if (js->parser[level].iterate(json, len, len + TL_JSON_PADDING).get(d) ||
+	    d.get_array().get(a))
 		return TL_EJSON;
 	for (auto elem : a) {
 		ondemand::value v;

@@ -213,7 +213,8 @@ int tl_json_visit(struct tl_json *js, const char *doc, size_t len, const struct 
  * @text is the raw string content (escaped when @escaped), as TL_JK_RAWSTR returns it. The
  * object is parsed at nesting @level (1 to 3; level 0 belongs to tl_json_visit), so strings
  * filled by outer levels stay valid.
- * Return: 0, TL_EJSON (bad JSON), or TL_ETYPE (the text is not an object).
+ * Return: 0, TL_EJSON (bad JSON), TL_ETYPE (the text is not an object), TL_ETOOBIG (@level
+ * out of range, or the text too long) or -ENOMEM.
  * Thread: the owner of @js.
  */
 int tl_json_extract(struct tl_json *js, int level, const char *text, size_t len, bool escaped,
@@ -222,7 +223,8 @@ int tl_json_extract(struct tl_json *js, int level, const char *text, size_t len,
 /**
  * tl_json_each() - call @fn for each element of a JSON array given as raw JSON text @arr
  * (as a TL_JT_ARRAY slot holds it), with the slots of @keys filled for object elements.
- * Parsed at @level (1 to 3). Return: as tl_json_visit(). Thread: the owner of @js.
+ * Parsed at @level (1 to 3). Return: as tl_json_visit(), or TL_ETOOBIG as
+ * tl_json_extract(). Thread: the owner of @js.
  */
 int tl_json_each(struct tl_json *js, int level, const char *arr, size_t len,
 		 const struct tl_jkeys *keys, struct tl_jval *vals, tl_json_record_fn fn, void *ud);
@@ -230,7 +232,8 @@ int tl_json_each(struct tl_json *js, int level, const char *arr, size_t len,
 /**
  * tl_json_unescape() - the text of a JSON string given raw (as TL_JK_RAWSTR returns it).
  * @ret_s, @ret_n: the unescaped text, valid until the next call at @level (1 to 3).
- * Return: 0, TL_EJSON or TL_ETOOBIG. Thread: the owner of @js.
+ * Return: 0, TL_EJSON, TL_ETOOBIG (as tl_json_extract()) or -ENOMEM.
+ * Thread: the owner of @js.
  */
 int tl_json_unescape(struct tl_json *js, int level, const char *text, size_t len, bool escaped,
 		     const char **ret_s, size_t *ret_n);
