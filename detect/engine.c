@@ -848,7 +848,8 @@ void tl_engine_push(struct tl_engine *e, const struct tl_event *ev)
 				tl_hist_add(om->h, ev->u.req.latency_ms);
 		}
 	}
-	s->spend[n & e->ring_mask] += (float)usd;
+	if (usd != 0)
+		s->spend[n & e->ring_mask] += (float)usd;
 }
 
 /* ---- evaluation ------------------------------------------------------------------------- */
@@ -1370,9 +1371,14 @@ static inline void ahead_counters(struct tl_engine *e, const struct tl_event *x)
 {
 	const struct series *s = peek_series(e, x->series);
 
-	if (!s || x->kind != TL_EV_REQUEST)
+	if (!s || (x->kind != TL_EV_REQUEST && x->kind != TL_EV_USAGE))
 		return;
 	const uint32_t slot = (uint32_t)(bucket_of(e, x->time_ns) & e->ring_mask);
+
+	if (x->flags & TL_EVF_TOKENS)
+		__builtin_prefetch(s->spend + slot, 1);
+	if (x->kind != TL_EV_REQUEST)
+		return;
 	const uint32_t *c = s->cnt + slot;
 	const uint32_t R = e->ring;
 	const int sc = status_counter(x->status);
@@ -1388,8 +1394,6 @@ static inline void ahead_counters(struct tl_engine *e, const struct tl_event *x)
 		__builtin_prefetch(c + C_RCHK * R, 1);
 		__builtin_prefetch(c + C_REF * R, 1);
 	}
-	if (x->flags & TL_EVF_TOKENS)
-		__builtin_prefetch(s->spend + slot, 1);
 	if (x->flags & TL_EVF_LATENCY)
 		__builtin_prefetch(&s->om[s->om_last], 0);
 }
