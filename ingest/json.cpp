@@ -285,13 +285,20 @@ static error_code fill_value(ondemand::value v, const struct tl_jkey *k, struct 
 	return INCORRECT_TYPE;
 }
 
-/* The raw text of a key: the bytes up to the closing quote; NULL if it holds an escape. */
-static inline const char *key_end(const char *k)
+/*
+ * The raw text of @f's key: @ret_len bytes up to the closing quote; NULL if it holds an escape
+ * (no key set has such a name).
+ */
+static inline const char *field_key(ondemand::field &f, size_t *ret_len)
 {
+	const char *k = f.key().raw();
 	/* stage 1 has checked that the string closes, inside the padded input */
 	const char *q = tl_scan_quote(k);
 
-	return *q == '"' ? q : nullptr;
+	if (*q != '"')
+		return nullptr;
+	*ret_len = (size_t)(q - k);
+	return k;
 }
 
 static error_code fill_object(ondemand::object &obj, const struct tl_jkeys *ks,
@@ -301,13 +308,15 @@ static error_code fill_object(ondemand::object &obj, const struct tl_jkeys *ks,
 		ondemand::field f;
 		error_code e;
 
+		size_t klen;
+
 		if ((e = std::move(field).get(f)))
 			return e;
-		const char *k = f.key().raw(), *ke = key_end(k);
+		const char *k = field_key(f, &klen);
 
-		if (!ke)
+		if (!k)
 			continue;
-		const struct tl_jkey *spec = tl_jkeys_find(ks, k, (size_t)(ke - k));
+		const struct tl_jkey *spec = tl_jkeys_find(ks, k, klen);
 
 		if (!spec)
 			continue;
@@ -352,6 +361,17 @@ static error_code deliver(struct visit_ctx *c, const char *raw, size_t raw_len, 
 	return SUCCESS;
 }
 
+/* Deliver an element that is not an object: its raw text, slots unset. */
+static error_code deliver_other(struct visit_ctx *c, ondemand::value &v, ondemand::json_type t)
+{
+	std::string_view raw;
+	error_code e;
+
+	if ((e = raw_any(v, t, &raw)))
+		return e;
+	return deliver(c, raw.data(), raw.size(), true);
+}
+
 /* One element of a records array. */
 static error_code visit_record(struct visit_ctx *c, ondemand::value v)
 {
@@ -363,13 +383,8 @@ static error_code visit_record(struct visit_ctx *c, ondemand::value v)
 	if ((e = v.type().get(t)))
 		return e;
 	c->cur = tok.data();
-	if (t != ondemand::json_type::object) {
-		std::string_view raw;
-
-		if ((e = raw_any(v, t, &raw)))
-			return e;
-		return deliver(c, raw.data(), raw.size(), true);
-	}
+	if (t != ondemand::json_type::object)
+		return deliver_other(c, v, t);
 	ondemand::object o;
 
 	tl_jkeys_clear(c->keys, c->vals);
@@ -395,13 +410,15 @@ static error_code visit_candidate(struct visit_ctx *c, ondemand::object &obj, co
 		ondemand::field f;
 		error_code e;
 
+		size_t klen;
+
 		if ((e = std::move(field).get(f)))
 			return e;
-		const char *k = f.key().raw(), *ke = key_end(k);
+		const char *k = field_key(f, &klen);
 
-		if (!ke)
+		if (!k)
 			continue;
-		if (ke - k == 7 && memcmp(k, "records", 7) == 0) {
+		if (klen == 7 && memcmp(k, "records", 7) == 0) {
 			ondemand::value v = f.value();
 			ondemand::json_type t;
 
@@ -428,7 +445,7 @@ static error_code visit_candidate(struct visit_ctx *c, ondemand::object &obj, co
 		}
 		if (envelope)
 			continue;
-		const struct tl_jkey *spec = tl_jkeys_find(c->keys, k, (size_t)(ke - k));
+		const struct tl_jkey *spec = tl_jkeys_find(c->keys, k, klen);
 
 		if (spec && (e = fill_value(f.value(), spec, c->vals)))
 			return e;
@@ -490,13 +507,8 @@ extern "C" int tl_json_visit(struct tl_json *js, const char *doc, size_t len,
 				if ((e = v.get_object().get(o)) ||
 				    (e = visit_candidate(&c, o, tok.data(), &envelope)))
 					goto out_error;
-			} else {
-				std::string_view raw;
-
-				if ((e = raw_any(v, et, &raw)))
-					goto out_error;
-				if ((e = deliver(&c, raw.data(), raw.size(), true)))
-					goto out_error;
+			} else if ((e = deliver_other(&c, v, et))) {
+				goto out_error;
 			}
 			if (c.stop)
 				return c.stop;
