@@ -37,7 +37,6 @@ extern "C" int tl_jkeys_init(struct tl_jkeys *ks, const struct tl_jkey_spec *spe
 
 	if (n > sizeof(ks->keys) / sizeof(ks->keys[0]))
 		return -1;
-	ks->n_keys = (uint16_t)n;
 	ks->n_slots = 0;
 	/* place the keys sorted by length */
 	for (size_t len = 0; len <= TL_JKEY_MAX; len++) {
@@ -198,7 +197,6 @@ static error_code fill_value(ondemand::value v, const struct tl_jkey *k, struct 
 	if ((e = v.type().get(t)))
 		return e;
 	out->escaped = false;
-	out->nested = false;
 	switch (t) {
 	case ondemand::json_type::object:
 		if (k->sub) {
@@ -208,7 +206,6 @@ static error_code fill_value(ondemand::value v, const struct tl_jkey *k, struct 
 			if ((e = v.get_object().get(o)) || (e = fill_object(o, k->sub, vals)))
 				return e;
 			out->type = TL_JT_OBJECT;
-			out->nested = true;
 			out->s = nullptr;
 			out->n = 0;
 			return SUCCESS;
@@ -327,7 +324,6 @@ static error_code fill_object(ondemand::object &obj, const struct tl_jkeys *ks,
 }
 
 struct visit_ctx {
-	struct tl_json *js;
 	ondemand::document *doc;
 	const char *base; /* the document */
 	size_t len;
@@ -335,7 +331,6 @@ struct visit_ctx {
 	struct tl_jval *vals;
 	tl_json_record_fn fn;
 	void *ud;
-	uint32_t index;  /* records delivered */
 	int stop;        /* nonzero value returned by fn */
 	const char *cur; /* start of the record being read */
 };
@@ -354,9 +349,8 @@ static const char *consumed_end(struct visit_ctx *c, const char *start)
 
 static error_code deliver(struct visit_ctx *c, const char *raw, size_t raw_len, bool not_object)
 {
-	struct tl_jrec rec = { c->vals, raw, raw_len, c->index, not_object };
+	struct tl_jrec rec = { c->vals, raw, raw_len, not_object };
 
-	c->index++;
 	c->stop = c->fn(c->ud, &rec);
 	return SUCCESS;
 }
@@ -465,7 +459,7 @@ extern "C" int tl_json_visit(struct tl_json *js, const char *doc, size_t len,
 {
 	ondemand::document d;
 	ondemand::json_type t;
-	visit_ctx c = { js, &d, doc, len, keys, vals, fn, ud, 0, 0, nullptr };
+	visit_ctx c = { &d, doc, len, keys, vals, fn, ud, 0, nullptr };
 	error_code e;
 	bool envelope, have_doc = false;
 
@@ -516,7 +510,6 @@ extern "C" int tl_json_visit(struct tl_json *js, const char *doc, size_t len,
 	} else {
 		ret_err->message = "the document is not a JSON object or array";
 		ret_err->offset = 0;
-		ret_err->records_done = 0;
 		ret_err->rest = doc;
 		ret_err->rest_len = len;
 		return TL_EJSON;
@@ -536,7 +529,6 @@ out_error : {
 		loc = nullptr;
 	ret_err->message = error_message(e);
 	ret_err->offset = loc ? (size_t)(loc - doc) : 0;
-	ret_err->records_done = c.index;
 	ret_err->rest = c.cur && c.cur >= doc && c.cur <= doc + len ? c.cur : doc;
 	ret_err->rest_len = len - (size_t)(ret_err->rest - doc);
 	return TL_EJSON;
@@ -599,7 +591,6 @@ extern "C" int tl_json_each(struct tl_json *js, int level, const char *arr, size
 	ondemand::document d;
 	ondemand::array a;
 	const char *json;
-	uint32_t index = 0;
 
 	if (level < 1 || level >= TL_JSON_LEVELS || len > js->max_doc)
 		return TL_ETOOBIG;
@@ -613,7 +604,7 @@ extern "C" int tl_json_each(struct tl_json *js, int level, const char *arr, size
 		ondemand::value v;
 		ondemand::json_type t;
 		ondemand::object o;
-		struct tl_jrec rec = { vals, nullptr, 0, index++, false };
+		struct tl_jrec rec = { vals, nullptr, 0, false };
 
 		if (std::move(elem).get(v) || v.type().get(t))
 			return TL_EJSON;

@@ -41,7 +41,6 @@ enum tl_jtype {
 struct tl_jval {
 	uint8_t type; /* enum tl_jtype; 0 is TL_JT_ABSENT, so zeroed slots are absent */
 	bool escaped; /* STRING with TL_JK_RAWSTR: s/n is the raw text and holds a backslash */
-	bool nested;  /* OBJECT whose keys went into the sub key set's slots (s/n unset) */
 	union {
 		bool b;
 		int64_t i;
@@ -80,7 +79,6 @@ struct tl_jkey {
  * usually one or two, by their first 8 bytes. */
 struct tl_jkeys {
 	uint16_t n_slots; /* 1 + highest slot here and in sub sets */
-	uint16_t n_keys;
 	uint16_t n_all;
 	uint16_t all[128]; /* the slots of these keys and of every sub set below them */
 	uint16_t lo, hi;   /* when those slots are exactly lo .. hi, one memset clears them */
@@ -184,17 +182,15 @@ struct tl_jrec {
 	struct tl_jval *vals; /* the caller's slots, filled for this record */
 	const char *raw;      /* the record's JSON text */
 	size_t raw_len;
-	uint32_t index;  /* 0-based position in the document */
 	bool not_object; /* an envelope element that is not an object: vals are unset */
 };
 
 typedef int (*tl_json_record_fn)(void *ud, const struct tl_jrec *rec);
 
 struct tl_json_error {
-	const char *message;   /* static text */
-	size_t offset;         /* byte offset in the document where the error was found */
-	uint32_t records_done; /* records delivered before the error */
-	const char *rest;      /* the text from the failed record on (for the dead-letter file) */
+	const char *message; /* static text */
+	size_t offset;       /* byte offset in the document where the error was found */
+	const char *rest;    /* the text from the failed record on (for the dead-letter file) */
 	size_t rest_len;
 };
 
