@@ -123,16 +123,28 @@ void tl_dedup_advance(struct tl_dedup *d, int64_t watermark_ns)
 	d->oldest = oldest;
 }
 
+static inline bool memo_holds(const struct tl_dedup *d, int64_t time_ns)
+{
+	return time_ns >= d->memo_lo && time_ns - d->memo_lo < d->o.slice_ns;
+}
+
+/* The place in the ring of the slice of @slot. */
+static inline uint64_t ring_pos(const struct tl_dedup *d, int64_t slot)
+{
+	const int64_t n = d->o.n_slices;
+
+	return (uint64_t)(slot % n + n) % (uint64_t)n;
+}
+
 /* The slice of @slot's place in the ring, and @slot, of a record at @time_ns. */
 static inline struct slice *slice_of(struct tl_dedup *d, int64_t time_ns, int64_t *ret_slot)
 {
-	if (time_ns >= d->memo_lo && time_ns - d->memo_lo < d->o.slice_ns) {
+	if (memo_holds(d, time_ns)) {
 		*ret_slot = d->memo_slot;
 		return d->memo;
 	}
 	const int64_t slot = tl_floor_div(time_ns, d->o.slice_ns);
-	const int64_t n = d->o.n_slices;
-	struct slice *s = &d->slices[(uint64_t)(slot % n + n) % (uint64_t)n];
+	struct slice *s = &d->slices[ring_pos(d, slot)];
 
 	if (time_ns >= 0) { /* slot * slice_ns cannot overflow */
 		d->memo_lo = slot * d->o.slice_ns;
@@ -143,10 +155,13 @@ static inline struct slice *slice_of(struct tl_dedup *d, int64_t time_ns, int64_
 	return s;
 }
 
-void tl_dedup_prefetch(struct tl_dedup *d, int64_t time_ns, uint64_t fingerprint)
+void tl_dedup_prefetch(const struct tl_dedup *d, int64_t time_ns, uint64_t fingerprint)
 {
-	int64_t slot;
-	const struct slice *s = slice_of(d, time_ns, &slot);
+	/* as slice_of(), but the memo stays the checks' own: records a batch ahead would move
+	 * it back and forth at each slice boundary */
+	const bool memo = memo_holds(d, time_ns);
+	const int64_t slot = memo ? d->memo_slot : tl_floor_div(time_ns, d->o.slice_ns);
+	const struct slice *s = memo ? d->memo : &d->slices[ring_pos(d, slot)];
 
 	if (s->slot == slot && s->mask)
 		__builtin_prefetch(&s->cells[(fingerprint ? fingerprint : 1) & s->mask]);

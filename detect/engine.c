@@ -706,12 +706,23 @@ static void catch_up(struct tl_engine *e, struct series *s)
 
 /* ---- events ----------------------------------------------------------------------------- */
 
+static inline bool memo_holds(const struct tl_engine *e, int64_t t)
+{
+	return t >= e->memo_lo && t - e->memo_lo < e->o.bucket_ns;
+}
+
+/* The bucket of @t, the memo left as it is. */
+static inline int64_t bucket_peek(const struct tl_engine *e, int64_t t)
+{
+	return memo_holds(e, t) ? e->memo_n : tl_floor_div(t, e->o.bucket_ns);
+}
+
 /* The bucket of @t; events come mostly in order, so the last answer is most often right. */
 static inline int64_t bucket_of(struct tl_engine *e, int64_t t)
 {
 	const int64_t b = e->o.bucket_ns;
 
-	if (t >= e->memo_lo && t - e->memo_lo < b)
+	if (memo_holds(e, t))
 		return e->memo_n;
 	const int64_t n = tl_floor_div(t, b);
 
@@ -1349,7 +1360,7 @@ static bool is_idle(const struct tl_engine *e, const struct series *s, int64_t a
  * header, then its counters and open minute, then the minute's histogram lines. The order in
  * which events are processed is unchanged.
  */
-static inline void ahead_index(struct tl_engine *e, const struct tl_event *x)
+static inline void ahead_index(const struct tl_engine *e, const struct tl_event *x)
 {
 	if (x->fingerprint)
 		tl_dedup_prefetch(e->dedup, x->time_ns, x->fingerprint);
@@ -1367,13 +1378,15 @@ static inline void ahead_header(const struct tl_engine *e, const struct tl_event
 			__builtin_prefetch((const char *)s + off, 1);
 }
 
-static inline void ahead_counters(struct tl_engine *e, const struct tl_event *x)
+static inline void ahead_counters(const struct tl_engine *e, const struct tl_event *x)
 {
 	const struct series *s = peek_series(e, x->series);
 
 	if (!s || (x->kind != TL_EV_REQUEST && x->kind != TL_EV_USAGE))
 		return;
-	const uint32_t slot = (uint32_t)(bucket_of(e, x->time_ns) & e->ring_mask);
+	/* bucket_peek: the memo stays push's, which events a batch ahead would flip at each
+	 * bucket boundary */
+	const uint32_t slot = (uint32_t)(bucket_peek(e, x->time_ns) & e->ring_mask);
 
 	if (x->flags & TL_EVF_TOKENS)
 		__builtin_prefetch(s->spend + slot, 1);

@@ -49,10 +49,9 @@ enum tl_dedup_result tl_dedup_check(struct tl_dedup *d, int64_t time_ns, uint64_
 
 /**
  * tl_dedup_prefetch() - start loading the cell tl_dedup_check() will probe first for this
- * record, so a batch can overlap its memory latencies. Changes nothing a check would see.
- * Thread: the owner.
+ * record, so a batch can overlap its memory latencies. Changes nothing. Thread: the owner.
  */
-void tl_dedup_prefetch(struct tl_dedup *d, int64_t time_ns, uint64_t fingerprint);
+void tl_dedup_prefetch(const struct tl_dedup *d, int64_t time_ns, uint64_t fingerprint);
 
 /**
  * tl_dedup_advance() - the watermark moved to @watermark_ns: slices older than a slice
