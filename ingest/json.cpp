@@ -1,10 +1,13 @@
 /*
  * ingest/json.cpp - the thin wrapper of simdjson On-Demand behind ingest/json.h. The only C++
- * file in the tree: it knows JSON, never Azure. No exceptions, no RTTI, no allocation per
- * document (the parsers keep their buffers between documents).
+ * file in the tree. It knows JSON, not Azure's fields: those come in key sets from the caller;
+ * the one shape it knows is the {"records":[...]} envelope that every Azure export and Event
+ * Hubs batch uses. No exceptions, no RTTI, no allocation per document (the parsers keep
+ * their buffers between documents).
  *
- * Levels: parser 0 walks documents (tl_json_visit); parsers 1 and 2 parse JSON held inside
- * strings of outer levels, so the strings an outer level returned stay valid meanwhile.
+ * Levels: parser 0 walks documents (tl_json_visit); parsers 1 to TL_JSON_MAX_LEVEL parse JSON
+ * held inside strings of outer levels, so the strings an outer level returned stay valid
+ * meanwhile.
  * Thread: a struct tl_json belongs to one thread.
  */
 #include <cerrno>
@@ -22,7 +25,7 @@ extern "C" {
 
 using namespace simdjson;
 
-#define TL_JSON_LEVELS 4
+#define TL_JSON_LEVELS (TL_JSON_MAX_LEVEL + 1) /* level 0 and the inner levels */
 
 struct tl_json {
 	ondemand::parser parser[TL_JSON_LEVELS];
