@@ -115,7 +115,7 @@ struct keysets {
 	    choice, message;
 };
 
-#define TL_CACHE_TEXT 48
+#define TL_CACHE_TEXT 64 /* Azure resource and deployment names go to 64 */
 
 /* A name as it appeared in a record, and its symbol (upper-cased or not). */
 struct cache_entry {
