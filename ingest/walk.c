@@ -37,19 +37,30 @@ static bool is_log_name(const char *name)
 	       ends_with(name, n, ".jsonl") || ends_with(name, n, ".log");
 }
 
+/* Append @path, which @ps then owns (it is freed if it cannot be added). */
 static int add(struct tl_paths *ps, char *path)
 {
 	if (ps->n == ps->cap) {
 		size_t cap = ps->cap ? ps->cap * 2 : 64;
 		struct tl_path *p = realloc(ps->p, cap * sizeof(*p));
 
-		if (!p)
+		if (!p) {
+			free(path);
 			return -ENOMEM;
+		}
 		ps->p = p;
 		ps->cap = cap;
 	}
 	ps->p[ps->n++] = (struct tl_path){ .path = path, .hint_ns = tl_path_hint(path) };
 	return 0;
+}
+
+/* Append a copy of @path. */
+static int add_copy(struct tl_paths *ps, const char *path)
+{
+	char *p = strdup(path);
+
+	return p ? add(ps, p) : -ENOMEM;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -95,25 +106,25 @@ static int walk(struct tl_paths *ps, const char *dir, int depth, const char **re
 	for (size_t i = 0; i < n && r == 0; i++) {
 		size_t len = strlen(dir) + strlen(names[i]) + 2;
 		char *path = malloc(len);
-		struct stat st, lst;
+		struct stat st;
+		bool link;
 
 		if (!path) {
 			r = -ENOMEM;
 			break;
 		}
 		(void)snprintf(path, len, "%s/%s", dir, names[i]);
-		if (lstat(path, &lst) < 0 || stat(path, &st) < 0) {
+		/* a link is followed to a file, never into a directory (no cycles) */
+		if (lstat(path, &st) < 0 || ((link = S_ISLNK(st.st_mode)) && stat(path, &st) < 0)) {
 			free(path); /* vanished or a dangling link: nothing to read */
 			continue;
 		}
 		if (S_ISDIR(st.st_mode)) {
-			if (!S_ISLNK(lst.st_mode))
+			if (!link)
 				r = walk(ps, path, depth + 1, ret_bad);
 			free(path);
 		} else if (S_ISREG(st.st_mode) && is_log_name(names[i])) {
 			r = add(ps, path);
-			if (r < 0)
-				free(path);
 		} else {
 			ps->ignored++;
 			free(path);
@@ -132,15 +143,8 @@ int tl_paths_add(struct tl_paths *ps, const char *path, const char **ret_bad)
 	struct stat st;
 	int r;
 
-	if (strcmp(path, "-") == 0) {
-		char *p = strdup(path);
-
-		if (!p)
-			return -ENOMEM;
-		if ((r = add(ps, p)) < 0)
-			free(p);
-		return r;
-	}
+	if (strcmp(path, "-") == 0)
+		return add_copy(ps, path);
 	if (stat(path, &st) < 0) {
 		*ret_bad = path;
 		return -errno;
@@ -163,13 +167,7 @@ int tl_paths_add(struct tl_paths *ps, const char *path, const char **ret_bad)
 		*ret_bad = path;
 		return -errno;
 	}
-	char *p = strdup(path);
-
-	if (!p)
-		return -ENOMEM;
-	if ((r = add(ps, p)) < 0)
-		free(p);
-	return r;
+	return add_copy(ps, path);
 }
 
 void tl_paths_fini(struct tl_paths *ps)
