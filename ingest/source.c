@@ -79,8 +79,8 @@ struct tl_input {
 	uint64_t in_bytes;  /* read from the file */
 	uint64_t out_bytes; /* produced after decompression */
 
-	z_stream z;
-	bool z_ready, z_member_open;
+	z_stream z; /* initialised when codec is CODEC_GZIP */
+	bool z_member_open;
 	ZSTD_DCtx *zd;
 	size_t zstd_last; /* last ZSTD_decompressStream result: 0 at a frame end */
 
@@ -182,7 +182,6 @@ static int sniff(struct tl_input *in)
 		memset(&in->z, 0, sizeof(in->z));
 		if (inflateInit2(&in->z, 15 + 32) != Z_OK)
 			return -ENOMEM;
-		in->z_ready = true;
 		in->codec = CODEC_GZIP;
 	} else if (in->cbuf_len >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f &&
 		   m[3] == 0xfd) {
@@ -310,7 +309,7 @@ void tl_input_close(struct tl_input *in)
 		return;
 	if (in->fd > STDIN_FILENO)
 		close(in->fd);
-	if (in->z_ready)
+	if (in->codec == CODEC_GZIP)
 		inflateEnd(&in->z);
 	ZSTD_freeDCtx(in->zd);
 	tl_batch_unref(in->batch);
@@ -372,6 +371,15 @@ static int push_frame(struct tl_input *in, struct tl_frames *out, uint64_t offse
 
 /* ---- lines framing ---------------------------------------------------------------------- */
 
+/* The line of @n bytes at @p in the batch: a unit, or past TL_MAX_RECORD its head, reported. */
+static int push_line(struct tl_input *in, struct tl_frames *out, size_t p, size_t n)
+{
+	const bool big = n > TL_MAX_RECORD;
+
+	return push_frame(in, out, in->batch_offset + p, big ? TL_MAX_RECORD : n, in->line,
+			  big ? "line larger than 1 MiB" : NULL, big);
+}
+
 static int frame_lines(struct tl_input *in, struct tl_frames *out)
 {
 	const char *data = (const char *)in->batch->data;
@@ -386,31 +394,21 @@ static int frame_lines(struct tl_input *in, struct tl_frames *out)
 			break;
 		size_t e = (size_t)(nl - data);
 
-		if (in->skipping_line) {
+		if (in->skipping_line)
 			in->skipping_line = false; /* the tail of a line already reported */
-		} else if (e - p > TL_MAX_RECORD) {
-			if ((r = push_frame(in, out, in->batch_offset + p, TL_MAX_RECORD, in->line,
-					    "line larger than 1 MiB", true)) < 0)
-				return r;
-		} else if (e > p && (r = push_frame(in, out, in->batch_offset + p, e - p, in->line,
-						    NULL, false)) < 0) {
+		else if (e > p && (r = push_line(in, out, p, e - p)) < 0)
 			return r;
-		}
 		in->line++;
 		p = e + 1;
 	}
 	if (p < len && in->eof && !in->skipping_line) {
-		const bool big = len - p > TL_MAX_RECORD;
-
-		if ((r = push_frame(in, out, in->batch_offset + p, big ? TL_MAX_RECORD : len - p,
-				    in->line, big ? "line larger than 1 MiB" : NULL, big)) < 0)
+		if ((r = push_line(in, out, p, len - p)) < 0)
 			return r;
 		p = len;
 	}
 	if (p < len && !in->skipping_line && len - p > TL_MAX_RECORD) {
 		/* a line longer than any event: report its head, drop the rest of it */
-		if ((r = push_frame(in, out, in->batch_offset + p, TL_MAX_RECORD, in->line,
-				    "line larger than 1 MiB", true)) < 0)
+		if ((r = push_line(in, out, p, len - p)) < 0)
 			return r;
 		in->skipping_line = true;
 		p = len;
@@ -487,11 +485,10 @@ static void value_start(struct docstate *s, uint64_t at, char c)
 	}
 	if (s->in_unit)
 		return;
+	/* an element of a records array, or of a top-level array (its objects are candidates) */
 	if ((s->records_depth && s->depth == s->records_depth) ||
-	    (s->array_depth && s->depth == s->array_depth && c != '{'))
+	    (s->array_depth && s->depth == s->array_depth))
 		unit_begin(s, at, !container);
-	else if (s->array_depth && s->depth == s->array_depth && c == '{')
-		unit_begin(s, at, false);
 }
 
 static int frame_document(struct tl_input *in, struct tl_frames *out)
