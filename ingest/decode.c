@@ -142,6 +142,8 @@ struct tl_decoder {
 	/* the unit being decoded */
 	const struct tl_unit *unit;
 	struct tl_evbuf *out;
+	const char *line_at; /* a position in the unit reached by line_of() */
+	uint64_t line;       /* its line */
 	/* choice walk results */
 	bool choice_filtered, choice_refusal;
 	char why[320];
@@ -1176,15 +1178,22 @@ static int dec_native(struct tl_decoder *d, struct tl_event *ev)
 
 /* ---- dispatch --------------------------------------------------------------------------- */
 
-static uint64_t line_of(const struct tl_unit *u, const char *p)
+/*
+ * The line of @p in the unit being decoded. Reports come in order, so the count goes on from
+ * the last position asked for instead of the start of the unit.
+ */
+static uint64_t line_of(struct tl_decoder *d, const char *p)
 {
-	uint64_t line = u->line;
-
-	if (!line)
+	if (!d->unit->line)
 		return 0;
-	for (const char *q = u->data; q < p; q++)
-		line += *q == '\n';
-	return line;
+	if (p < d->line_at) {
+		d->line_at = d->unit->data;
+		d->line = d->unit->line;
+	}
+	for (const char *q = d->line_at; q < p; q++)
+		d->line += *q == '\n';
+	d->line_at = p;
+	return d->line;
 }
 
 /*
@@ -1212,7 +1221,7 @@ static void malformed(struct tl_decoder *d, const struct tl_unit *u, uint64_t li
 /* A record of the unit being decoded, whole. */
 static void report(struct tl_decoder *d, const char *raw, size_t raw_len, const char *reason)
 {
-	malformed(d, d->unit, line_of(d->unit, raw), raw, raw_len, false, reason);
+	malformed(d, d->unit, line_of(d, raw), raw, raw_len, false, reason);
 }
 
 static int on_record(void *ud, const struct tl_jrec *rec)
@@ -1291,9 +1300,11 @@ int tl_decoder_unit(struct tl_decoder *d, const struct tl_unit *u, struct tl_evb
 		return 0;
 	d->unit = u;
 	d->out = out;
+	d->line_at = u->data;
+	d->line = u->line;
 	if (e - b > TL_MAX_RECORD) {
 		d->stats.records++;
-		malformed(d, u, line_of(u, u->data + b), u->data + b, TL_MAX_RECORD, true,
+		malformed(d, u, line_of(d, u->data + b), u->data + b, TL_MAX_RECORD, true,
 			  "record larger than 1 MiB");
 		return 0;
 	}
