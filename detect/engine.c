@@ -418,22 +418,29 @@ static struct series *new_series(struct tl_engine *e, const struct tl_event *ev)
 	return s;
 }
 
+/* The index slot of series @key, or the empty slot where it would go. */
+static inline size_t index_probe(const struct tl_engine *e, uint64_t key)
+{
+	size_t i = key & e->index_mask;
+
+	while (e->index[i].s && e->index[i].key != key)
+		i = (i + 1) & e->index_mask;
+	return i;
+}
+
 /* The block of series @key, NULL if there is none yet. */
 static inline struct series *peek_series(const struct tl_engine *e, uint64_t key)
 {
-	for (size_t i = key & e->index_mask; e->index[i].s; i = (i + 1) & e->index_mask)
-		if (e->index[i].key == key)
-			return e->index[i].s;
-	return NULL;
+	return e->index[index_probe(e, key)].s;
 }
 
+/* The block of the series of @ev, made if it is new; NULL past max_series or memory. */
 static struct series *find_series(struct tl_engine *e, const struct tl_event *ev)
 {
-	size_t i = ev->series & e->index_mask;
+	const size_t i = index_probe(e, ev->series);
 
-	for (; e->index[i].s; i = (i + 1) & e->index_mask)
-		if (e->index[i].key == ev->series)
-			return e->index[i].s;
+	if (e->index[i].s)
+		return e->index[i].s;
 	if (e->n_series >= e->o.max_series)
 		return NULL;
 	if (e->n_series == e->cap_series) {
