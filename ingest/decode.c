@@ -949,9 +949,14 @@ static int dec_llm(struct tl_decoder *d, struct tl_event *ev)
 	if ((r = opt_string(d, &v[P_MODEL], "properties.modelName")) < 0 ||
 	    (r = set_model(d, ev, &v[P_MODEL], NULL, "properties.modelName")) < 0)
 		return r;
-	if (v[P_SEQUENCE].type != TL_JT_ABSENT &&
-	    (r = get_num(d, &v[P_SEQUENCE], "properties.sequenceNumber", &seq)) < 0)
-		return r;
+	if (v[P_SEQUENCE].type != TL_JT_ABSENT) {
+		if ((r = get_num(d, &v[P_SEQUENCE], "properties.sequenceNumber", &seq)) < 0)
+			return r;
+		/* it goes into the fingerprint as an integer */
+		if (!(seq >= 0 && seq < 4294967296.0) || seq != (double)(uint32_t)seq)
+			return bad(d, "field 'properties.sequenceNumber': not a chunk number: %g",
+				   seq);
+	}
 	/* a message over 32 KiB is logged in chunks; tokens belong to the first */
 	if (seq == 0 && (r = read_tokens(d, ev, P_PROMPT_TOKENS, P_COMPLETION_TOKENS,
 					 P_CACHED_TOKENS, tokens)) < 0)

@@ -556,6 +556,31 @@ Test(decode, llm_log_in_pascal_case)
 	cr_assert(eq(str, th_sym(&t, ev(0)->model), "gpt-4o-mini"));
 }
 
+Test(decode, llm_log_sequence_number_is_a_chunk_number)
+{
+	static const char *const seq[] = { "-1", "1.5", "1e300", "0", "\"2\"" };
+	char rec[512];
+
+	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+		(void)snprintf(rec, sizeof(rec),
+			       "{\"category\":\"GatewayLlmLogs\",\"time\":\"2025-11-04T14:00:00Z\","
+			       "\"correlationId\":\"c\",\"resourceId\":\"/S/SERVICE/APIM-X\","
+			       "\"properties\":{\"deploymentName\":\"dep\",\"sequenceNumber\":%s,"
+			       "\"promptTokens\":3}}",
+			       seq[i]);
+		th_str(&t, rec);
+	}
+	cr_assert(eq(sz, t.out.n, 2));
+	cr_assert(eq(u32, ev(0)->u.req.tokens_in, 3), "chunk 0 carries the tokens");
+	cr_assert(eq(int, ev(1)->flags &TL_EVF_TOKENS, 0), "chunk 2 does not");
+	cr_assert(ne(u64, ev(0)->fingerprint, ev(1)->fingerprint));
+	cr_assert(eq(sz, t.bad.n, 3));
+	cr_assert(
+	    eq(str, t.bad.reason[0], "field 'properties.sequenceNumber': not a chunk number: -1"));
+	cr_assert(
+	    eq(str, t.bad.reason[1], "field 'properties.sequenceNumber': not a chunk number: 1.5"));
+}
+
 /* ---- native events ---------------------------------------------------------------------- */
 
 Test(decode, native_event_with_every_field)
