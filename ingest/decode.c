@@ -117,18 +117,20 @@ struct keysets {
 
 #define TL_CACHE_TEXT 64 /* Azure resource and deployment names go to 64 */
 
-/* A name as it appeared in a record, and its symbol (upper-cased or not). */
+/* A name as it appeared in a record (its text is in cache_text), and its symbol (upper-cased
+ * or not). */
 struct cache_entry {
 	uint64_t hash;
 	uint32_t sym;
 	uint32_t len;
-	char text[TL_CACHE_TEXT];
 };
 
 #define TL_CACHE_SIZE 4096
 #define TL_NAME_MAX   256
 
 struct tl_decoder {
+	/* first, so that with a page-aligned allocation each text is one cache line */
+	char cache_text[TL_CACHE_SIZE][TL_CACHE_TEXT];
 	struct tl_json *js;
 	struct tl_symtab *syms;
 	tl_malformed_fn on_malformed;
@@ -394,9 +396,10 @@ static int intern(struct tl_decoder *d, const char *s, size_t n, bool upper, con
 		return bad(d, "field '%s': longer than %d bytes", key, TL_NAME_MAX);
 
 	const uint64_t h = tl_hash64(s, n, TL_HASH_SEED + upper);
-	struct cache_entry *c = &d->cache[h & (TL_CACHE_SIZE - 1)];
+	const size_t slot = h & (TL_CACHE_SIZE - 1);
+	struct cache_entry *c = &d->cache[slot];
 
-	if (c->hash == h && c->len == n && memcmp(c->text, s, n) == 0) {
+	if (c->hash == h && c->len == n && memcmp(d->cache_text[slot], s, n) == 0) {
 		*ret = c->sym;
 		return 0;
 	}
@@ -415,7 +418,7 @@ static int intern(struct tl_decoder *d, const char *s, size_t n, bool upper, con
 		c->hash = h;
 		c->len = (uint32_t)n;
 		c->sym = *ret;
-		memcpy(c->text, s, n);
+		memcpy(d->cache_text[slot], s, n);
 	}
 	return 0;
 }
