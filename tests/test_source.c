@@ -27,10 +27,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[256];
-
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	(void)system(cmd);
+	th_rmrf(dir);
 }
 
 TestSuite(source, .init = setup, .fini = teardown, .timeout = 60);
