@@ -44,13 +44,8 @@ static void decode_files(struct tl_decoder *dec, char **files, int n, size_t chu
 		}
 		while ((st = tl_input_next(in, &fr)) >= 0) {
 			ev->n = 0;
-			for (size_t k = 0; k < fr.n; k++) {
-				if (fr.f[k].error)
-					tl_decoder_report(dec, &fr.f[k].u, fr.f[k].error,
-							  fr.f[k].truncated);
-				else if (tl_decoder_unit(dec, &fr.f[k].u, ev) < 0)
-					exit(1);
-			}
+			if (tl_decode_frames(dec, &fr, ev) < 0)
+				exit(1);
 			r->events += ev->n;
 			if (st == 1)
 				break;

@@ -344,6 +344,20 @@ void tl_frames_fini(struct tl_frames *f)
 	*f = (struct tl_frames){ 0 };
 }
 
+int tl_decode_frames(struct tl_decoder *d, const struct tl_frames *fr, struct tl_evbuf *out)
+{
+	for (size_t i = 0; i < fr->n; i++) {
+		const struct tl_frame *f = &fr->f[i];
+		int r;
+
+		if (f->error)
+			tl_decoder_report(d, &f->u, f->error, f->truncated);
+		else if ((r = tl_decoder_unit(d, &f->u, out)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int push_frame(struct tl_input *in, struct tl_frames *out, uint64_t offset, size_t len,
 		      uint64_t line, const char *error, bool truncated)
 {

@@ -293,15 +293,9 @@ static bool refill(struct replay *rp, struct in_state *s)
 		const uint64_t before = tl_decoder_stats(rp->dec)->records;
 		int r = tl_input_next(s->in, &s->frames);
 
-		for (size_t i = 0; i < s->frames.n; i++) {
-			const struct tl_frame *f = &s->frames.f[i];
-
-			if (f->error) {
-				tl_decoder_report(rp->dec, &f->u, f->error, f->truncated);
-			} else if (tl_decoder_unit(rp->dec, &f->u, &s->ev) < 0) {
-				tl_err("out of memory decoding '%s'", s->path->path);
-				exit(TL_EXIT_IO);
-			}
+		if (tl_decode_frames(rp->dec, &s->frames, &s->ev) < 0) {
+			tl_err("out of memory decoding '%s'", s->path->path);
+			exit(TL_EXIT_IO);
 		}
 		s->records += tl_decoder_stats(rp->dec)->records - before;
 		if (r < 0)

@@ -81,6 +81,13 @@ uint64_t tl_input_compressed_offset(const struct tl_input *in);
 /** tl_frames_fini() - free the storage of @f. */
 void tl_frames_fini(struct tl_frames *f);
 
+/**
+ * tl_decode_frames() - decode each unit of @fr with @d into @out, and report each frame that
+ * carries an error as a malformed record. Return: 0, or -ENOMEM. Thread: the owner of @d.
+ */
+TL_MUST_CHECK int tl_decode_frames(struct tl_decoder *d, const struct tl_frames *fr,
+				   struct tl_evbuf *out);
+
 /* ---- batches ------------------------------------------------------------------------------ */
 
 /** tl_batch_new() - a batch with @cap bytes of data plus padding, one reference. */
