@@ -740,9 +740,9 @@ static inline int64_t bucket_of(struct tl_engine *e, int64_t t)
 	return n;
 }
 
-void tl_engine_push(struct tl_engine *e, const struct tl_event *ev)
+/* One event; @s is its series when the caller has looked it up already, else NULL. */
+static void push(struct tl_engine *e, const struct tl_event *ev, struct series *s)
 {
-	struct series *s;
 	double usd = 0;
 
 	if (ev->fingerprint) {
@@ -756,7 +756,8 @@ void tl_engine_push(struct tl_engine *e, const struct tl_event *ev)
 			e->counts.dedup_unchecked++;
 	}
 	e->counts.decoded++;
-	s = find_series(e, ev);
+	if (!s)
+		s = find_series(e, ev);
 	if (!s) {
 		e->counts.series_dropped++;
 		return;
@@ -868,6 +869,11 @@ void tl_engine_push(struct tl_engine *e, const struct tl_event *ev)
 	}
 	if (usd != 0)
 		s->spend[n & e->ring_mask] += (float)usd;
+}
+
+void tl_engine_push(struct tl_engine *e, const struct tl_event *ev)
+{
+	push(e, ev, NULL);
 }
 
 /* ---- evaluation ------------------------------------------------------------------------- */
@@ -1376,19 +1382,20 @@ static inline void ahead_index(const struct tl_engine *e, const struct tl_event 
 	__builtin_prefetch(&e->index[x->series & e->index_mask]);
 }
 
-static inline void ahead_header(const struct tl_engine *e, const struct tl_event *x)
+/* Return: the series of @x, for the later stages and push; NULL if it is new. */
+static inline struct series *ahead_header(const struct tl_engine *e, const struct tl_event *x)
 {
-	const struct series *s = peek_series(e, x->series);
+	struct series *s = peek_series(e, x->series);
 
 	if (s)
 		for (size_t off = 0; off < offsetof(struct series, om); off += 64)
 			__builtin_prefetch((const char *)s + off, 1);
+	return s;
 }
 
-static inline void ahead_counters(const struct tl_engine *e, const struct tl_event *x)
+static inline void ahead_counters(const struct tl_engine *e, const struct tl_event *x,
+				  const struct series *s)
 {
-	const struct series *s = peek_series(e, x->series);
-
 	if (!s || (x->kind != TL_EV_REQUEST && x->kind != TL_EV_USAGE))
 		return;
 	/* bucket_peek: the memo stays push's, which events a batch ahead would flip at each
@@ -1418,10 +1425,8 @@ static inline void ahead_counters(const struct tl_engine *e, const struct tl_eve
 		__builtin_prefetch(&s->om[s->om_last], 0);
 }
 
-static inline void ahead_hist(const struct tl_engine *e, const struct tl_event *x)
+static inline void ahead_hist(const struct tl_event *x, const struct series *s)
 {
-	const struct series *s = peek_series(e, x->series);
-
 	if (!s || x->kind != TL_EV_REQUEST || !(x->flags & TL_EVF_LATENCY))
 		return;
 	const struct open_minute *om = &s->om[s->om_last];
@@ -1434,26 +1439,30 @@ static inline void ahead_hist(const struct tl_engine *e, const struct tl_event *
 
 void tl_engine_push_batch(struct tl_engine *e, const struct tl_event *ev, size_t n)
 {
-	enum { D_INDEX = 16, D_HEADER = 12, D_COUNTERS = 8, D_HIST = 4 };
+	enum { D_INDEX = 16, D_HEADER = 12, D_COUNTERS = 8, D_HIST = 4, N_SEEN = 16 };
+	/* the series of event i, as the header stage found it, at seen[i % N_SEEN]; blocks
+	 * never move, and one still NULL (a series new then) is looked up again by push */
+	struct series *seen[N_SEEN];
 
+	_Static_assert(D_HEADER < N_SEEN, "an event's series is kept until it is pushed");
 	for (size_t i = 0; i < n && i < D_INDEX; i++)
 		ahead_index(e, &ev[i]);
 	for (size_t i = 0; i < n && i < D_HEADER; i++)
-		ahead_header(e, &ev[i]);
+		seen[i % N_SEEN] = ahead_header(e, &ev[i]);
 	for (size_t i = 0; i < n && i < D_COUNTERS; i++)
-		ahead_counters(e, &ev[i]);
+		ahead_counters(e, &ev[i], seen[i % N_SEEN]);
 	for (size_t i = 0; i < n && i < D_HIST; i++)
-		ahead_hist(e, &ev[i]);
+		ahead_hist(&ev[i], seen[i % N_SEEN]);
 	for (size_t i = 0; i < n; i++) {
 		if (i + D_INDEX < n)
 			ahead_index(e, &ev[i + D_INDEX]);
 		if (i + D_HEADER < n)
-			ahead_header(e, &ev[i + D_HEADER]);
+			seen[(i + D_HEADER) % N_SEEN] = ahead_header(e, &ev[i + D_HEADER]);
 		if (i + D_COUNTERS < n)
-			ahead_counters(e, &ev[i + D_COUNTERS]);
+			ahead_counters(e, &ev[i + D_COUNTERS], seen[(i + D_COUNTERS) % N_SEEN]);
 		if (i + D_HIST < n)
-			ahead_hist(e, &ev[i + D_HIST]);
-		tl_engine_push(e, &ev[i]);
+			ahead_hist(&ev[i + D_HIST], seen[(i + D_HIST) % N_SEEN]);
+		push(e, &ev[i], seen[i % N_SEEN]);
 	}
 }
 
