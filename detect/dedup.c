@@ -83,13 +83,26 @@ static void slice_reset(struct tl_dedup *d, struct slice *s, int64_t slot)
 	s->slot = slot;
 }
 
+/* Cells of a slice's first table: 1024, or fewer if max_entries needs fewer. */
+static uint64_t first_cells(uint64_t max_entries)
+{
+	uint64_t n = 2;
+
+	if (max_entries >= 512)
+		return 1024;
+	while (n < 2 * max_entries)
+		n <<= 1;
+	return n;
+}
+
 static bool slice_grow(struct tl_dedup *d, struct slice *s)
 {
-	uint64_t n = s->mask ? (s->mask + 1) * 2 : 1024;
+	uint64_t n = s->mask ? (s->mask + 1) * 2 : first_cells(d->o.max_entries);
 	uint64_t *cells;
 
-	/* a table is at most half full, so its size is bounded by 2 * max_entries */
-	if (n > 2 * d->o.max_entries)
+	/* a table is at most half full, so its size is bounded by 2 * max_entries: the first
+	 * one rounded up to a power of two */
+	if (s->mask && n > 2 * d->o.max_entries)
 		return false;
 	cells = calloc(n, sizeof(*cells));
 	if (!cells)
