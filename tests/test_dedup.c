@@ -44,7 +44,7 @@ Test(dedup, window_forgets_old_slices_and_memory_stays_flat)
 	/* at most three 2-minute slices of 6000 records: the one behind the watermark, the
 	 * watermark's, and the one the newest records are in */
 	cr_assert(le(u64, peak, 3 * 6000));
-	/* a redelivery 30 minutes late is older than the window: not checked, not remembered */
+	/* a redelivery an hour late is older than the window: not checked, not remembered */
 	cr_assert(eq(int, tl_dedup_check(d, T0 + 3600 * TL_NS_PER_S, 42), TL_DEDUP_UNCHECKED));
 	tl_dedup_get_stats(d, &s);
 	cr_assert(eq(u64, s.unchecked, 1));

@@ -367,8 +367,6 @@ Test(rules, a_deployment_override_applies_to_that_deployment_only)
 	run(T0, T0 + 90 * MIN, dep2, 2, latency_x3);
 	finish(T0 + 90 * MIN);
 	cr_assert(quiet(), "factor 5 for 'other': x3 is fine");
-	run(T0 + 90 * MIN, T0 + 90 * MIN + 1, dep, 1, steady);
-	n_got = 0;
 	teardown();
 	setup();
 	start(NULL, &d, 1);
@@ -478,12 +476,49 @@ Test(rules, cost_warns_at_each_share_of_the_budget)
 	cr_assert(eq(int, f->unit, TL_UNIT_USD));
 	cr_assert(eq(int, f->action, TL_ACTION_THROTTLE));
 	cr_assert(le(i64, f->fired_at - inc_start, 5 * MIN));
+	/* on course past the budget after the first minute, before any share is crossed: Sev3;
+	 * 50 % and 80 % are no news at that severity */
+	cr_assert(eq(int, f->severity, 3));
+	cr_assert(lt(dbl, f->observed, 50));
 	/* it escalates to Sev2 when the budget is spent */
-	bool sev2 = false;
+	const struct tl_trigger *u = first(TL_RULE_COST, TL_TRIGGER_UPDATE);
 
-	for (size_t i = 0; i < n_got; i++)
-		sev2 |= got[i].rule == TL_RULE_COST && got[i].severity == 2;
-	cr_assert(sev2);
+	cr_assert(ne(ptr, (void *)u, NULL));
+	cr_assert(eq(int, u->severity, 2));
+	cr_assert(ge(dbl, u->observed, 100));
+	cr_assert(le(i64, u->at, inc_start + 500 * TL_NS_PER_S + 10 * TL_NS_PER_S));
+}
+
+Test(rules, each_share_is_news_when_the_projection_stays_under_the_budget)
+{
+	const double share[] = { 50, 80, 100 };
+	const int sev[] = { 4, 3, 2 };
+	struct tl_rules r;
+	size_t k = 0;
+
+	tl_rules_defaults(&r);
+	r.cost.daily_budget_usd = 100;
+	start(&r, NULL, 0);
+	/* 0.2 USD a second from 23:50, so near the day's end that the projection stays under the
+	 * budget: 50 % after 250 s fires, 80 % after 400 s and 100 % after 500 s update */
+	inc_start = T0 + 24 * 60 * MIN - 10 * MIN;
+	inc_end = T0 + 24 * 60 * MIN;
+	run(inc_start - 20 * MIN, inc_end + 10 * MIN, dep, 1, spending);
+	finish(inc_end + 10 * MIN);
+	for (size_t i = 0; i < n_got; i++) {
+		const struct tl_trigger *t = &got[i];
+
+		if (t->rule != TL_RULE_COST || t->type == TL_TRIGGER_RESOLVED)
+			continue;
+		cr_assert(lt(sz, k, 3), "one event per share: %s", t->reason);
+		cr_assert(eq(int, t->type, k ? TL_TRIGGER_UPDATE : TL_TRIGGER_FIRE));
+		cr_assert(eq(int, t->severity, sev[k]));
+		/* in the bucket that crossed it: 2 USD a bucket */
+		cr_assert(ge(dbl, t->observed, share[k]));
+		cr_assert(lt(dbl, t->observed, share[k] + 2.5));
+		k++;
+	}
+	cr_assert(eq(sz, k, 3));
 }
 
 Test(rules, a_burst_of_spend_under_budget_fires_once_and_resolves)
