@@ -1466,8 +1466,57 @@ void tl_engine_push_batch(struct tl_engine *e, const struct tl_event *ev, size_t
 	}
 }
 
+/* Request every line of [@p, @p + @len) for writing. */
+static inline void prefetch_lines_w(const void *p, size_t len)
+{
+	const uintptr_t end = (uintptr_t)p + len;
+
+	for (uintptr_t a = (uintptr_t)p & ~(uintptr_t)63; a < end; a += 64)
+		__builtin_prefetch((const void *)a, 1);
+}
+
+/*
+ * The loads closing bucket @n of a series will make, issued ahead of it in two stages like
+ * push's: its struct, then its counters. Of the struct, close_bucket uses the first line and
+ * the fields from rules on; the totals only to emit a trigger, the open minutes once a minute.
+ */
+static inline void ahead_close_struct(const struct series *x)
+{
+	prefetch_lines_w(x, offsetof(struct series, st));
+	prefetch_lines_w(&x->rules, sizeof(*x) - offsetof(struct series, rules));
+}
+
+/*
+ * Of the counters: each window's two at the bucket it adds (n) and the one it drops
+ * (n - wb), read; every counter and spend at the bucket cleared for reuse (n - w_max),
+ * written, and spend at n, read.
+ */
+static inline void ahead_close_counters(const struct tl_engine *e, const struct series *x,
+					int64_t n)
+{
+	const uint32_t R = e->ring, slot = (uint32_t)(n & e->ring_mask);
+	const uint32_t clear = (uint32_t)((n - e->w_max) & e->ring_mask);
+
+	for (int w = 0; w < W_COUNT; w++) {
+		const uint32_t old = (uint32_t)((n - x->wb[w]) & e->ring_mask);
+
+		for (int k = 0; k < 2; k++) {
+			const uint32_t *a = x->cnt + (size_t)win_counters[w][k] * R;
+
+			__builtin_prefetch(a + slot, 0);
+			if (old != clear) /* else the line is fetched below */
+				__builtin_prefetch(a + old, 0);
+		}
+	}
+	for (int c = 0; c < C_COUNT; c++)
+		__builtin_prefetch(x->cnt + (size_t)c * R + clear, 1);
+	__builtin_prefetch(x->spend + slot, 0);
+	__builtin_prefetch(x->spend + clear, 1);
+}
+
 void tl_engine_advance(struct tl_engine *e, int64_t watermark_ns)
 {
+	enum { D_CLOSE_STRUCT = 8, D_CLOSE_COUNTERS = 4 };
 	const int64_t b = e->o.bucket_ns;
 
 	/* only bucket ends matter: a sharded engine sees the watermark at those alone */
@@ -1499,30 +1548,16 @@ void tl_engine_advance(struct tl_engine *e, int64_t watermark_ns)
 		}
 		const int64_t at = e->closed_until + b;
 		const int64_t n = tl_floor_div(at, b) - 1;
-		const uint32_t slot = (uint32_t)(n & e->ring_mask);
 
+		/* deactivate() moves only series already closed: active[0 .. i) stay put */
 		for (size_t i = e->n_active; i-- > 0;) {
 			struct series *s = e->series[e->active[i]];
 
-			/* the blocks of the series to close next: header, then counters */
-			if (i >= 8) {
-				const char *x = (const char *)e->series[e->active[i - 8]];
-
-				for (size_t off = 0; off < sizeof(struct series); off += 64)
-					__builtin_prefetch(x + off, 1);
-			}
-			if (i >= 4) {
-				const struct series *x = e->series[e->active[i - 4]];
-
-				for (int c = 0; c < C_COUNT; c++)
-					__builtin_prefetch(x->cnt + (size_t)c * e->ring + slot, 1);
-				for (int w = 0; w < W_COUNT; w++)
-					for (int k = 0; k < 2; k++)
-						__builtin_prefetch(
-						    x->cnt + (size_t)win_counters[w][k] * e->ring +
-						    ((n - x->wb[w]) & e->ring_mask));
-				__builtin_prefetch(x->spend + slot, 1);
-			}
+			if (i >= D_CLOSE_STRUCT)
+				ahead_close_struct(e->series[e->active[i - D_CLOSE_STRUCT]]);
+			if (i >= D_CLOSE_COUNTERS)
+				ahead_close_counters(e, e->series[e->active[i - D_CLOSE_COUNTERS]],
+						     n);
 			if (s->last_close >= at)
 				continue; /* starts later (see the first watermark above) */
 			close_bucket(e, s, n, at);
