@@ -19,6 +19,7 @@
  * Nothing here reads a clock, allocates per event, or depends on the order of series: the
  * triggers of one close are sorted by the caller. Thread: the owning shard.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,6 +39,7 @@
 #define REF_CODES        256
 #define COST_MINUTES     64 /* the ring of per-minute spend (the rate window is at most this) */
 #define COST_HOURS       24
+#define SPEND_AT         TL_SEED_MINUTES /* the ring of spend sums at minute ends (seeds) */
 #define MAX_OPEN_MINUTES 16
 
 enum { C_REQ, C_4XX, C_429, C_5XX, C_GCHK, C_GFAIL, C_RCHK, C_REF, C_COUNT };
@@ -69,7 +71,7 @@ static inline int status_counter(uint16_t status)
 }
 
 /* minute flags */
-enum { MF_LAT_EXCL = 1, MF_REF_EXCL = 2, MF_LAT_IN = 4, MF_REF_IN = 8 };
+enum { MF_LAT_EXCL = 1, MF_REF_EXCL = 2, MF_LAT_IN = 4, MF_REF_IN = 8, MF_LAT_BREACH = 16 };
 
 struct price_slot {
 	uint32_t model, version; /* symbols; model 0 = empty slot */
@@ -130,13 +132,17 @@ struct series {
 	double recent_spend;
 	struct rule_state rs[TL_RULE_COUNT];
 	/* arrays, in the same block */
-	uint16_t *lat;      /* H: 1 + p95 bin of each minute, 0 = no data */
-	uint8_t *ref;       /* H: refusal-rate code of each minute, 0 = no data */
-	uint8_t *mflag;     /* H */
-	uint16_t *lat_base; /* TL_HIST_BINS: counts of codes in the baseline */
-	uint16_t *ref_base; /* REF_CODES */
-	float *min_spend;   /* COST_MINUTES */
-	float *hours;       /* COST_HOURS */
+	uint16_t *lat;          /* H: 1 + p95 bin of each minute, 0 = no data */
+	uint8_t *ref;           /* H: refusal-rate code of each minute, 0 = no data */
+	uint8_t *mflag;         /* H */
+	uint16_t *lat_base;     /* TL_HIST_BINS: counts of codes in the baseline */
+	uint16_t *ref_base;     /* REF_CODES */
+	float *min_spend;       /* COST_MINUTES */
+	float *hours;           /* COST_HOURS + 1: the oldest one is kept for seeds */
+	int64_t last_hour_push; /* the end of the hour last pushed to hours */
+	double *day_at;         /* SPEND_AT: day_spend at the end of minute at_min[i] */
+	double *hour_at;        /* SPEND_AT: hour_spend there */
+	int64_t *at_min;        /* SPEND_AT: the minute (start) each entry is of */
 };
 
 struct tl_engine {
@@ -261,7 +267,8 @@ struct tl_engine *tl_engine_new(const struct tl_engine_opts *opts, struct tl_sym
 	e->block = sizeof(struct series) + (size_t)C_COUNT * e->ring * sizeof(uint32_t) +
 		   e->ring * sizeof(float) + e->horizon * (sizeof(uint16_t) + 2) +
 		   TL_HIST_BINS * sizeof(uint16_t) + REF_CODES * sizeof(uint16_t) +
-		   (COST_MINUTES + COST_HOURS) * sizeof(float) + 64;
+		   (COST_MINUTES + COST_HOURS + 1) * sizeof(float) +
+		   SPEND_AT * (2 * sizeof(double) + sizeof(int64_t)) + 64;
 	e->index_mask = 1023;
 	e->index = calloc(e->index_mask + 1, sizeof(*e->index));
 	e->dedup = tl_dedup_new(&e->o.dedup);
@@ -398,6 +405,15 @@ static struct series *new_series(struct tl_engine *e, const struct tl_event *ev)
 		s->rs[r].false_since = INT64_MIN;
 	/* carve the arrays, widest alignment first */
 	p = (unsigned char *)(s + 1);
+	s->day_at = (double *)p;
+	p += SPEND_AT * sizeof(double);
+	s->hour_at = (double *)p;
+	p += SPEND_AT * sizeof(double);
+	s->at_min = (int64_t *)p;
+	p += SPEND_AT * sizeof(int64_t);
+	for (int i = 0; i < SPEND_AT; i++)
+		s->at_min[i] = INT64_MIN;
+	s->last_hour_push = INT64_MIN;
 	s->cnt = (uint32_t *)p;
 	p += (size_t)C_COUNT * e->ring * sizeof(uint32_t);
 	s->spend = (float *)p;
@@ -405,7 +421,7 @@ static struct series *new_series(struct tl_engine *e, const struct tl_event *ev)
 	s->min_spend = (float *)p;
 	p += COST_MINUTES * sizeof(float);
 	s->hours = (float *)p;
-	p += COST_HOURS * sizeof(float);
+	p += (COST_HOURS + 1) * sizeof(float);
 	s->lat = (uint16_t *)p;
 	p += e->horizon * sizeof(uint16_t);
 	s->lat_base = (uint16_t *)p;
@@ -653,10 +669,12 @@ static void minute_forget(struct tl_engine *e, struct series *s, int64_t minute)
 	s->mflag[j] = 0;
 }
 
-static void hour_push(struct series *s, double spend)
+/* Push the spend of the hour that ends at @end. */
+static void hour_push(struct series *s, double spend, int64_t end)
 {
-	memmove(s->hours + 1, s->hours, (COST_HOURS - 1) * sizeof(float));
+	memmove(s->hours + 1, s->hours, COST_HOURS * sizeof(float));
 	s->hours[0] = (float)spend;
+	s->last_hour_push = end;
 	if (s->hours_n < COST_HOURS)
 		s->hours_n++;
 }
@@ -697,10 +715,10 @@ static void catch_up(struct tl_engine *e, struct series *s)
 	const int64_t h0 = tl_floor_div(s->last_close, HOUR), h1 = tl_floor_div(now, HOUR);
 
 	if (h1 > h0) {
-		hour_push(s, s->hour_spend);
+		hour_push(s, s->hour_spend, (h0 + 1) * HOUR);
 		s->hour_spend = 0;
 		for (int64_t h = h0 + 1; h < h1 && h - h0 <= COST_HOURS; h++)
-			hour_push(s, 0);
+			hour_push(s, 0, (h + 1) * HOUR);
 	}
 	if (tl_floor_div(now, MINUTE) > tl_floor_div(s->last_close, MINUTE)) {
 		memset(s->min_spend, 0, COST_MINUTES * sizeof(float));
@@ -937,6 +955,86 @@ static double ref_rate(uint32_t code)
 	return code <= 1 ? 0.0 : 1e-4 * pow(1.05, (double)code - 2);
 }
 
+/* ---- seeds ------------------------------------------------------------------------------ */
+
+struct tl_series_seed *tl_series_seed_new(uint32_t horizon)
+{
+	struct tl_series_seed *sd = calloc(1, sizeof(*sd) + horizon * (sizeof(uint16_t) + 2));
+
+	if (!sd)
+		return NULL;
+	sd->horizon = horizon;
+	sd->lat = (uint16_t *)(sd + 1);
+	sd->ref = (uint8_t *)(sd->lat + horizon);
+	sd->mflag = sd->ref + horizon;
+	sd->last_minute = INT64_MIN;
+	sd->last_hour_push = INT64_MIN;
+	for (int i = 0; i < TL_SEED_MINUTES; i++)
+		sd->at_min[i] = INT64_MIN;
+	return sd;
+}
+
+void tl_series_seed_free(struct tl_series_seed *seed)
+{
+	free(seed);
+}
+
+double tl_seed_latency_ms(uint16_t code)
+{
+	return code && code <= TL_HIST_BINS ? tl_hist_value(code - 1u) : NAN;
+}
+
+static double ref_rate(uint32_t code);
+
+double tl_seed_refusal_rate(uint8_t code)
+{
+	return code ? ref_rate(code) : NAN;
+}
+
+/* The slot of minute @m (a start time) in a ring of @n minutes. */
+static inline uint32_t minute_slot(int64_t m, uint32_t n)
+{
+	const int64_t k = tl_floor_div(m, MINUTE) % (int64_t)n;
+
+	return (uint32_t)(k < 0 ? k + n : k);
+}
+
+static struct tl_series_seed *seed_export(const struct tl_engine *e, const struct series *s)
+{
+	struct tl_series_seed *sd = tl_series_seed_new(e->horizon);
+	const int64_t last = s->last_minute;
+
+	if (!sd || last == INT64_MIN)
+		return sd;
+	sd->last_minute = last;
+	for (uint32_t i = 0; i < e->horizon; i++) {
+		const uint32_t j =
+		    minute_slot(last - (int64_t)(e->horizon - 1 - i) * MINUTE, e->horizon);
+
+		sd->lat[i] = s->lat[j];
+		sd->ref[i] = s->ref[j];
+		sd->mflag[i] = s->mflag[j] & (MF_LAT_EXCL | MF_REF_EXCL | MF_LAT_BREACH);
+	}
+	for (int i = 0; i < TL_SEED_MINUTES; i++) {
+		const int64_t m = last - (int64_t)i * MINUTE;
+		const uint32_t j = minute_slot(m, SPEND_AT);
+
+		if (s->at_min[j] == m) {
+			sd->at_min[i] = m;
+			sd->day_at[i] = s->day_at[j];
+			sd->hour_at[i] = s->hour_at[j];
+		}
+		sd->min_spend[i] = s->min_spend[minute_slot(m, COST_MINUTES)];
+	}
+	memcpy(sd->hours, s->hours, sizeof(sd->hours));
+	sd->hours_n = s->hours_n;
+	sd->last_hour_push = s->last_hour_push;
+	sd->hour_spike = s->hour_spike;
+	sd->hour_spike_value = s->hour_spike_value;
+	sd->hour_median = s->hour_median;
+	return sd;
+}
+
 static void emit(struct tl_engine *e, struct series *s, enum tl_rule r, uint8_t type, int64_t at,
 		 const struct obs *o)
 {
@@ -983,6 +1081,8 @@ static void emit(struct tl_engine *e, struct series *s, enum tl_rule r, uint8_t 
 	else
 		t->action = TL_ACTION_INVESTIGATE;
 	(void)snprintf(t->reason, sizeof(t->reason), "%s", o->reason);
+	if (type == TL_TRIGGER_FIRE && e->o.export_seeds)
+		t->seed = seed_export(e, s); /* NULL when out of memory: the snapshot says so */
 }
 
 /*
@@ -1256,7 +1356,7 @@ static void close_minute(struct tl_engine *e, struct series *s, int64_t start, i
 	s->ref[j] = rcode;
 	s->mflag[j] =
 	    (uint8_t)((breach || s->rs[TL_RULE_LATENCY].state != ST_OK ? MF_LAT_EXCL : 0) |
-		      (s->ref_breach_minute ? MF_REF_EXCL : 0));
+		      (breach ? MF_LAT_BREACH : 0) | (s->ref_breach_minute ? MF_REF_EXCL : 0));
 	s->ref_breach_minute = false;
 	/* minutes join the baselines once they have left the evaluation windows */
 	const uint32_t e_ref = (uint32_t)(s->rules->refusal.window_ns / MINUTE);
@@ -1275,11 +1375,14 @@ static void close_minute(struct tl_engine *e, struct series *s, int64_t start, i
 	s->last_minute = start;
 	/* spend per minute, for the cost projection */
 	s->min_spend[(uint64_t)m % COST_MINUTES] = (float)s->minute_spend;
+	s->day_at[(uint64_t)m % SPEND_AT] = s->day_spend;
+	s->hour_at[(uint64_t)m % SPEND_AT] = s->hour_spend;
+	s->at_min[(uint64_t)m % SPEND_AT] = start;
 	s->recent_m = INT64_MIN;
 	s->minute_spend = 0;
 }
 
-static void close_hour(struct series *s)
+static void close_hour(struct series *s, int64_t end)
 {
 	const struct tl_rule_cost *cfg = &s->rules->cost;
 	const double spend = s->hour_spend;
@@ -1297,7 +1400,7 @@ static void close_hour(struct series *s)
 		}
 	}
 	if (!s->hour_spike)
-		hour_push(s, spend); /* a spike hour does not teach the baseline */
+		hour_push(s, spend, end); /* a spike hour does not teach the baseline */
 	s->hour_spend = 0;
 }
 
@@ -1336,7 +1439,7 @@ static void close_bucket(struct tl_engine *e, struct series *s, int64_t n, int64
 	if (at % MINUTE == 0)
 		close_minute(e, s, at - MINUTE, n);
 	if (at % HOUR == 0)
-		close_hour(s);
+		close_hour(s, at);
 	eval_cost(e, s, at);
 	/* the bucket no window reaches any more is cleared for reuse: the next close drops at
 	 * most bucket n + 1 - w_max */
@@ -1566,6 +1669,106 @@ void tl_engine_advance(struct tl_engine *e, int64_t watermark_ns)
 		}
 		e->closed_until = at;
 	}
+}
+
+int64_t tl_engine_ahead_ns(const struct tl_engine *e)
+{
+	return (int64_t)(e->ring - e->w_max) * e->o.bucket_ns;
+}
+
+int tl_engine_seed(struct tl_engine *e, const struct tl_event *ev, const struct tl_series_seed *sd,
+		   int64_t from)
+{
+	const int64_t mc = from - MINUTE; /* the last minute closed at @from */
+
+	if (e->closed_until != INT64_MIN || e->n_series || sd->horizon != e->horizon ||
+	    from % MINUTE != 0 || sd->last_minute == INT64_MIN || mc > sd->last_minute ||
+	    sd->last_minute - mc >= (int64_t)(TL_SEED_MINUTES - 1) * MINUTE)
+		return -EINVAL;
+	struct series *s = find_series(e, ev);
+
+	if (!s)
+		return -ENOMEM;
+	const struct tl_rules *r = s->rules;
+	const int64_t need = r->latency.for_ns / MINUTE ? r->latency.for_ns / MINUTE : 1;
+	const int64_t e_ref = r->refusal.window_ns / MINUTE;
+
+	/* the minutes before @from, and which of them the baselines held then */
+	for (uint32_t i = 0; i < sd->horizon; i++) {
+		const int64_t m = sd->last_minute - (int64_t)(sd->horizon - 1 - i) * MINUTE;
+
+		if (m > mc)
+			break;
+		if (m <= mc - (int64_t)e->horizon * MINUTE)
+			continue;
+		const uint32_t j = minute_slot(m, e->horizon);
+		const uint8_t f = sd->mflag[i] & (MF_LAT_EXCL | MF_REF_EXCL | MF_LAT_BREACH);
+
+		s->lat[j] = sd->lat[i] <= TL_HIST_BINS ? sd->lat[i] : 0;
+		s->ref[j] = sd->ref[i];
+		s->mflag[j] = f;
+		if (s->lat[j] && !(f & MF_LAT_EXCL) && need < e->horizon &&
+		    m <= mc - need * MINUTE) {
+			s->lat_base[s->lat[j] - 1]++;
+			s->lat_base_n++;
+			s->mflag[j] |= MF_LAT_IN;
+		}
+		if (s->ref[j] && !(f & MF_REF_EXCL) && e_ref < e->horizon &&
+		    m <= mc - e_ref * MINUTE) {
+			ref_base_add(s, s->ref[j]);
+			s->mflag[j] |= MF_REF_IN;
+		}
+	}
+	/* the latency streak running into @from */
+	s->lat_consec = 0;
+	for (int64_t k = (sd->last_minute - mc) / MINUTE; k < sd->horizon; k++) {
+		if (!(sd->mflag[sd->horizon - 1 - k] & MF_LAT_BREACH))
+			break;
+		s->lat_consec++;
+	}
+	/* spend: the sums at the end of the last minute with any, of the same day and hour */
+	const int64_t k0 = (sd->last_minute - mc) / MINUTE;
+
+	s->day = tl_floor_div(mc, DAY) * DAY;
+	s->day_spend = 0;
+	s->hour_spend = 0;
+	for (int64_t k = k0; k < TL_SEED_MINUTES; k++) {
+		const int64_t m = sd->at_min[k];
+
+		if (m == INT64_MIN)
+			continue;
+		if (tl_floor_div(m, DAY) == tl_floor_div(mc, DAY))
+			s->day_spend = sd->day_at[k];
+		if (tl_floor_div(m, HOUR) == tl_floor_div(mc, HOUR) && from % HOUR != 0)
+			s->hour_spend = sd->hour_at[k];
+		break;
+	}
+	for (int64_t k = k0; k < TL_SEED_MINUTES; k++)
+		s->min_spend[minute_slot(sd->last_minute - k * MINUTE, COST_MINUTES)] =
+		    sd->min_spend[k];
+	/* an hour pushed after @from was not there yet */
+	const bool later = sd->last_hour_push != INT64_MIN && sd->last_hour_push > from;
+
+	memcpy(s->hours, sd->hours + (later ? 1 : 0),
+	       (COST_HOURS + (later ? 0 : 1)) * sizeof(float));
+	s->hours_n = sd->hours_n > COST_HOURS ? COST_HOURS : (uint8_t)sd->hours_n;
+	if (later && s->hours_n < COST_HOURS && s->hours_n > 0)
+		s->hours_n--;
+	s->last_hour_push = later ? INT64_MIN : sd->last_hour_push;
+	s->hour_spike = !later && sd->hour_spike;
+	s->hour_spike_value = sd->hour_spike_value;
+	s->hour_median = sd->hour_median;
+	while (s->cost_level < r->cost.n_warn && r->cost.daily_budget_usd > 0 &&
+	       s->day_spend >= r->cost.warn_at[s->cost_level] * r->cost.daily_budget_usd)
+		s->cost_level++;
+	s->last_close = from;
+	s->last_minute = mc;
+	e->closed_until = from;
+	e->watermark = from;
+	tl_dedup_advance(e->dedup, from);
+	tl_dedup_advance(e->usage, from);
+	activate(e, s, s->idx);
+	return s->active_pos == UINT32_MAX ? -ENOMEM : 0;
 }
 
 size_t tl_engine_series_count(const struct tl_engine *e)

@@ -9,6 +9,7 @@
  */
 #ifndef TL_ENGINE_H
 #define TL_ENGINE_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,7 +42,51 @@ struct tl_engine_opts {
 	const struct tl_deployment_rules *deployments; /* per-deployment settings */
 	size_t n_deployments;
 	uint32_t max_series; /* default 1 M; events of further series are counted, not kept */
+	bool export_seeds;   /* each "trigger" event carries its series' seed (tl_trigger.seed) */
 };
+
+/*
+ * A series' baseline state as a trigger saw it, for evidence snapshots: enough to start
+ * another engine on the same series at a minute boundary C up to an hour before the trigger
+ * (tl_engine_seed()) and re-run the series' records from C on, which then give the same
+ * trigger. Minutes are in time order, oldest first; the i-th entry of the per-minute spend
+ * arrays is the minute last_minute - i minutes.
+ */
+#define TL_SEED_MINUTES 64
+#define TL_SEED_HOURS   25
+struct tl_series_seed {
+	int64_t last_minute; /* start of the newest minute closed */
+	uint32_t horizon;    /* minutes in lat, ref and mflag */
+	uint16_t *lat;       /* 1 + the latency statistic's histogram bin, 0 = no data */
+	uint8_t *ref;        /* refusal-rate code, 0 = no data */
+	uint8_t *mflag;      /* TL_SEED_LAT_EXCL, ... */
+	int64_t at_min[TL_SEED_MINUTES]; /* the minute day_at[i], hour_at[i] are of (INT64_MIN:
+					  * none; the series was idle and spent nothing) */
+	double day_at[TL_SEED_MINUTES];  /* spend of the UTC day at the end of at_min[i] */
+	double hour_at[TL_SEED_MINUTES]; /* spend of the hour there */
+	float min_spend[TL_SEED_MINUTES];
+	float hours[TL_SEED_HOURS]; /* spend of each past hour, newest first */
+	uint32_t hours_n;           /* of them in use by the hourly rule (at most 24) */
+	int64_t last_hour_push;     /* the end of hours[0], INT64_MIN = none */
+	bool hour_spike;
+	float hour_spike_value, hour_median;
+};
+
+/* tl_series_seed.mflag bits */
+enum {
+	TL_SEED_LAT_EXCL = 1,    /* kept out of the latency baseline (breaching or firing) */
+	TL_SEED_REF_EXCL = 2,    /* kept out of the refusal baseline */
+	TL_SEED_LAT_BREACH = 16, /* the latency statistic breached in that minute */
+};
+
+/** tl_series_seed_new() - a seed of @horizon minutes, arrays zeroed. NULL: out of memory. */
+struct tl_series_seed *tl_series_seed_new(uint32_t horizon);
+/** tl_series_seed_free() - NULL is a no-op. */
+void tl_series_seed_free(struct tl_series_seed *seed);
+/** tl_seed_latency_ms() - the latency a minute's code stands for (NaN for 0). */
+double tl_seed_latency_ms(uint16_t code);
+/** tl_seed_refusal_rate() - the refusal rate a minute's code stands for (NaN for 0). */
+double tl_seed_refusal_rate(uint8_t code);
 
 struct tl_engine_counts {
 	uint64_t decoded;         /* events that passed into detection (duplicates excluded) */
@@ -116,6 +161,20 @@ const struct tl_series_stats *tl_engine_series_at(const struct tl_engine *e, siz
 
 /** tl_engine_memory() - bytes the engine holds (series, tables, histograms, duplicate windows). */
 size_t tl_engine_memory(const struct tl_engine *e);
+
+/**
+ * tl_engine_seed() - start series (@ev's series, resource, deployment) of a new engine, one
+ * that has seen no event or watermark yet, as @seed says it stood at minute boundary @from:
+ * its baselines, spend and latency streak; windows empty, every rule ok. Events from @from
+ * on can follow. Return: 0, -EINVAL (@from is not a minute boundary within the hour before
+ * the seed's last minute, the horizons differ, or the engine has started), or -ENOMEM.
+ */
+int tl_engine_seed(struct tl_engine *e, const struct tl_event *ev,
+		   const struct tl_series_seed *seed, int64_t from);
+
+/** tl_engine_ahead_ns() - how far past the closed time an event may be before it is dropped
+ * as ahead (tl_engine_counts.ahead). */
+int64_t tl_engine_ahead_ns(const struct tl_engine *e);
 
 /** tl_engine_lateness() - the lateness in effect. */
 int64_t tl_engine_lateness(const struct tl_engine *e);

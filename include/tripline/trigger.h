@@ -13,6 +13,8 @@
 #include <tripline/rules.h>
 #include <tripline/symtab.h>
 
+struct tl_series_seed;
+
 enum tl_trigger_type {
 	TL_TRIGGER_FIRE = 1, /* "trigger" */
 	TL_TRIGGER_UPDATE,   /* "update": every update_every while firing, and on escalation */
@@ -47,7 +49,9 @@ struct tl_trigger {
 	uint8_t unit;         /* enum tl_measure */
 	const char *fallback; /* the failover target (from the config; outlives the event) */
 	const char *owner;
-	char reason[120]; /* one line for the responder */
+	struct tl_series_seed *seed; /* "trigger" with tl_engine_opts.export_seeds: the series'
+				      * state, the receiver's to free; else NULL */
+	char reason[120];            /* one line for the responder */
 };
 
 /**
