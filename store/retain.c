@@ -1,0 +1,710 @@
+/*
+ * store/retain.c - raw-record retention per series (see tripline/retain.h).
+ *
+ * A series is found through an open-addressing table (linear probing, backward-shift deletion)
+ * keyed by its series key; the series themselves are heap objects that never move, listed in a
+ * dense array for tl_retain_expire() to visit. A series stages records as
+ *
+ *   int64 time_ns | uint32 len | uint8 flags | len bytes      (host byte order, 13 + len bytes)
+ *
+ * and a seal compresses the staging buffer as one zstd frame into a block. Sealed blocks are in
+ * two lists in seal order: the series' own (oldest at head) and a global one for max_total_bytes.
+ * Both are in seal order, so the global head is always the head of its series' list.
+ *
+ * Blocks are refcounted: the retention lists hold one reference, each pin holding the block one.
+ * Dropping a block from retention unlinks it and releases the lists' reference; the last pin's
+ * release frees it. The count is atomic because a closed pin may be released on another thread;
+ * all else is owned by the adder thread. Non-logging.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include <tripline/hash.h>
+#include <tripline/retain.h>
+
+#define HDR       13u   /* staged record header: time, len, flags */
+#define STAGE_MIN 4096u /* first staging allocation */
+#define TABLE_MIN 64u   /* first table size, a power of two */
+
+struct block {
+	_Atomic uint32_t refs;
+	uint32_t n;        /* records */
+	uint32_t raw_len;  /* staged bytes it holds, headers included */
+	uint32_t comp_len; /* bytes of data[] */
+	int64_t min_t, max_t;
+	struct block *next;          /* in its series' list, while retained */
+	struct block *gprev, *gnext; /* in the global list, while retained */
+	struct series *s;
+	unsigned char data[];
+};
+
+struct series {
+	uint64_t key;
+	uint32_t idx; /* in r->all[] */
+	uint32_t stage_n;
+	size_t stage_len, stage_cap;
+	unsigned char *stage;
+	int64_t stage_min, stage_max; /* event times staged */
+	int64_t last_t;               /* newest event time added */
+	int64_t dropped_until;
+	struct block *head, *tail;
+	size_t comp_bytes; /* of the retained blocks */
+	struct tl_retain_pin *pins;
+};
+
+struct slot {
+	uint64_t key;
+	struct series *s; /* NULL: empty */
+};
+
+struct tl_retain {
+	struct tl_retain_opts o;
+	ZSTD_CCtx *cctx;
+	unsigned char *scratch;
+	size_t scratch_cap;
+	struct slot *slots;
+	size_t mask; /* slots - 1 */
+	struct series **all;
+	uint32_t n_all, cap_all;
+	struct block *ghead, *gtail;
+	int64_t freed_until; /* newest dropped time of any forgotten series */
+	struct tl_retain_stats st;
+};
+
+struct tl_retain_pin {
+	struct tl_retain *r; /* NULL once closed */
+	struct series *s;    /* NULL once closed */
+	struct tl_retain_pin *next;
+	struct block **blocks;
+	size_t n, cap;
+	bool full; /* a block was omitted: every later one is too */
+	size_t max_bytes;
+	struct tl_retain_pin_stats st;
+};
+
+static void block_unref(struct block *b)
+{
+	/* acq_rel: the last release must see every other holder's use of the block done */
+	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+		free(b);
+}
+
+/* -- the series table -- */
+
+static size_t home_of(const struct tl_retain *r, uint64_t key)
+{
+	return (size_t)tl_hash_mix(key) & r->mask;
+}
+
+static struct series *lookup(const struct tl_retain *r, uint64_t key)
+{
+	for (size_t i = home_of(r, key);; i = (i + 1) & r->mask) {
+		const struct slot *sl = &r->slots[i];
+
+		if (!sl->s)
+			return NULL;
+		if (sl->key == key)
+			return sl->s;
+	}
+}
+
+static void table_put(struct slot *slots, size_t mask, uint64_t key, struct series *s)
+{
+	size_t i = (size_t)tl_hash_mix(key) & mask;
+
+	while (slots[i].s)
+		i = (i + 1) & mask;
+	slots[i].key = key;
+	slots[i].s = s;
+}
+
+static int table_grow(struct tl_retain *r)
+{
+	size_t n = (r->mask + 1) * 2;
+	struct slot *slots = calloc(n, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i <= r->mask; i++)
+		if (r->slots[i].s)
+			table_put(slots, n - 1, r->slots[i].key, r->slots[i].s);
+	free(r->slots);
+	r->slots = slots;
+	r->mask = n - 1;
+	return 0;
+}
+
+static void table_remove(struct tl_retain *r, uint64_t key)
+{
+	size_t i = home_of(r, key);
+
+	while (r->slots[i].key != key || !r->slots[i].s)
+		i = (i + 1) & r->mask;
+	/* backward shift: move up each later entry of the cluster that may live at the hole */
+	for (size_t j = (i + 1) & r->mask; r->slots[j].s; j = (j + 1) & r->mask) {
+		size_t h = home_of(r, r->slots[j].key);
+		bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+
+		if (!stays) {
+			r->slots[i] = r->slots[j];
+			i = j;
+		}
+	}
+	r->slots[i].s = NULL;
+}
+
+static int series_new(struct tl_retain *r, uint64_t key, struct series **ret_s)
+{
+	struct series *s;
+
+	if (r->n_all >= r->o.max_series)
+		return TL_EFULL;
+	if ((size_t)(r->n_all + 1) * 2 > r->mask + 1 && table_grow(r) < 0)
+		return -ENOMEM;
+	if (r->n_all == r->cap_all) {
+		uint32_t cap = r->cap_all ? r->cap_all * 2 : 64;
+		struct series **all = realloc(r->all, cap * sizeof(*all));
+
+		if (!all)
+			return -ENOMEM;
+		r->all = all;
+		r->cap_all = cap;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->key = key;
+	s->idx = r->n_all;
+	s->last_t = INT64_MIN;
+	s->dropped_until = r->freed_until;
+	r->all[r->n_all++] = s;
+	table_put(r->slots, r->mask, key, s);
+	*ret_s = s;
+	return 0;
+}
+
+/* Forget @s: it has no blocks, staged records or pins. */
+static void series_free(struct tl_retain *r, struct series *s)
+{
+	struct series *last = r->all[--r->n_all];
+
+	last->idx = s->idx;
+	r->all[s->idx] = last;
+	table_remove(r, s->key);
+	if (s->dropped_until > r->freed_until)
+		r->freed_until = s->dropped_until;
+	free(s->stage);
+	free(s);
+	r->st.series_freed++;
+}
+
+/* -- blocks -- */
+
+static void drop_head(struct tl_retain *r, struct series *s, uint64_t *ret_blocks,
+		      uint64_t *ret_records)
+{
+	struct block *b = s->head;
+
+	s->head = b->next;
+	if (!s->head)
+		s->tail = NULL;
+	if (b->gprev)
+		b->gprev->gnext = b->gnext;
+	else
+		r->ghead = b->gnext;
+	if (b->gnext)
+		b->gnext->gprev = b->gprev;
+	else
+		r->gtail = b->gprev;
+	s->comp_bytes -= b->comp_len;
+	r->st.blocks--;
+	r->st.comp_bytes -= b->comp_len;
+	r->st.records -= b->n;
+	if (b->max_t > s->dropped_until)
+		s->dropped_until = b->max_t;
+	(*ret_blocks)++;
+	*ret_records += b->n;
+	block_unref(b);
+}
+
+static void pin_omit(struct tl_retain_pin *pin, uint32_t n_records)
+{
+	pin->full = true;
+	pin->st.omitted_records += n_records;
+}
+
+static void pin_hold(struct tl_retain_pin *pin, struct block *b)
+{
+	struct tl_retain_pin_stats *st = &pin->st;
+
+	/* relaxed: the holder already has a reference, so the block cannot go meanwhile */
+	atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+	pin->blocks[pin->n++] = b;
+	if (st->blocks++ == 0 || b->min_t < st->first_ns)
+		st->first_ns = b->min_t;
+	if (st->blocks == 1 || b->max_t > st->last_ns)
+		st->last_ns = b->max_t;
+	st->records += b->n;
+	st->comp_bytes += b->comp_len;
+	st->raw_bytes += b->raw_len - (uint64_t)b->n * HDR;
+}
+
+/* Give a newly sealed block to an open pin, or count it omitted. */
+static void pin_take(struct tl_retain_pin *pin, struct block *b)
+{
+	if (pin->full || pin->st.comp_bytes + b->comp_len > pin->max_bytes) {
+		pin_omit(pin, b->n);
+		return;
+	}
+	if (pin->n == pin->cap) {
+		size_t cap = pin->cap * 2 + 8;
+		struct block **v = realloc(pin->blocks, cap * sizeof(*v));
+
+		if (!v) {
+			pin_omit(pin, b->n);
+			return;
+		}
+		pin->blocks = v;
+		pin->cap = cap;
+	}
+	pin_hold(pin, b);
+}
+
+/* The staged records of @s are lost (a seal failed): count them as dropped. */
+static void stage_lose(struct tl_retain *r, struct series *s)
+{
+	for (struct tl_retain_pin *p = s->pins; p; p = p->next)
+		pin_omit(p, s->stage_n);
+	if (s->stage_max > s->dropped_until)
+		s->dropped_until = s->stage_max;
+	r->st.records_lost += s->stage_n;
+	r->st.staged_bytes -= s->stage_len;
+	r->st.staged_records -= s->stage_n;
+	s->stage_len = 0;
+	s->stage_n = 0;
+}
+
+static int zstd_err(size_t z)
+{
+	return ZSTD_getErrorCode(z) == ZSTD_error_memory_allocation ? -ENOMEM : TL_ECOMPRESS;
+}
+
+/* Compress the staged records of @s into a block; enforce the byte bounds. */
+static int seal(struct tl_retain *r, struct series *s)
+{
+	size_t bound = ZSTD_compressBound(s->stage_len), z;
+	struct block *b;
+
+	if (bound > r->scratch_cap) {
+		unsigned char *p = realloc(r->scratch, bound);
+
+		if (!p) {
+			stage_lose(r, s);
+			return -ENOMEM;
+		}
+		r->scratch = p;
+		r->scratch_cap = bound;
+	}
+	z = ZSTD_compress2(r->cctx, r->scratch, r->scratch_cap, s->stage, s->stage_len);
+	if (ZSTD_isError(z)) {
+		stage_lose(r, s);
+		return zstd_err(z);
+	}
+	b = malloc(sizeof(*b) + z);
+	if (!b) {
+		stage_lose(r, s);
+		return -ENOMEM;
+	}
+	atomic_init(&b->refs, 1);
+	b->n = s->stage_n;
+	b->raw_len = (uint32_t)s->stage_len;
+	b->comp_len = (uint32_t)z;
+	b->min_t = s->stage_min;
+	b->max_t = s->stage_max;
+	b->next = NULL;
+	b->gnext = NULL;
+	b->gprev = r->gtail;
+	b->s = s;
+	memcpy(b->data, r->scratch, z);
+
+	r->st.staged_bytes -= s->stage_len;
+	r->st.staged_records -= s->stage_n;
+	r->st.blocks_sealed++;
+	r->st.sealed_raw_bytes += s->stage_len;
+	r->st.sealed_comp_bytes += z;
+	s->stage_len = 0;
+	s->stage_n = 0;
+
+	for (struct tl_retain_pin *p = s->pins; p; p = p->next)
+		pin_take(p, b);
+	if (s->tail)
+		s->tail->next = b;
+	else
+		s->head = b;
+	s->tail = b;
+	if (r->gtail)
+		r->gtail->gnext = b;
+	else
+		r->ghead = b;
+	r->gtail = b;
+	s->comp_bytes += z;
+	r->st.blocks++;
+	r->st.comp_bytes += z;
+	r->st.records += b->n;
+
+	while (s->head && s->comp_bytes > r->o.max_series_bytes)
+		drop_head(r, s, &r->st.dropped_series_blocks, &r->st.dropped_series_records);
+	while (r->o.max_total_bytes && r->ghead && r->st.comp_bytes > r->o.max_total_bytes)
+		drop_head(r, r->ghead->s, &r->st.dropped_total_blocks,
+			  &r->st.dropped_total_records);
+	return 0;
+}
+
+/* -- the API -- */
+
+int tl_retain_new(const struct tl_retain_opts *opts, struct tl_retain **ret_r)
+{
+	struct tl_retain *r = calloc(1, sizeof(*r));
+	size_t z;
+
+	if (!r)
+		return -ENOMEM;
+	if (opts)
+		r->o = *opts;
+	if (!r->o.block_bytes)
+		r->o.block_bytes = TL_RETAIN_BLOCK_BYTES;
+	if (r->o.block_bytes > UINT32_MAX / 2)
+		r->o.block_bytes = UINT32_MAX / 2;
+	if (!r->o.keep_ns)
+		r->o.keep_ns = TL_RETAIN_KEEP_NS;
+	if (!r->o.stage_ns)
+		r->o.stage_ns = TL_RETAIN_STAGE_NS;
+	if (!r->o.max_series_bytes)
+		r->o.max_series_bytes = TL_RETAIN_MAX_SERIES_BYTES;
+	if (!r->o.max_pin_bytes)
+		r->o.max_pin_bytes = TL_RETAIN_MAX_PIN_BYTES;
+	if (!r->o.max_series)
+		r->o.max_series = TL_RETAIN_MAX_SERIES;
+	if (!r->o.level)
+		r->o.level = TL_RETAIN_LEVEL;
+	r->freed_until = INT64_MIN;
+	r->cctx = ZSTD_createCCtx();
+	r->slots = calloc(TABLE_MIN, sizeof(*r->slots));
+	r->mask = TABLE_MIN - 1;
+	if (!r->cctx || !r->slots) {
+		tl_retain_free(r);
+		return -ENOMEM;
+	}
+	z = ZSTD_CCtx_setParameter(r->cctx, ZSTD_c_compressionLevel, r->o.level);
+	if (!ZSTD_isError(z) && r->o.window_log)
+		z = ZSTD_CCtx_setParameter(r->cctx, ZSTD_c_windowLog, r->o.window_log);
+	if (ZSTD_isError(z)) {
+		tl_retain_free(r);
+		return TL_ECONFIG;
+	}
+	*ret_r = r;
+	return 0;
+}
+
+void tl_retain_free(struct tl_retain *r)
+{
+	if (!r)
+		return;
+	for (uint32_t i = 0; i < r->n_all; i++) {
+		struct series *s = r->all[i];
+
+		for (struct tl_retain_pin *p = s->pins, *next; p; p = next) {
+			next = p->next;
+			p->r = NULL;
+			p->s = NULL;
+			p->next = NULL;
+		}
+		for (struct block *b = s->head, *next; b; b = next) {
+			next = b->next;
+			block_unref(b);
+		}
+		free(s->stage);
+		free(s);
+	}
+	free(r->all);
+	free(r->slots);
+	free(r->scratch);
+	ZSTD_freeCCtx(r->cctx);
+	free(r);
+}
+
+int tl_retain_add(struct tl_retain *r, uint64_t series, int64_t time_ns, const void *raw,
+		  uint32_t len, uint8_t flags)
+{
+	struct series *s = lookup(r, series);
+	size_t need = HDR + (size_t)len;
+	unsigned char *p;
+	int rc = 0;
+
+	if (TL_UNLIKELY(!s)) {
+		rc = series_new(r, series, &s);
+		if (rc < 0) {
+			r->st.records_rejected++;
+			return rc;
+		}
+	}
+	if (s->stage_len && s->stage_len + need > r->o.block_bytes)
+		rc = seal(r, s);
+	if (TL_UNLIKELY(s->stage_cap - s->stage_len < need)) {
+		size_t cap = s->stage_cap ? s->stage_cap : STAGE_MIN;
+
+		while (cap < s->stage_len + need)
+			cap *= 2;
+		if (cap > r->o.block_bytes)
+			cap = r->o.block_bytes > s->stage_len + need ? r->o.block_bytes
+								     : s->stage_len + need;
+		p = realloc(s->stage, cap);
+		if (!p) {
+			r->st.records_rejected++;
+			return -ENOMEM;
+		}
+		s->stage = p;
+		s->stage_cap = cap;
+	}
+	p = s->stage + s->stage_len;
+	memcpy(p, &time_ns, 8);
+	memcpy(p + 8, &len, 4);
+	p[12] = flags;
+	if (len)
+		memcpy(p + HDR, raw, len);
+	if (s->stage_n++ == 0) {
+		s->stage_min = time_ns;
+		s->stage_max = time_ns;
+	} else if (time_ns < s->stage_min) {
+		s->stage_min = time_ns;
+	} else if (time_ns > s->stage_max) {
+		s->stage_max = time_ns;
+	}
+	if (time_ns > s->last_t)
+		s->last_t = time_ns;
+	s->stage_len += need;
+	r->st.records_in++;
+	r->st.bytes_in += len;
+	r->st.staged_bytes += need;
+	r->st.staged_records++;
+	if (s->stage_len >= r->o.block_bytes) {
+		int rc2 = seal(r, s);
+
+		if (rc == 0)
+			rc = rc2;
+	}
+	return rc;
+}
+
+static int64_t sub_sat(int64_t t, int64_t d)
+{
+	return t < INT64_MIN + d ? INT64_MIN : t - d;
+}
+
+int tl_retain_expire(struct tl_retain *r, int64_t watermark_ns)
+{
+	int64_t cut = sub_sat(watermark_ns, r->o.keep_ns);
+	int64_t stage_cut = sub_sat(watermark_ns, r->o.stage_ns);
+	int rc = 0;
+
+	for (uint32_t i = 0; i < r->n_all;) {
+		struct series *s = r->all[i];
+
+		while (s->head && s->head->max_t < cut)
+			drop_head(r, s, &r->st.dropped_time_blocks, &r->st.dropped_time_records);
+		if (s->stage_n && s->stage_min < stage_cut) {
+			int rc2 = seal(r, s);
+
+			if (rc == 0)
+				rc = rc2;
+			while (s->head && s->head->max_t < cut)
+				drop_head(r, s, &r->st.dropped_time_blocks,
+					  &r->st.dropped_time_records);
+		}
+		if (!s->stage_n && s->stage && s->last_t < stage_cut) {
+			free(s->stage);
+			s->stage = NULL;
+			s->stage_cap = 0;
+		}
+		if (!s->head && !s->stage_n && !s->pins && s->last_t < cut) {
+			series_free(r, s); /* moves the last series to i */
+			continue;
+		}
+		i++;
+	}
+	return rc;
+}
+
+int64_t tl_retain_dropped_until(const struct tl_retain *r, uint64_t series)
+{
+	const struct series *s = lookup(r, series);
+
+	return s ? s->dropped_until : r->freed_until;
+}
+
+void tl_retain_stats(const struct tl_retain *r, struct tl_retain_stats *ret_st)
+{
+	uint64_t pins = 0;
+
+	for (uint32_t i = 0; i < r->n_all; i++)
+		for (const struct tl_retain_pin *p = r->all[i]->pins; p; p = p->next)
+			pins++;
+	*ret_st = r->st;
+	ret_st->series = r->n_all;
+	ret_st->pins = pins;
+	ret_st->compression_ratio = r->st.sealed_comp_bytes ? (double)r->st.sealed_raw_bytes /
+								  (double)r->st.sealed_comp_bytes
+							    : 0.0;
+}
+
+int tl_retain_pin(struct tl_retain *r, uint64_t series, struct tl_retain_pin **ret_pin)
+{
+	struct series *s = lookup(r, series);
+	struct tl_retain_pin *pin;
+	size_t total;
+	struct block *b;
+	int rc;
+
+	if (!s) {
+		rc = series_new(r, series, &s);
+		if (rc < 0)
+			return rc;
+	}
+	pin = calloc(1, sizeof(*pin));
+	if (!pin)
+		return -ENOMEM;
+	pin->max_bytes = r->o.max_pin_bytes;
+	pin->st.series = series;
+	if (s->stage_n) {
+		rc = seal(r, s);
+		if (rc < 0) {
+			free(pin);
+			return rc;
+		}
+	}
+	pin->st.dropped_until = s->dropped_until;
+	/* the newest blocks that fit */
+	total = s->comp_bytes;
+	for (b = s->head; b && total > pin->max_bytes; b = b->next) {
+		pin->st.omitted_records += b->n;
+		total -= b->comp_len;
+	}
+	pin->cap = 8;
+	for (struct block *c = b; c; c = c->next)
+		pin->cap++;
+	pin->blocks = malloc(pin->cap * sizeof(*pin->blocks));
+	if (!pin->blocks) {
+		free(pin);
+		return -ENOMEM;
+	}
+	for (; b; b = b->next)
+		pin_hold(pin, b);
+	pin->r = r;
+	pin->s = s;
+	pin->next = s->pins;
+	s->pins = pin;
+	*ret_pin = pin;
+	return 0;
+}
+
+static int pin_close(struct tl_retain_pin *pin)
+{
+	struct series *s = pin->s;
+	struct tl_retain_pin **pp;
+	int rc = 0;
+
+	if (!s)
+		return 0;
+	if (s->stage_n)
+		rc = seal(pin->r, s);
+	for (pp = &s->pins; *pp != pin; pp = &(*pp)->next)
+		;
+	*pp = pin->next;
+	pin->next = NULL;
+	pin->s = NULL;
+	pin->r = NULL;
+	return rc;
+}
+
+int tl_retain_pin_close(struct tl_retain_pin *pin)
+{
+	return pin_close(pin);
+}
+
+int tl_retain_pin_each(struct tl_retain_pin *pin,
+		       int (*cb)(void *ud, int64_t time_ns, uint8_t flags, const void *raw,
+				 uint32_t len),
+		       void *ud)
+{
+	ZSTD_DCtx *dctx;
+	unsigned char *buf = NULL;
+	size_t cap = 0;
+	int rc;
+
+	rc = pin_close(pin);
+	if (rc < 0)
+		return rc;
+	dctx = ZSTD_createDCtx();
+	if (!dctx)
+		return -ENOMEM;
+	(void)ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax,
+				     ZSTD_dParam_getBounds(ZSTD_d_windowLogMax).upperBound);
+	for (size_t i = 0; i < pin->n && rc == 0; i++) {
+		const struct block *b = pin->blocks[i];
+		size_t z;
+
+		if (b->raw_len > cap) {
+			unsigned char *p = realloc(buf, b->raw_len);
+
+			if (!p) {
+				rc = -ENOMEM;
+				break;
+			}
+			buf = p;
+			cap = b->raw_len;
+		}
+		z = ZSTD_decompressDCtx(dctx, buf, cap, b->data, b->comp_len);
+		if (ZSTD_isError(z) || z != b->raw_len) {
+			rc = ZSTD_isError(z) ? zstd_err(z) : TL_ECOMPRESS;
+			break;
+		}
+		for (size_t off = 0; off + HDR <= z && rc == 0;) {
+			int64_t t;
+			uint32_t len;
+
+			memcpy(&t, buf + off, 8);
+			memcpy(&len, buf + off + 8, 4);
+			if (len > z - off - HDR) {
+				rc = TL_ECOMPRESS;
+				break;
+			}
+			rc = cb(ud, t, buf[off + 12], buf + off + HDR, len);
+			off += HDR + len;
+		}
+	}
+	free(buf);
+	ZSTD_freeDCtx(dctx);
+	return rc;
+}
+
+void tl_retain_pin_stats(const struct tl_retain_pin *pin, struct tl_retain_pin_stats *ret_st)
+{
+	*ret_st = pin->st;
+}
+
+void tl_retain_unpin(struct tl_retain_pin *pin)
+{
+	if (!pin)
+		return;
+	(void)pin_close(pin);
+	for (size_t i = 0; i < pin->n; i++)
+		block_unref(pin->blocks[i]);
+	free(pin->blocks);
+	free(pin);
+}
