@@ -89,6 +89,12 @@ static void put_num(struct tl_buf *b, const char *key, double v)
 
 void tl_trigger_json(const struct tl_trigger *t, const struct tl_symtab *syms, struct tl_buf *b)
 {
+	tl_trigger_json_ex(t, syms, NULL, b);
+}
+
+void tl_trigger_json_ex(const struct tl_trigger *t, const struct tl_symtab *syms,
+			const struct tl_trigger_extra *x, struct tl_buf *b)
+{
 	static const char *const types[] = { "?", "trigger", "update", "resolved" };
 	static const char *const actions[] = { "?", "investigate", "failover", "throttle",
 					       "rollback" };
@@ -119,20 +125,27 @@ void tl_trigger_json(const struct tl_trigger *t, const struct tl_symtab *syms, s
 		tl_buf_printf(b, ",\"duration_s\":%lld",
 			      (long long)((t->resolved_at - t->fired_at) / TL_NS_PER_S));
 	}
-	tl_buf_puts(b, ",\"recent_changes\":[]");
-	tl_buf_printf(b, ",\"action\":{\"kind\":\"%s\"", actions[t->action <= 4 ? t->action : 0]);
-	if (t->action == TL_ACTION_FAILOVER && t->fallback && t->fallback[0]) {
-		tl_buf_puts(b, ",\"target\":{\"deployment\":");
-		tl_buf_json_str(b, t->fallback, strlen(t->fallback));
+	if (x && x->decided) {
+		tl_buf_put(b, x->decided, x->decided_len);
+	} else {
+		tl_buf_puts(b, ",\"recent_changes\":[]");
+		tl_buf_printf(b, ",\"action\":{\"kind\":\"%s\"",
+			      actions[t->action <= 4 ? t->action : 0]);
+		if (t->action == TL_ACTION_FAILOVER && t->fallback && t->fallback[0]) {
+			tl_buf_puts(b, ",\"target\":{\"deployment\":");
+			tl_buf_json_str(b, t->fallback, strlen(t->fallback));
+			tl_buf_puts(b, "}");
+		}
+		tl_buf_puts(b, ",\"reason\":");
+		tl_buf_json_str(b, t->reason, strlen(t->reason));
 		tl_buf_puts(b, "}");
 	}
-	tl_buf_puts(b, ",\"reason\":");
-	tl_buf_json_str(b, t->reason, strlen(t->reason));
-	tl_buf_puts(b, "}");
 	if (t->owner && t->owner[0]) {
 		tl_buf_puts(b, ",\"owner\":");
 		tl_buf_json_str(b, t->owner, strlen(t->owner));
 	}
+	if (x && x->tail)
+		tl_buf_put(b, x->tail, x->tail_len);
 	tl_buf_puts(b, "}\n");
 }
 

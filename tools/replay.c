@@ -32,6 +32,7 @@
 #include <tripline/time.h>
 
 #include "cli.h"
+#include "evidence.h"
 #include "report.h"
 #include "shards.h"
 
@@ -46,11 +47,19 @@ static const char replay_usage[] =
     "insights-logs-* tree) and - for stdin. All paths are one replay, merged by event time.\n"
     "Trigger events (trigger, update, resolved) go to stdout as NDJSON; progress, the\n"
     "backtest summary and errors go to stderr.\n"
+    "Every trigger event is also appended to the incident journal (DIR/journal, see\n"
+    "'tripline incidents'), and each trigger writes an evidence snapshot of its series'\n"
+    "records (DIR/snapshots/ID.ndjson.zst; 'zstdcat FILE | jq' reads it).\n"
+    "\n"
+    "tripline replay SNAPSHOT re-runs one snapshot from its own header (baselines, rules,\n"
+    "prices) and prints the trigger events it gives: the snapshot's trigger among them.\n"
     "\n"
     "options:\n"
     "  --config F         rules, baselines and prices (YAML, see tripline.example.yaml);\n"
     "                     without it, the runbook's defaults\n"
-    "  --out DIR          output directory (default ./tripline-out)\n"
+    "  --out DIR          output directory: journal, snapshots, dead letters\n"
+    "                     (default ./tripline-out)\n"
+    "  --no-evidence      no journal and no snapshots (a quick backtest)\n"
     "  --dead-letter F    malformed records, one JSON line each with input, offset, line\n"
     "                     and reason (default DIR/dead-letter.ndjson, replaced each run)\n"
     "  --stats F|-        write the record and series counts as JSON to F (- for stdout)\n"
@@ -82,6 +91,7 @@ struct replay {
 	struct tl_symtab *syms;
 	struct tl_decoder *dec;
 	struct tl_shards *shards;
+	struct tl_evidence *evidence; /* NULL with --no-evidence */
 	struct tl_deadletter *dl;
 	const char *dl_path;
 	int dl_error;
@@ -541,27 +551,6 @@ static int write_stats(const char *path, const struct tl_buf *b)
 	return r;
 }
 
-static int mkdir_p(const char *dir)
-{
-	char p[4096];
-	size_t n = strlen(dir);
-
-	if (n == 0 || n >= sizeof(p))
-		return -ENAMETOOLONG;
-	memcpy(p, dir, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (p[i] != '/' && p[i] != '\0')
-			continue;
-		char c = p[i];
-
-		p[i] = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		p[i] = c;
-	}
-	return 0;
-}
-
 /* ---- the command ------------------------------------------------------------------------ */
 
 static void raise_fd_limit(void)
@@ -579,13 +568,18 @@ int tl_cmd_replay(int argc, char **argv)
 {
 	const char *out_dir = "tripline-out", *dl_path = NULL, *stats_path = NULL, *chunk_s = NULL,
 		   *summary_path = NULL, *config_path = NULL, *threads_s = NULL;
-	bool help = false;
+	bool help = false, no_evidence = false;
 	const struct tl_opt opts[] = {
-		{ "config", true, &config_path, NULL },   { "out", true, &out_dir, NULL },
-		{ "dead-letter", true, &dl_path, NULL },  { "stats", true, &stats_path, NULL },
-		{ "summary", true, &summary_path, NULL }, { "chunk", true, &chunk_s, NULL },
-		{ "threads", true, &threads_s, NULL },    { "quiet", false, NULL, &tl_quiet },
+		{ "config", true, &config_path, NULL },
+		{ "out", true, &out_dir, NULL },
+		{ "dead-letter", true, &dl_path, NULL },
+		{ "stats", true, &stats_path, NULL },
+		{ "summary", true, &summary_path, NULL },
+		{ "chunk", true, &chunk_s, NULL },
+		{ "threads", true, &threads_s, NULL },
+		{ "quiet", false, NULL, &tl_quiet },
 		{ "help", false, NULL, &help },
+		{ "no-evidence", false, NULL, &no_evidence },
 	};
 	struct replay rp = { 0 };
 	struct tl_config cfg;
@@ -602,6 +596,8 @@ int tl_cmd_replay(int argc, char **argv)
 		tl_err("replay: no PATH given (see 'tripline replay --help')");
 		return TL_EXIT_USAGE;
 	}
+	if (npos == 1 && tl_is_snapshot(argv[0]))
+		return tl_snapshot_replay(argv[0], stats_path);
 	if (config_path) {
 		r = tl_config_load(config_path, &cfg, cfg_err, sizeof(cfg_err));
 		if (r < 0) {
@@ -657,13 +653,15 @@ int tl_cmd_replay(int argc, char **argv)
 		tl_info("tripline replay: %zu files in the given directories are not log files and "
 			"were ignored",
 			rp.paths.ignored);
-	if (!dl_path) {
-		if ((r = mkdir_p(out_dir)) < 0) {
+	if (!dl_path || !no_evidence) {
+		if ((r = tl_mkdir_p(out_dir)) < 0) {
 			tl_err("'%s': cannot create the output directory: %s", out_dir,
 			       tl_strerror(r));
 			tl_paths_fini(&rp.paths);
 			return TL_EXIT_IO;
 		}
+	}
+	if (!dl_path) {
 		(void)snprintf(dl_buf, sizeof(dl_buf), "%s/dead-letter.ndjson", out_dir);
 		dl_path = dl_buf;
 	}
@@ -678,11 +676,31 @@ int tl_cmd_replay(int argc, char **argv)
 	struct tl_engine_opts eo;
 
 	tl_config_engine_opts(&cfg, &eo);
+	eo.export_seeds = !no_evidence;
 
 	rp.syms = tl_symtab_new(1u << 22);
 	tl_report_init(&rp.report, rp.syms, STDOUT_FILENO);
 	if (rp.syms && tl_shards_new(threads, &eo, rp.syms, &rp.report, &rp.shards) < 0)
 		rp.shards = NULL;
+	if (rp.shards && !no_evidence) {
+		const struct tl_evidence_opts evo = { .out_dir = out_dir,
+						      .snapshots = true,
+						      .journal = true,
+						      .journal_opts = { .segment_bytes = 64u << 20,
+									.max_age_ns =
+									    90 * TL_NS_PER_DAY,
+									.max_bytes = 1ull << 30 },
+						      .cfg = &cfg };
+		char err[600];
+
+		if ((r = tl_evidence_new(&evo, rp.syms, rp.shards, err, sizeof(err),
+					 &rp.evidence)) < 0) {
+			tl_err("%s", err);
+			status = r == TL_ECONFIG ? TL_EXIT_USAGE : TL_EXIT_IO;
+			goto out_free;
+		}
+		tl_evidence_report_ops(rp.evidence, &rp.report.ops);
+	}
 	rp.dec = rp.syms ? tl_decoder_new(rp.syms, on_malformed, &rp, &r) : NULL;
 	if (!rp.syms || !rp.shards || !rp.dec) {
 		if (rp.syms && rp.shards && r == TL_ECPU)
@@ -736,6 +754,8 @@ int tl_cmd_replay(int argc, char **argv)
 		struct in_state *s = &rp.ins[i];
 		const struct tl_event *ev = &s->ev.ev[s->head++];
 
+		if (rp.evidence)
+			tl_evidence_event(rp.evidence, ev);
 		tl_shards_push(rp.shards, ev);
 		rp.delivered++;
 		if (ev->time_ns > rp.frontier)
@@ -752,8 +772,11 @@ int tl_cmd_replay(int argc, char **argv)
 		if (rp.wm_n > 0) {
 			const int64_t w = wm_key(&rp, rp.wm[0]);
 
-			if (w != INT64_MIN)
+			if (w != INT64_MIN) {
 				tl_shards_advance(rp.shards, w - lateness);
+				if (rp.evidence)
+					tl_evidence_watermark(rp.evidence, w - lateness);
+			}
 		}
 		if (rp.next_pending < rp.n_ins)
 			open_due(&rp);
@@ -772,9 +795,15 @@ int tl_cmd_replay(int argc, char **argv)
 		const int64_t b = cfg.bucket_ns, end = (tl_floor_div(rp.frontier, b) + 1) * b;
 
 		tl_shards_advance(rp.shards, end);
+		if (rp.evidence)
+			tl_evidence_watermark(rp.evidence, end);
 		tl_report_end(&rp.report, end);
 	}
 	tl_shards_finish(rp.shards);
+	if (rp.evidence && tl_evidence_finish(rp.evidence) < 0) {
+		tl_err("%s", tl_evidence_errmsg(rp.evidence));
+		status = TL_EXIT_IO;
+	}
 	if (rp.report.err < 0) {
 		tl_err("writing trigger events to stdout failed: %s", tl_strerror(rp.report.err));
 		status = TL_EXIT_IO;
@@ -825,6 +854,7 @@ out_free:
 	free(rp.pending);
 	free(rp.heap);
 	free(rp.wm);
+	tl_evidence_free(rp.evidence);
 	tl_shards_free(rp.shards);
 	tl_report_fini(&rp.report);
 	tl_decoder_free(rp.dec);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <tripline/engine.h>
 #include <tripline/time.h>
 
 void tl_report_init(struct tl_report *r, const struct tl_symtab *syms, int fd)
@@ -34,6 +35,16 @@ void tl_report_fini(struct tl_report *r)
 static int flush_out(struct tl_report *r)
 {
 	size_t off = 0;
+
+	if (r->buf.n && r->ops.sync && r->err == 0) {
+		int e = r->ops.sync(r->ops.ud);
+
+		if (e < 0) {
+			r->err = e;
+			tl_buf_reset(&r->buf); /* not told: it is not in the journal */
+			return e;
+		}
+	}
 
 	while (off < r->buf.n && r->err == 0) {
 		ssize_t n = write(r->fd, r->buf.p + off, r->buf.n - off);
@@ -101,9 +112,26 @@ int tl_report_triggers(struct tl_report *r, struct tl_trigger *t, size_t n)
 			s->updates++;
 		}
 		r->events++;
-		tl_trigger_json(&t[i], r->syms, &r->buf);
-		if (r->buf.n > 64 * 1024 && flush_out(r) < 0)
+		struct tl_trigger_extra x = { 0 };
+		const size_t start = r->buf.n;
+
+		if (r->ops.annotate)
+			r->ops.annotate(r->ops.ud, &t[i], &x);
+		tl_trigger_json_ex(&t[i], r->syms, &x, &r->buf);
+		tl_series_seed_free(t[i].seed);
+		t[i].seed = NULL;
+		if (r->ops.journal && tl_buf_ok(&r->buf) && r->err == 0) {
+			int e =
+			    r->ops.journal(r->ops.ud, &t[i], r->buf.p + start, r->buf.n - start);
+
+			if (e < 0)
+				r->err = e;
+		}
+		if (r->buf.n > 64 * 1024 && flush_out(r) < 0) {
+			for (size_t k = i + 1; k < n; k++)
+				tl_series_seed_free(t[k].seed);
 			return r->err;
+		}
 	}
 	if (!tl_buf_ok(&r->buf))
 		return -ENOMEM;

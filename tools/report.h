@@ -22,7 +22,22 @@ struct tl_open_incident {
 	uint8_t rule;
 };
 
+/*
+ * What the evidence does with each trigger event (tools/evidence.c); every member may be NULL.
+ * The events of a step go to stdout only once journal() has taken each and sync() made them
+ * durable: an alert is in the journal before anyone is told.
+ */
+struct tl_report_ops {
+	void *ud;
+	/* @t's extra JSON members, valid until the next call; may take t->seed (NULL it) */
+	void (*annotate)(void *ud, struct tl_trigger *t, struct tl_trigger_extra *x);
+	/* one event's JSON line (with its newline) */
+	int (*journal)(void *ud, const struct tl_trigger *t, const char *line, size_t len);
+	int (*sync)(void *ud);
+};
+
 struct tl_report {
+	struct tl_report_ops ops;
 	const struct tl_symtab *syms;
 	int fd;
 	int err;
@@ -39,7 +54,8 @@ void tl_report_fini(struct tl_report *r);
 
 /**
  * tl_report_triggers() - sort @n triggers of one watermark step into output order and write
- * them. Return: 0 or -errno of the write.
+ * them; their seeds are freed (or taken by ops.annotate). Return: 0, -errno of the write or
+ * the journal.
  */
 int tl_report_triggers(struct tl_report *r, struct tl_trigger *t, size_t n);
 

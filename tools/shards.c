@@ -25,6 +25,8 @@
 #define TL_SHARD_RING 4096
 #define TL_OUT_RING   256
 #define TL_BATCH      64 /* events handed to the engine at once (it prefetches in a batch) */
+/* steps that can be unanswered at once: in the shards' input rings, or answered and waiting */
+#define TL_STEPS (TL_SHARD_RING + TL_OUT_RING + 2)
 
 enum msg_kind { MSG_EVENT = 1, MSG_WATERMARK, MSG_END };
 
@@ -61,6 +63,7 @@ struct tl_shards {
 	uint64_t steps_sent, steps_written;
 	struct tl_trigger *merge;
 	size_t cap_merge;
+	int64_t step_wm[TL_STEPS]; /* the watermark of step k, at k % TL_STEPS */
 };
 
 static void pause_briefly(unsigned *spins)
@@ -126,10 +129,10 @@ static void *shard_main(void *arg)
 	}
 }
 
-/* Write every step all shards have answered. */
-static void drain(struct tl_shards *p, bool wait)
+/* Write every step all shards have answered, up to step @until; with @wait, until then. */
+static void drain_until(struct tl_shards *p, uint64_t until, bool wait)
 {
-	while (p->steps_written < p->steps_sent) {
+	while (p->steps_written < until) {
 		size_t total = 0;
 		bool all = true;
 
@@ -175,6 +178,20 @@ static void drain(struct tl_shards *p, bool wait)
 			(void)tl_report_triggers(p->report, p->merge, n);
 		p->steps_written++;
 	}
+}
+
+static void drain(struct tl_shards *p, bool wait)
+{
+	drain_until(p, p->steps_sent, wait);
+}
+
+void tl_shards_wait(struct tl_shards *p, int64_t watermark_ns)
+{
+	uint64_t until = p->steps_written;
+
+	while (until < p->steps_sent && p->step_wm[until % TL_STEPS] <= watermark_ns)
+		until++;
+	drain_until(p, until, true);
 }
 
 static void send(struct tl_shards *p, unsigned k, const struct in_msg *m)
@@ -265,6 +282,7 @@ void tl_shards_advance(struct tl_shards *p, int64_t watermark_ns)
 		tl_engine_clear_triggers(p->s[0].engine);
 		return;
 	}
+	p->step_wm[p->steps_sent % TL_STEPS] = q;
 	struct in_msg m = { .kind = MSG_WATERMARK, .step = p->steps_sent++, .watermark = q };
 
 	for (unsigned k = 0; k < p->n; k++)
@@ -287,7 +305,8 @@ void tl_shards_finish(struct tl_shards *p)
 			any = true;
 		}
 	if (any)
-		p->steps_sent++; /* the END answers count as one last (empty) step */
+		p->step_wm[p->steps_sent++ % TL_STEPS] =
+		    INT64_MAX; /* the END answers count as one last (empty) step */
 	drain(p, true);
 	for (unsigned k = 0; k < p->n; k++) {
 		if (p->s[k].running) {
@@ -338,6 +357,11 @@ const struct tl_series_stats *tl_shards_series_at(const struct tl_shards *p, siz
 size_t tl_shards_series_bytes(const struct tl_shards *p)
 {
 	return tl_engine_series_bytes(p->s[0].engine);
+}
+
+int64_t tl_shards_ahead_ns(const struct tl_shards *p)
+{
+	return tl_engine_ahead_ns(p->s[0].engine);
 }
 
 size_t tl_shards_memory(const struct tl_shards *p)

@@ -30,6 +30,12 @@ void tl_shards_push(struct tl_shards *p, const struct tl_event *ev);
  */
 void tl_shards_advance(struct tl_shards *p, int64_t watermark_ns);
 
+/**
+ * tl_shards_wait() - return once the triggers of every step up to watermark @watermark_ns
+ * have been written (at once with one shard).
+ */
+void tl_shards_wait(struct tl_shards *p, int64_t watermark_ns);
+
 /** tl_shards_finish() - stop the threads after all they were given, write the last triggers. */
 void tl_shards_finish(struct tl_shards *p);
 
@@ -42,6 +48,9 @@ const struct tl_series_stats *tl_shards_series_at(const struct tl_shards *p, siz
 
 /** tl_shards_series_bytes() - the fixed bytes of one series (rings, baselines, state). */
 size_t tl_shards_series_bytes(const struct tl_shards *p);
+
+/** tl_shards_ahead_ns() - how far past the closed time an event is dropped as ahead. */
+int64_t tl_shards_ahead_ns(const struct tl_shards *p);
 
 /** tl_shards_memory() - bytes the engines hold. */
 size_t tl_shards_memory(const struct tl_shards *p);

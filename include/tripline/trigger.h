@@ -65,6 +65,21 @@ char *tl_trigger_id(uint64_t incident, char *buf);
  */
 void tl_trigger_json(const struct tl_trigger *t, const struct tl_symtab *syms, struct tl_buf *b);
 
+/* What the evidence adds to a trigger event's JSON (tl_trigger_json_ex()). */
+struct tl_trigger_extra {
+	const char *decided; /* `,"recent_changes":[...],"action":{...}`, in place of the
+			      * event's own (no changes, its action); NULL: those */
+	size_t decided_len;
+	const char *tail; /* more members, each with its leading comma; NULL: none */
+	size_t tail_len;
+};
+
+/**
+ * tl_trigger_json_ex() - tl_trigger_json() with @x's members (NULL: none).
+ */
+void tl_trigger_json_ex(const struct tl_trigger *t, const struct tl_symtab *syms,
+			const struct tl_trigger_extra *x, struct tl_buf *b);
+
 /**
  * tl_trigger_cmp() - the output order: by time, resource, deployment, rule, type.
  * Return: <0, 0, >0. Thread: any.

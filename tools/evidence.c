@@ -1,0 +1,638 @@
+/*
+ * tools/evidence.c - retention, change correlation, snapshots and the journal for the reader
+ * thread (see evidence.h).
+ *
+ * A snapshot re-runs from a minute boundary C: the series' seed (taken by the engine when the
+ * rule fired) restores its baselines as they stood at C, and the retained records from C on
+ * are given again. C is the first minute boundary after every record the retention dropped
+ * (so none from C on is missing) and at most an hour before the seed's last minute. Records
+ * the engine did not count (late, or too far ahead of the watermark) are listed by index in
+ * the header ("not_counted") so the re-run skips them too; the reader knows which they are
+ * because the engine judges them against the watermark the reader sent.
+ */
+#include "evidence.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <tripline/state.h>
+#include <tripline/time.h>
+
+#include "cli.h"
+
+#define F_NOT_COUNTED   1
+#define NOT_COUNTED_MAX 100000 /* indices a header lists */
+#define HEADER_MINUTES  60
+
+struct pending {
+	struct tl_trigger t;
+	struct tl_series_seed *seed;
+	struct tl_retain_pin *pin;
+	char *trigger_json; /* the event as written, without its newline */
+	char *decided;      /* `,"recent_changes":[...],"action":{...}` */
+	char name[48];
+};
+
+struct tl_evidence {
+	struct tl_evidence_opts o;
+	struct tl_symtab *syms;
+	struct tl_shards *shards;
+	struct tl_retain *retain;
+	struct tl_changes *changes;
+	struct tl_journal *journal;
+	char snap_dir[PATH_MAX];
+	int64_t bucket_ns, ahead_ns;
+	int64_t closed;      /* the shards' closed time: the last watermark, bucket-floored */
+	int64_t last_expire; /* the minute retention was last expired at */
+	const unsigned char *last_raw;
+	uint64_t last_series;
+	struct pending *pend;
+	size_t n_pend, cap_pend;
+	struct tl_annotation ann;
+	struct tl_buf decided, tail, line;
+	struct tl_evidence_counts counts;
+	int err;
+	char errmsg[512];
+};
+
+int tl_mkdir_p(const char *dir)
+{
+	char p[PATH_MAX];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(p))
+		return -ENAMETOOLONG;
+	memcpy(p, dir, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (p[i] != '/' && p[i] != '\0')
+			continue;
+		char c = p[i];
+
+		p[i] = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		p[i] = c;
+	}
+	return 0;
+}
+
+static void fail(struct tl_evidence *ev, int r, const char *fmt, ...) TL_PRINTF(3, 4);
+
+static void fail(struct tl_evidence *ev, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ev->err)
+		return;
+	ev->err = r;
+	va_start(ap, fmt);
+	(void)vsnprintf(ev->errmsg, sizeof(ev->errmsg), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- the report's ops --------------------------------------------------------------------- */
+
+static void add_pending(struct tl_evidence *ev, struct tl_trigger *t)
+{
+	struct pending p = { .t = *t, .seed = t->seed };
+	int r;
+
+	p.t.seed = NULL;
+	if (ev->n_pend == ev->cap_pend) {
+		size_t cap = ev->cap_pend ? ev->cap_pend * 2 : 8;
+		struct pending *a = realloc(ev->pend, cap * sizeof(*a));
+
+		if (!a)
+			goto oom;
+		ev->pend = a;
+		ev->cap_pend = cap;
+	}
+	if ((r = tl_retain_pin(ev->retain, t->series, &p.pin)) < 0) {
+		tl_err("snapshot of %s: cannot keep its records: %s",
+		       tl_trigger_id(t->incident, p.name), tl_strerror(r));
+		ev->counts.snapshot_failures++;
+		return;
+	}
+	p.trigger_json = strndup(ev->line.p, ev->line.n ? ev->line.n - 1 : 0);
+	p.decided = strndup(ev->decided.p ? ev->decided.p : "", ev->decided.n);
+	if (!p.trigger_json || !p.decided)
+		goto oom;
+	char id[20];
+
+	(void)snprintf(p.name, sizeof(p.name), "%s.ndjson.zst", tl_trigger_id(t->incident, id));
+	t->seed = NULL; /* ours now */
+	ev->pend[ev->n_pend++] = p;
+	return;
+oom:
+	tl_retain_unpin(p.pin);
+	free(p.trigger_json);
+	free(p.decided);
+	ev->counts.snapshot_failures++;
+	tl_err("snapshot: out of memory");
+}
+
+static void op_annotate(void *ud, struct tl_trigger *t, struct tl_trigger_extra *x)
+{
+	struct tl_evidence *ev = ud;
+
+	tl_changes_trigger(ev->changes, t);
+	tl_changes_annotate(ev->changes, t, &ev->ann);
+	tl_buf_reset(&ev->decided);
+	tl_annotation_json(&ev->ann, ev->syms, &ev->decided);
+	if (tl_buf_ok(&ev->decided)) {
+		x->decided = ev->decided.p;
+		x->decided_len = ev->decided.n;
+	}
+	tl_buf_reset(&ev->tail);
+	if (!ev->o.snapshots || t->type != TL_TRIGGER_FIRE || !t->seed)
+		return;
+	char id[20];
+
+	tl_buf_printf(&ev->tail, ",\"snapshot\":\"snapshots/%s.ndjson.zst\"",
+		      tl_trigger_id(t->incident, id));
+	x->tail = ev->tail.p;
+	x->tail_len = ev->tail.n;
+	tl_buf_reset(&ev->line);
+	tl_trigger_json_ex(t, ev->syms, x, &ev->line);
+	if (tl_buf_ok(&ev->line) && tl_buf_ok(&ev->tail))
+		add_pending(ev, t);
+}
+
+static int op_journal(void *ud, const struct tl_trigger *t, const char *line, size_t len)
+{
+	struct tl_evidence *ev = ud;
+	const int64_t at = t->type == TL_TRIGGER_FIRE ? t->fired_at : t->at;
+	int r;
+
+	if (!ev->journal)
+		return 0;
+	if ((r = tl_journal_append(ev->journal, at, line, len)) < 0) {
+		fail(ev, r, "the incident journal: %s", tl_journal_errmsg(ev->journal));
+		return r;
+	}
+	ev->counts.journaled++;
+	return 0;
+}
+
+static int op_sync(void *ud)
+{
+	struct tl_evidence *ev = ud;
+	int r;
+
+	if (!ev->journal)
+		return 0;
+	if ((r = tl_journal_sync(ev->journal)) < 0)
+		fail(ev, r, "the incident journal: %s", tl_journal_errmsg(ev->journal));
+	return r;
+}
+
+void tl_evidence_report_ops(struct tl_evidence *ev, struct tl_report_ops *ops)
+{
+	*ops = (struct tl_report_ops){
+		.ud = ev, .annotate = op_annotate, .journal = op_journal, .sync = op_sync
+	};
+}
+
+/* ---- snapshots ----------------------------------------------------------------------------- */
+
+static const struct tl_rules *rules_of(const struct tl_config *c, const char *deployment)
+{
+	for (size_t i = 0; i < c->n_deployments; i++)
+		if (strcasecmp(c->deployments[i].name, deployment) == 0)
+			return &c->deployments[i].rules;
+	return &c->rules;
+}
+
+static void put_dur(struct tl_buf *b, const char *key, int64_t ns)
+{
+	tl_buf_printf(b, ",\"%s\":\"%llds\"", key, (long long)(ns / TL_NS_PER_S));
+}
+
+static void put_num(struct tl_buf *b, const char *key, double v)
+{
+	tl_buf_printf(b, ",\"%s\":", key);
+	if (isfinite(v))
+		tl_buf_json_num(b, v);
+	else
+		tl_buf_puts(b, "null");
+}
+
+/* The fired rule and its settings, as the config names them. */
+static void rule_json(struct tl_buf *b, enum tl_rule rule, const struct tl_rules *r)
+{
+	const struct tl_rule_rate *rate = rule == TL_RULE_GUARDRAIL ? &r->guardrail
+					  : rule == TL_RULE_ERRORS  ? &r->errors
+								    : &r->throttling;
+
+	tl_buf_printf(b, "{\"name\":\"%s\"", tl_rule_name(rule));
+	switch (rule) {
+	case TL_RULE_LATENCY:
+		tl_buf_printf(b, ",\"statistic\":\"p%.0f\"", r->latency.statistic * 100);
+		put_num(b, "factor", r->latency.factor);
+		put_dur(b, "for", r->latency.for_ns);
+		tl_buf_printf(b, ",\"min_requests\":%u", r->latency.min_requests);
+		put_num(b, "severe_factor", r->latency.severe_factor);
+		break;
+	case TL_RULE_REFUSAL:
+		put_num(b, "rate", r->refusal.rate);
+		put_num(b, "factor", r->refusal.factor);
+		put_dur(b, "window", r->refusal.window_ns);
+		tl_buf_printf(b, ",\"min_requests\":%u", r->refusal.min_requests);
+		put_num(b, "severe_rate", r->refusal.severe_rate);
+		break;
+	case TL_RULE_COST:
+		put_num(b, "daily_budget_usd", r->cost.daily_budget_usd);
+		tl_buf_puts(b, ",\"warn_at\":[");
+		for (uint32_t i = 0; i < r->cost.n_warn; i++) {
+			if (i)
+				tl_buf_puts(b, ",");
+			tl_buf_json_num(b, r->cost.warn_at[i]);
+		}
+		tl_buf_puts(b, "]");
+		put_num(b, "hourly_factor", r->cost.hourly_factor);
+		break;
+	default:
+		put_num(b, "rate", rate->rate);
+		put_dur(b, "window", rate->window_ns);
+		tl_buf_printf(b, ",\"min_requests\":%u", rate->min_requests);
+		put_num(b, "severe_rate", rate->severe_rate);
+		break;
+	}
+	tl_buf_puts(b, "}");
+}
+
+/* The series' minutes before the trigger, as the seed has them. */
+static void minutes_json(struct tl_buf *b, const struct tl_series_seed *sd)
+{
+	char t[TL_TIME_TEXT_LEN + 1];
+	const uint32_t n = sd->horizon < HEADER_MINUTES ? sd->horizon : HEADER_MINUTES;
+
+	tl_buf_puts(b, "[");
+	for (uint32_t k = n; k-- > 0;) {
+		const uint32_t i = sd->horizon - 1 - k;
+		const int64_t m = sd->last_minute - (int64_t)k * TL_NS_PER_MIN;
+
+		tl_buf_printf(b, "%s{\"minute\":\"%s\"", k + 1 == n ? "" : ",",
+			      tl_time_format(m, t));
+		put_num(b, "latency_ms", tl_seed_latency_ms(sd->lat[i]));
+		put_num(b, "refusal_rate", tl_seed_refusal_rate(sd->ref[i]));
+		if (k < TL_SEED_MINUTES)
+			put_num(b, "spend_usd", sd->min_spend[k]);
+		tl_buf_printf(b, ",\"in_baseline\":%s}",
+			      sd->lat[i] && !(sd->mflag[i] & TL_SEED_LAT_EXCL) ? "true" : "false");
+	}
+	tl_buf_puts(b, "]");
+}
+
+struct scan {
+	int64_t from;
+	uint64_t index;
+	uint64_t *not_counted;
+	size_t n_not_counted, cap;
+	bool truncated;
+	struct tl_snapshot *w;
+	int werr;
+};
+
+static int scan_record(void *ud, int64_t time_ns, uint8_t flags, const void *raw, uint32_t len)
+{
+	struct scan *s = ud;
+
+	(void)raw;
+	(void)len;
+	if ((flags & F_NOT_COUNTED) && time_ns >= s->from) {
+		if (s->n_not_counted == s->cap) {
+			size_t cap = s->cap ? s->cap * 2 : 64;
+			uint64_t *a = cap <= NOT_COUNTED_MAX
+					  ? realloc(s->not_counted, cap * sizeof(*a))
+					  : NULL;
+
+			if (!a) {
+				s->truncated = true;
+				s->index++;
+				return 0;
+			}
+			s->not_counted = a;
+			s->cap = cap;
+		}
+		s->not_counted[s->n_not_counted++] = s->index;
+	}
+	s->index++;
+	return 0;
+}
+
+static int write_record(void *ud, int64_t time_ns, uint8_t flags, const void *raw, uint32_t len)
+{
+	struct scan *s = ud;
+	int r = tl_snapshot_add_record(s->w, raw, len);
+
+	(void)time_ns;
+	(void)flags;
+	if (r < 0) {
+		s->werr = r;
+		return r;
+	}
+	return 0;
+}
+
+static int64_t floor_minute(int64_t t)
+{
+	return tl_floor_div(t, TL_NS_PER_MIN) * TL_NS_PER_MIN;
+}
+
+/* Write the snapshot of @p and free what it holds. */
+static void finalize(struct tl_evidence *ev, struct pending *p)
+{
+	struct tl_retain_pin_stats ps;
+	struct scan sc = { 0 };
+	struct tl_buf h = { 0 };
+	char t1[TL_TIME_TEXT_LEN + 1], t2[TL_TIME_TEXT_LEN + 1];
+	const char *why = NULL;
+	size_t n;
+	int r;
+
+	if ((r = tl_retain_pin_close(p->pin)) < 0)
+		tl_err("snapshot %s: some records after the trigger are missing: %s", p->name,
+		       tl_strerror(r));
+	tl_retain_pin_stats(p->pin, &ps);
+
+	/* where the re-run starts */
+	const struct tl_series_seed *sd = p->seed;
+	int64_t from = ps.dropped_until == INT64_MIN
+			   ? INT64_MIN
+			   : floor_minute(ps.dropped_until) + TL_NS_PER_MIN;
+	const int64_t earliest = sd->last_minute + TL_NS_PER_MIN - 60 * TL_NS_PER_MIN;
+
+	if (ps.records && floor_minute(ps.first_ns) > from)
+		from = floor_minute(ps.first_ns); /* nothing before it: start with its minute */
+	if (from < earliest)
+		from = earliest;
+	const int64_t need =
+	    p->t.rule == TL_RULE_COST ? p->t.at - ev->bucket_ns : p->t.window_start;
+
+	if (from > need)
+		why = "the records retained do not reach back to the trigger's window";
+	else if (ps.omitted_records)
+		why = "records were omitted (the snapshot's size bound)";
+	sc.from = from;
+	if ((r = tl_retain_pin_each(p->pin, scan_record, &sc)) < 0)
+		why = "the retained records could not be read";
+	if (sc.truncated)
+		why = "too many records the engine did not count to list";
+
+	/* the header */
+	const char *res = tl_symtab_str(ev->syms, p->t.resource, &n);
+	const char *dep = tl_symtab_str(ev->syms, p->t.deployment, NULL);
+	const struct tl_rules *rules = rules_of(ev->o.cfg, dep);
+	struct tl_replay_state st = { .lateness_ns = ev->o.cfg->lateness_ns,
+				      .bucket_ns = ev->o.cfg->bucket_ns,
+				      .horizon_ns = ev->o.cfg->horizon_ns,
+				      .min_history_ns = ev->o.cfg->min_history_ns,
+				      .hold_ns = ev->o.cfg->hold_ns,
+				      .update_every_ns = ev->o.cfg->update_every_ns,
+				      .rules = *rules,
+				      .prices = ev->o.cfg->prices,
+				      .n_prices = ev->o.cfg->n_prices,
+				      .from = from,
+				      .seed = p->seed };
+	char id[20];
+
+	(void)snprintf(st.resource, sizeof(st.resource), "%.*s", (int)n, res);
+	(void)snprintf(st.deployment, sizeof(st.deployment), "%s", dep);
+	tl_buf_printf(&h, "{\"type\":\"tripline.snapshot\",\"format\":%d,\"incident_id\":\"%s\"",
+		      TL_STATE_VERSION, tl_trigger_id(p->t.incident, id));
+	tl_buf_puts(&h, ",\"trigger\":");
+	tl_buf_puts(&h, p->trigger_json);
+	tl_buf_puts(&h, ",\"rule\":");
+	rule_json(&h, (enum tl_rule)p->t.rule, rules);
+	tl_buf_puts(&h, ",\"series\":{\"resource\":");
+	tl_buf_json_str(&h, st.resource, strlen(st.resource));
+	tl_buf_puts(&h, ",\"deployment\":");
+	tl_buf_json_str(&h, st.deployment, strlen(st.deployment));
+	tl_buf_puts(&h, "},\"minutes\":");
+	minutes_json(&h, sd);
+	tl_buf_printf(&h, ",\"retained\":{\"records\":%llu,\"omitted\":%llu",
+		      (unsigned long long)ps.records, (unsigned long long)ps.omitted_records);
+	if (ps.records)
+		tl_buf_printf(&h, ",\"first\":\"%s\",\"last\":\"%s\"",
+			      tl_time_format(ps.first_ns, t1), tl_time_format(ps.last_ns, t2));
+	if (ps.dropped_until != INT64_MIN)
+		tl_buf_printf(&h, ",\"complete_after\":\"%s\"",
+			      tl_time_format(ps.dropped_until, t1));
+	tl_buf_printf(&h, "},\"replay\":{\"from\":\"%s\",\"reproducible\":%s",
+		      tl_time_format(from, t1), why ? "false" : "true");
+	if (why) {
+		tl_buf_puts(&h, ",\"why_not\":");
+		tl_buf_json_str(&h, why, strlen(why));
+	}
+	tl_buf_puts(&h, ",\"not_counted\":[");
+	for (size_t i = 0; i < sc.n_not_counted; i++)
+		tl_buf_printf(&h, "%s%llu", i ? "," : "", (unsigned long long)sc.not_counted[i]);
+	tl_buf_puts(&h, "]},\"replay_state\":\"");
+	tl_state_encode(&st, &h);
+	tl_buf_puts(&h, "\"}");
+	if (!tl_buf_ok(&h)) {
+		tl_err("snapshot %s: out of memory", p->name);
+		ev->counts.snapshot_failures++;
+		goto out;
+	}
+
+	/* the file */
+	struct tl_snapshot_stats ss;
+
+	r = tl_snapshot_create(ev->snap_dir, p->name, &ev->o.snapshot, h.p, h.n, &sc.w);
+	if (r == 0 && p->decided[0]) {
+		tl_buf_reset(&h);
+		tl_buf_puts(&h, "{\"type\":\"tripline.changes\"");
+		tl_buf_puts(&h, p->decided);
+		tl_buf_puts(&h, "}");
+		r = tl_buf_ok(&h) ? tl_snapshot_add_line(sc.w, h.p, h.n) : -ENOMEM;
+		r = r > 0 ? 0 : r;
+	}
+	if (r == 0) {
+		r = tl_retain_pin_each(p->pin, write_record, &sc);
+		if (sc.werr)
+			r = sc.werr;
+	}
+	if (r == 0) {
+		r = tl_snapshot_finish(sc.w, &ss);
+		sc.w = NULL;
+	}
+	if (r < 0) {
+		tl_snapshot_abort(sc.w);
+		tl_err("snapshot '%s/%s': %s", ev->snap_dir, p->name, tl_strerror(r));
+		ev->counts.snapshot_failures++;
+		goto out;
+	}
+	ev->counts.snapshots++;
+	ev->counts.snapshot_records += ss.records;
+	ev->counts.snapshot_omitted += ss.records_omitted;
+out:
+	free(sc.not_counted);
+	tl_buf_fini(&h);
+	tl_retain_unpin(p->pin);
+	tl_series_seed_free(p->seed);
+	free(p->trigger_json);
+	free(p->decided);
+}
+
+/* Write the snapshots whose post window the closed time has passed (all with @all). */
+static void finalize_due(struct tl_evidence *ev, bool all)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < ev->n_pend; i++) {
+		struct pending *p = &ev->pend[i];
+
+		if (all || p->t.at + ev->o.post_ns <= ev->closed)
+			finalize(ev, p);
+		else
+			ev->pend[k++] = *p;
+	}
+	ev->n_pend = k;
+}
+
+/* ---- the reader's calls --------------------------------------------------------------------- */
+
+void tl_evidence_event(struct tl_evidence *ev, const struct tl_event *e)
+{
+	uint8_t flags = 0;
+
+	if ((e->kind == TL_EV_REQUEST || e->kind == TL_EV_USAGE) && ev->closed != INT64_MIN &&
+	    (e->time_ns < ev->closed ||
+	     (uint64_t)e->time_ns - (uint64_t)ev->closed >= (uint64_t)ev->ahead_ns))
+		flags = F_NOT_COUNTED;
+	if (!flags)
+		tl_changes_event(ev->changes, e);
+	if (!ev->o.snapshots || !e->raw.ptr)
+		return;
+	if (e->raw.ptr == ev->last_raw && e->series == ev->last_series)
+		return; /* another event of the same record */
+	ev->last_raw = e->raw.ptr;
+	ev->last_series = e->series;
+	if (tl_retain_add(ev->retain, e->series, e->time_ns, e->raw.ptr, e->raw.len, flags) < 0)
+		ev->counts.retain_errors++; /* a snapshot of the series will say what it lacks */
+}
+
+void tl_evidence_watermark(struct tl_evidence *ev, int64_t watermark_ns)
+{
+	const int64_t q = tl_floor_div(watermark_ns, ev->bucket_ns) * ev->bucket_ns;
+
+	if (ev->closed != INT64_MIN && q <= ev->closed)
+		return;
+	ev->closed = q;
+	if (!ev->o.snapshots)
+		return;
+	if (floor_minute(q) != ev->last_expire) {
+		ev->last_expire = floor_minute(q);
+		if (tl_retain_expire(ev->retain, q) < 0)
+			ev->counts.retain_errors++;
+	}
+	/* every trigger a post window old has been reported, so its snapshot is pending */
+	tl_shards_wait(ev->shards, q - ev->o.post_ns);
+	finalize_due(ev, false);
+}
+
+int tl_evidence_finish(struct tl_evidence *ev)
+{
+	int r;
+
+	finalize_due(ev, true);
+	if (ev->journal) {
+		if ((r = tl_journal_close(ev->journal)) < 0)
+			fail(ev, r, "the incident journal: %s", tl_strerror(r));
+		ev->journal = NULL;
+	}
+	return ev->err;
+}
+
+const char *tl_evidence_errmsg(const struct tl_evidence *ev)
+{
+	return ev->errmsg;
+}
+
+const struct tl_evidence_counts *tl_evidence_get_counts(const struct tl_evidence *ev)
+{
+	return &ev->counts;
+}
+
+int tl_evidence_new(const struct tl_evidence_opts *o, struct tl_symtab *syms, struct tl_shards *p,
+		    char *err, size_t errlen, struct tl_evidence **ret)
+{
+	struct tl_evidence *ev = calloc(1, sizeof(*ev));
+	int r;
+
+	if (!ev)
+		return -ENOMEM;
+	ev->o = *o;
+	if (ev->o.post_ns <= 0)
+		ev->o.post_ns = 5 * TL_NS_PER_MIN;
+	ev->syms = syms;
+	ev->shards = p;
+	ev->bucket_ns = o->cfg->bucket_ns;
+	ev->ahead_ns = tl_shards_ahead_ns(p);
+	ev->closed = INT64_MIN;
+	ev->last_expire = INT64_MIN;
+	if (ev->o.changes.lateness_ns <= 0)
+		ev->o.changes.lateness_ns = o->cfg->lateness_ns;
+	if (!(ev->changes = tl_changes_new(&ev->o.changes, syms))) {
+		(void)snprintf(err, errlen, "out of memory");
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (ev->o.snapshots) {
+		if ((r = tl_retain_new(&ev->o.retain, &ev->retain)) < 0) {
+			(void)snprintf(err, errlen, "record retention: %s", tl_strerror(r));
+			goto fail;
+		}
+		(void)snprintf(ev->snap_dir, sizeof(ev->snap_dir), "%s/snapshots", o->out_dir);
+		if ((r = tl_mkdir_p(ev->snap_dir)) < 0) {
+			(void)snprintf(err, errlen,
+				       "'%s': cannot create the snapshot directory: %s",
+				       ev->snap_dir, tl_strerror(r));
+			goto fail;
+		}
+	}
+	if (ev->o.journal) {
+		char dir[PATH_MAX], jerr[400];
+
+		(void)snprintf(dir, sizeof(dir), "%s/%s", o->out_dir, TL_JOURNAL_SUBDIR);
+		if ((r = tl_journal_open(dir, &ev->o.journal_opts, jerr, sizeof(jerr),
+					 &ev->journal)) < 0) {
+			(void)snprintf(err, errlen, "the incident journal: %s", jerr);
+			goto fail;
+		}
+	}
+	*ret = ev;
+	return 0;
+fail:
+	tl_evidence_free(ev);
+	return r;
+}
+
+void tl_evidence_free(struct tl_evidence *ev)
+{
+	if (!ev)
+		return;
+	for (size_t i = 0; i < ev->n_pend; i++) {
+		tl_retain_unpin(ev->pend[i].pin);
+		tl_series_seed_free(ev->pend[i].seed);
+		free(ev->pend[i].trigger_json);
+		free(ev->pend[i].decided);
+	}
+	free(ev->pend);
+	(void)tl_journal_close(ev->journal);
+	tl_retain_free(ev->retain);
+	tl_changes_free(ev->changes);
+	tl_buf_fini(&ev->decided);
+	tl_buf_fini(&ev->tail);
+	tl_buf_fini(&ev->line);
+	free(ev);
+}
