@@ -45,5 +45,7 @@ int tl_opts_parse(int argc, char **argv, const struct tl_opt *opts, size_t n_opt
 int tl_cmd_replay(int argc, char **argv);
 int tl_cmd_gen(int argc, char **argv);
 int tl_cmd_config(int argc, char **argv);
+int tl_cmd_incidents(int argc, char **argv);
+int tl_cmd_postmortem(int argc, char **argv);
 
 #endif /* TL_TOOLS_CLI_H */

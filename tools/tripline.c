@@ -22,6 +22,9 @@ static const char usage[] =
     "                              events to stdout\n"
     "  gen --out PATH [options]    write synthetic telemetry with labelled incidents\n"
     "  config --example|--check F  print the documented configuration, or check one\n"
+    "  incidents list|show ID      the incidents in the journal (--out DIR), or one's\n"
+    "                              whole timeline as JSON\n"
+    "  postmortem ID               a Markdown draft of an incident's postmortem\n"
     "\n"
     "Run 'tripline <command> --help' for the options of a command.\n";
 
@@ -123,6 +126,10 @@ int main(int argc, char **argv)
 		return tl_cmd_gen(argc - 1, argv + 1);
 	if (strcmp(argv[1], "config") == 0)
 		return tl_cmd_config(argc - 1, argv + 1);
+	if (strcmp(argv[1], "incidents") == 0)
+		return tl_cmd_incidents(argc - 1, argv + 1);
+	if (strcmp(argv[1], "postmortem") == 0)
+		return tl_cmd_postmortem(argc - 1, argv + 1);
 	tl_err("unknown command '%s' (see 'tripline --help')", argv[1]);
 	return TL_EXIT_USAGE;
 }
