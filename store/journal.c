@@ -591,8 +591,11 @@ int tl_journal_append(struct tl_journal *j, int64_t time_ns, const void *data, s
 		return j->err;
 	if (len > 0 && ((const char *)data)[len - 1] == '\n')
 		len--;
-	if (len > TL_JOURNAL_RECORD_MAX)
+	if (len > TL_JOURNAL_RECORD_MAX) { /* refused, but the journal goes on */
+		fmt_err(j->errmsg, sizeof(j->errmsg), "%s: a record of %zu bytes: %s", j->dir, len,
+			tl_strerror(TL_ETOOBIG));
 		return TL_ETOOBIG;
+	}
 
 	size_t flen = TL_JOURNAL_FRAME_LEN + len;
 	int r;

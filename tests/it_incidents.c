@@ -119,7 +119,7 @@ static void setup(void)
 	add(j, "07:30:00", ev_b1);
 	add(j, "07:45:00", ev_a2);
 	add(j, "08:00:00", ev_b2);
-	add(j, "08:20:30", ev_a3);
+	add(j, "08:25:30", ev_a3); /* announced after a 5-minute hold */
 	cr_assert(eq(int, tl_journal_close(j), 0));
 }
 
@@ -320,7 +320,7 @@ Test(incidents, postmortem_has_summary_impact_timeline_evidence_and_owners)
 		"(threshold 1640 ms); peak 3400 ms at " DAY "07:45:00.000Z.");
 	has(md, "- Requests: 12000\n- 5xx errors: 42\n- Guardrail failures: 3\n- Refusals: 7\n"
 		"- Cost: $18.50\n");
-	has(md, "`impact` of the Resolved event at " DAY "08:20:30.000Z");
+	has(md, "`impact` of the Resolved event at " DAY "08:25:30.000Z");
 	/* the timeline, in event time: change, window, trigger, action, update, resolution */
 	in_order(
 	    md, "## Timeline",
@@ -332,7 +332,9 @@ Test(incidents, postmortem_has_summary_impact_timeline_evidence_and_owners)
 	    "| " DAY "07:15:00.000Z | Recommended action: rollback to model_version 2024-08-06 "
 	    "(p95 \\| 2.8x baseline since the model_version change) |",
 	    "| " DAY "07:45:00.000Z | Update Sev1: still firing, observed 3400 ms",
-	    "| " DAY "08:20:30.000Z | **Resolved** after 1h05m30s", NULL);
+	    "| " DAY "08:25:30.000Z | **Resolved** (recovered at " DAY
+	    "08:20:30.000Z) after 1h05m30s: observed 900 ms",
+	    NULL);
 	has(md, "- Time to detect: 5m00s (fired_at - window_start of the trigger)");
 	has(md, "- Time to recover: 1h05m30s (resolved_at - fired_at)");
 	/* the change is listed once though every event carries it */

@@ -202,6 +202,8 @@ Test(journal, a_record_over_the_limit_is_refused_and_the_journal_goes_on)
 
 	memset(big, 'x', TL_JOURNAL_RECORD_MAX + 2);
 	cr_assert(eq(int, tl_journal_append(j, 1, big, TL_JOURNAL_RECORD_MAX + 1), TL_ETOOBIG));
+	cr_assert(ne(ptr, strstr(tl_journal_errmsg(j), "size limit exceeded"), NULL), "%s",
+		  tl_journal_errmsg(j));
 	cr_assert(eq(int, tl_journal_append(j, 1, big, TL_JOURNAL_RECORD_MAX), 0));
 	cr_assert(eq(int, tl_journal_close(j), 0));
 	read_all(jdir, &s);

@@ -215,10 +215,17 @@ static void build_timeline(const struct tl_inc_event *evs, size_t n, struct time
 			add(tl, at, "Update%s%s: still firing, observed %s, baseline %s",
 			    sev[0] ? " " : "", sev, o, b);
 		} else if (ev->type == TL_INC_RESOLVED) {
-			at = ev->resolved_at != TL_INC_NO_TIME ? ev->resolved_at : at;
-			add(tl, at, "**Resolved**%s%s: observed %s, baseline %s",
+			/* at its journal time, when it was announced: after the hold period
+			 * that confirmed the recovery, so updates sent meanwhile come first */
+			int64_t rec = ev->resolved_at != TL_INC_NO_TIME ? ev->resolved_at : at;
+			char when[TL_TIME_TEXT_LEN + 32] = "";
+
+			if (rec != at)
+				(void)snprintf(when, sizeof(when), " (recovered at %s)",
+					       fmt_time(rec, act));
+			add(tl, at, "**Resolved**%s%s%s: observed %s, baseline %s", when,
 			    ev->fired_at != TL_INC_NO_TIME ? " after " : "",
-			    ev->fired_at != TL_INC_NO_TIME ? tl_inc_duration(at - ev->fired_at, a)
+			    ev->fired_at != TL_INC_NO_TIME ? tl_inc_duration(rec - ev->fired_at, a)
 							   : "",
 			    o, b);
 		} else {

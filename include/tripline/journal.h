@@ -104,8 +104,9 @@ TL_MUST_CHECK int tl_journal_open(const char *dir, const struct tl_journal_opts 
  * @time_ns: the record's event time (a trigger's fired_at, updated_at or resolved_at).
  * @data: the payload, copied; a trailing newline is dropped, so records read back are the
  * JSON text without it. A tl_trigger_json() line can be passed as it is.
- * Return: 0; TL_ETOOBIG (@len over TL_JOURNAL_RECORD_MAX); -errno of a write, roll or
- * retention. An error sticks: every later call returns it (see tl_journal_errmsg()).
+ * Return: 0; TL_ETOOBIG (@len over TL_JOURNAL_RECORD_MAX: the record is refused, the
+ * journal goes on); -errno of a write, roll or retention, which sticks: every later call
+ * returns it. tl_journal_errmsg() says what failed.
  * Thread: the owner.
  */
 TL_MUST_CHECK int tl_journal_append(struct tl_journal *j, int64_t time_ns, const void *data,
@@ -118,7 +119,10 @@ TL_MUST_CHECK int tl_journal_append(struct tl_journal *j, int64_t time_ns, const
  */
 TL_MUST_CHECK int tl_journal_sync(struct tl_journal *j);
 
-/** tl_journal_errmsg() - "file: offset N: reason" of the first error, "" if none. */
+/**
+ * tl_journal_errmsg() - "file: offset N: reason" of the first sticky error (or of the latest
+ * refused record), "" if none.
+ */
 const char *tl_journal_errmsg(const struct tl_journal *j);
 
 /** tl_journal_count() - records appended through @j since it was opened. */
