@@ -7,9 +7,11 @@
  *
  *   int64 time_ns | uint32 len | uint8 flags | len bytes      (host byte order, 13 + len bytes)
  *
- * and a seal compresses the staging buffer as one zstd frame into a block. Sealed blocks are in
- * two lists in seal order: the series' own (oldest at head) and a global one for max_total_bytes.
- * Both are in seal order, so the global head is always the head of its series' list.
+ * and a seal hands the staging buffer over to a block as it is. Sealed blocks are in two lists
+ * in seal order: the series' own (oldest at head) and a global one. Both are in seal order, so
+ * the global head is always the head of its series' list. Each list has a cursor at its oldest
+ * block not yet considered for compression: a bound that wants bytes compresses from there on,
+ * skipping blocks a pin holds (a pin may be reading them on another thread).
  *
  * Blocks are refcounted: the retention lists hold one reference, each pin holding the block one.
  * Dropping a block from retention unlinks it and releases the lists' reference; the last pin's
@@ -31,17 +33,20 @@
 #define HDR       13u   /* staged record header: time, len, flags */
 #define STAGE_MIN 4096u /* first staging allocation */
 #define TABLE_MIN 64u   /* first table size, a power of two */
+#define SPARES    32u   /* staging buffers of block_bytes kept for reuse */
 
 struct block {
 	_Atomic uint32_t refs;
-	uint32_t n;        /* records */
-	uint32_t raw_len;  /* staged bytes it holds, headers included */
-	uint32_t comp_len; /* bytes of data[] */
+	uint32_t n;       /* records */
+	uint32_t raw_len; /* staged bytes it holds, headers included */
+	uint32_t size;    /* bytes of data, compressed or not */
+	uint32_t cap;     /* bytes allocated at data */
+	bool z;           /* data is one zstd frame */
 	int64_t min_t, max_t;
 	struct block *next;          /* in its series' list, while retained */
 	struct block *gprev, *gnext; /* in the global list, while retained */
 	struct series *s;
-	unsigned char data[];
+	unsigned char *data;
 };
 
 struct series {
@@ -49,12 +54,14 @@ struct series {
 	uint32_t idx; /* in r->all[] */
 	uint32_t stage_n;
 	size_t stage_len, stage_cap;
+	size_t stage_next; /* capacity of the next staging buffer */
 	unsigned char *stage;
 	int64_t stage_min, stage_max; /* event times staged */
 	int64_t last_t;               /* newest event time added */
 	int64_t dropped_until;
 	struct block *head, *tail;
-	size_t comp_bytes; /* of the retained blocks */
+	struct block *zcur; /* oldest block not yet considered for compression */
+	size_t held;        /* bytes of the retained blocks */
 	struct tl_retain_pin *pins;
 };
 
@@ -73,6 +80,9 @@ struct tl_retain {
 	struct series **all;
 	uint32_t n_all, cap_all;
 	struct block *ghead, *gtail;
+	struct block *zcur;           /* oldest block not yet considered for compression */
+	unsigned char *spare[SPARES]; /* dropped blocks' buffers of block_bytes, for staging */
+	uint32_t n_spare;
 	int64_t freed_until; /* newest dropped time of any forgotten series */
 	struct tl_retain_stats st;
 };
@@ -91,8 +101,17 @@ struct tl_retain_pin {
 static void block_unref(struct block *b)
 {
 	/* acq_rel: the last release must see every other holder's use of the block done */
-	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
+		free(b->data);
 		free(b);
+	}
+}
+
+/* Whether only the retention holds @b: no pin reads it, none can start to. */
+static bool block_is_own(struct block *b)
+{
+	/* acquire pairs with a pin's release in block_unref(): its reads are done */
+	return atomic_load_explicit(&b->refs, memory_order_acquire) == 1;
 }
 
 /* -- the series table -- */
@@ -182,6 +201,7 @@ static int series_new(struct tl_retain *r, uint64_t key, struct series **ret_s)
 	s->key = key;
 	s->idx = r->n_all;
 	s->last_t = INT64_MIN;
+	s->stage_next = STAGE_MIN;
 	s->dropped_until = r->freed_until;
 	r->all[r->n_all++] = s;
 	table_put(r->slots, r->mask, key, s);
@@ -206,14 +226,17 @@ static void series_free(struct tl_retain *r, struct series *s)
 
 /* -- blocks -- */
 
-static void drop_head(struct tl_retain *r, struct series *s, uint64_t *ret_blocks,
-		      uint64_t *ret_records)
+static void drop_head(struct tl_retain *r, struct series *s, uint64_t *ret_records)
 {
 	struct block *b = s->head;
 
 	s->head = b->next;
 	if (!s->head)
 		s->tail = NULL;
+	if (s->zcur == b)
+		s->zcur = b->next;
+	if (r->zcur == b)
+		r->zcur = b->gnext;
 	if (b->gprev)
 		b->gprev->gnext = b->gnext;
 	else
@@ -222,14 +245,19 @@ static void drop_head(struct tl_retain *r, struct series *s, uint64_t *ret_block
 		b->gnext->gprev = b->gprev;
 	else
 		r->gtail = b->gprev;
-	s->comp_bytes -= b->comp_len;
+	s->held -= b->size;
 	r->st.blocks--;
-	r->st.comp_bytes -= b->comp_len;
+	r->st.held_bytes -= b->size;
+	if (!b->z)
+		r->st.raw_bytes -= b->size;
 	r->st.records -= b->n;
 	if (b->max_t > s->dropped_until)
 		s->dropped_until = b->max_t;
-	(*ret_blocks)++;
 	*ret_records += b->n;
+	if (!b->z && b->cap == r->o.block_bytes && r->n_spare < SPARES && block_is_own(b)) {
+		r->spare[r->n_spare++] = b->data; /* saves a page-faulting allocation */
+		b->data = NULL;
+	}
 	block_unref(b);
 }
 
@@ -251,14 +279,14 @@ static void pin_hold(struct tl_retain_pin *pin, struct block *b)
 	if (st->blocks == 1 || b->max_t > st->last_ns)
 		st->last_ns = b->max_t;
 	st->records += b->n;
-	st->comp_bytes += b->comp_len;
+	st->bytes += b->size;
 	st->raw_bytes += b->raw_len - (uint64_t)b->n * HDR;
 }
 
 /* Give a newly sealed block to an open pin, or count it omitted. */
 static void pin_take(struct tl_retain_pin *pin, struct block *b)
 {
-	if (pin->full || pin->st.comp_bytes + b->comp_len > pin->max_bytes) {
+	if (pin->full || pin->st.bytes + b->size > pin->max_bytes) {
 		pin_omit(pin, b->n);
 		return;
 	}
@@ -295,51 +323,109 @@ static int zstd_err(size_t z)
 	return ZSTD_getErrorCode(z) == ZSTD_error_memory_allocation ? -ENOMEM : TL_ECOMPRESS;
 }
 
-/* Compress the staged records of @s into a block; enforce the byte bounds. */
-static int seal(struct tl_retain *r, struct series *s)
+/* Compress @b, which only the retention holds, in place. */
+static int compress(struct tl_retain *r, struct block *b)
 {
-	size_t bound = ZSTD_compressBound(s->stage_len), z;
-	struct block *b;
+	size_t bound = ZSTD_compressBound(b->size), z;
+	unsigned char *p;
 
 	if (bound > r->scratch_cap) {
-		unsigned char *p = realloc(r->scratch, bound);
-
-		if (!p) {
-			stage_lose(r, s);
+		p = realloc(r->scratch, bound);
+		if (!p)
 			return -ENOMEM;
-		}
 		r->scratch = p;
 		r->scratch_cap = bound;
 	}
-	z = ZSTD_compress2(r->cctx, r->scratch, r->scratch_cap, s->stage, s->stage_len);
-	if (ZSTD_isError(z)) {
-		stage_lose(r, s);
+	z = ZSTD_compress2(r->cctx, r->scratch, r->scratch_cap, b->data, b->size);
+	if (ZSTD_isError(z))
 		return zstd_err(z);
+	p = malloc(z);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, r->scratch, z);
+	free(b->data);
+	b->data = p;
+	b->cap = (uint32_t)z;
+	b->s->held -= b->size - z;
+	r->st.held_bytes -= b->size - z;
+	r->st.raw_bytes -= b->size;
+	r->st.blocks_compressed++;
+	r->st.compressed_in += b->size;
+	r->st.compressed_out += z;
+	b->size = (uint32_t)z;
+	b->z = true;
+	return 0;
+}
+
+/* Enforce the byte bounds after a seal of @s: compress, then drop. */
+static int bound(struct tl_retain *r, struct series *s)
+{
+	int rc = 0;
+
+	while (rc == 0 && s->held > r->o.max_series_bytes && s->zcur) {
+		struct block *b = s->zcur;
+
+		s->zcur = b->next;
+		if (!b->z && block_is_own(b))
+			rc = compress(r, b);
 	}
-	b = malloc(sizeof(*b) + z);
+	while (s->head && s->held > r->o.max_series_bytes)
+		drop_head(r, s, &r->st.dropped_series_records);
+	while (rc == 0 && r->st.raw_bytes > r->o.max_raw_bytes && r->zcur) {
+		struct block *b = r->zcur;
+
+		r->zcur = b->gnext;
+		if (!b->z && block_is_own(b))
+			rc = compress(r, b);
+	}
+	while (r->o.max_total_bytes && r->ghead && r->st.held_bytes > r->o.max_total_bytes)
+		drop_head(r, r->ghead->s, &r->st.dropped_total_records);
+	return rc;
+}
+
+/*
+ * Make the staged records of @s a block, handing the staging buffer over; @full: sealed for
+ * block_bytes, so the next staging buffer is allocated whole at once.
+ */
+static int seal(struct tl_retain *r, struct series *s, bool full)
+{
+	struct block *b = malloc(sizeof(*b));
+
 	if (!b) {
 		stage_lose(r, s);
 		return -ENOMEM;
 	}
+	if (s->stage_cap - s->stage_len > STAGE_MIN) {
+		unsigned char *p = realloc(s->stage, s->stage_len);
+
+		if (p) {
+			s->stage = p;
+			s->stage_cap = s->stage_len;
+		}
+	}
 	atomic_init(&b->refs, 1);
 	b->n = s->stage_n;
 	b->raw_len = (uint32_t)s->stage_len;
-	b->comp_len = (uint32_t)z;
+	b->size = (uint32_t)s->stage_len;
+	b->cap = (uint32_t)s->stage_cap;
+	b->z = false;
 	b->min_t = s->stage_min;
 	b->max_t = s->stage_max;
 	b->next = NULL;
 	b->gnext = NULL;
 	b->gprev = r->gtail;
 	b->s = s;
-	memcpy(b->data, r->scratch, z);
+	b->data = s->stage;
 
 	r->st.staged_bytes -= s->stage_len;
 	r->st.staged_records -= s->stage_n;
 	r->st.blocks_sealed++;
-	r->st.sealed_raw_bytes += s->stage_len;
-	r->st.sealed_comp_bytes += z;
+	r->st.sealed_bytes += s->stage_len;
+	s->stage = NULL;
+	s->stage_cap = 0;
 	s->stage_len = 0;
 	s->stage_n = 0;
+	s->stage_next = full ? r->o.block_bytes : STAGE_MIN;
 
 	for (struct tl_retain_pin *p = s->pins; p; p = p->next)
 		pin_take(p, b);
@@ -348,22 +434,21 @@ static int seal(struct tl_retain *r, struct series *s)
 	else
 		s->head = b;
 	s->tail = b;
+	if (!s->zcur)
+		s->zcur = b;
 	if (r->gtail)
 		r->gtail->gnext = b;
 	else
 		r->ghead = b;
 	r->gtail = b;
-	s->comp_bytes += z;
+	if (!r->zcur)
+		r->zcur = b;
+	s->held += b->size;
 	r->st.blocks++;
-	r->st.comp_bytes += z;
+	r->st.held_bytes += b->size;
+	r->st.raw_bytes += b->size;
 	r->st.records += b->n;
-
-	while (s->head && s->comp_bytes > r->o.max_series_bytes)
-		drop_head(r, s, &r->st.dropped_series_blocks, &r->st.dropped_series_records);
-	while (r->o.max_total_bytes && r->ghead && r->st.comp_bytes > r->o.max_total_bytes)
-		drop_head(r, r->ghead->s, &r->st.dropped_total_blocks,
-			  &r->st.dropped_total_records);
-	return 0;
+	return bound(r, s);
 }
 
 /* -- the API -- */
@@ -385,6 +470,8 @@ int tl_retain_new(const struct tl_retain_opts *opts, struct tl_retain **ret_r)
 		r->o.keep_ns = TL_RETAIN_KEEP_NS;
 	if (!r->o.stage_ns)
 		r->o.stage_ns = TL_RETAIN_STAGE_NS;
+	if (!r->o.max_raw_bytes)
+		r->o.max_raw_bytes = TL_RETAIN_MAX_RAW_BYTES;
 	if (!r->o.max_series_bytes)
 		r->o.max_series_bytes = TL_RETAIN_MAX_SERIES_BYTES;
 	if (!r->o.max_pin_bytes)
@@ -432,6 +519,8 @@ void tl_retain_free(struct tl_retain *r)
 		free(s->stage);
 		free(s);
 	}
+	for (uint32_t i = 0; i < r->n_spare; i++)
+		free(r->spare[i]);
 	free(r->all);
 	free(r->slots);
 	free(r->scratch);
@@ -455,9 +544,15 @@ int tl_retain_add(struct tl_retain *r, uint64_t series, int64_t time_ns, const v
 		}
 	}
 	if (s->stage_len && s->stage_len + need > r->o.block_bytes)
-		rc = seal(r, s);
+		rc = seal(r, s, true);
 	if (TL_UNLIKELY(s->stage_cap - s->stage_len < need)) {
-		size_t cap = s->stage_cap ? s->stage_cap : STAGE_MIN;
+		size_t cap = s->stage_cap ? s->stage_cap : s->stage_next;
+
+		if (!s->stage && cap == r->o.block_bytes && need <= cap && r->n_spare) {
+			s->stage = r->spare[--r->n_spare];
+			s->stage_cap = cap;
+			goto staged;
+		}
 
 		while (cap < s->stage_len + need)
 			cap *= 2;
@@ -472,6 +567,7 @@ int tl_retain_add(struct tl_retain *r, uint64_t series, int64_t time_ns, const v
 		s->stage = p;
 		s->stage_cap = cap;
 	}
+staged:
 	p = s->stage + s->stage_len;
 	memcpy(p, &time_ns, 8);
 	memcpy(p + 8, &len, 4);
@@ -494,7 +590,7 @@ int tl_retain_add(struct tl_retain *r, uint64_t series, int64_t time_ns, const v
 	r->st.staged_bytes += need;
 	r->st.staged_records++;
 	if (s->stage_len >= r->o.block_bytes) {
-		int rc2 = seal(r, s);
+		int rc2 = seal(r, s, true);
 
 		if (rc == 0)
 			rc = rc2;
@@ -517,15 +613,21 @@ int tl_retain_expire(struct tl_retain *r, int64_t watermark_ns)
 		struct series *s = r->all[i];
 
 		while (s->head && s->head->max_t < cut)
-			drop_head(r, s, &r->st.dropped_time_blocks, &r->st.dropped_time_records);
-		if (s->stage_n && s->stage_min < stage_cut) {
-			int rc2 = seal(r, s);
+			drop_head(r, s, &r->st.dropped_time_records);
+		if (s->stage_n && s->stage_max < cut) {
+			/* all too old: dropped without ever being compressed */
+			if (s->stage_max > s->dropped_until)
+				s->dropped_until = s->stage_max;
+			r->st.dropped_time_records += s->stage_n;
+			r->st.staged_bytes -= s->stage_len;
+			r->st.staged_records -= s->stage_n;
+			s->stage_len = 0;
+			s->stage_n = 0;
+		} else if (s->stage_n && s->stage_min < stage_cut) {
+			int rc2 = seal(r, s, false);
 
 			if (rc == 0)
 				rc = rc2;
-			while (s->head && s->head->max_t < cut)
-				drop_head(r, s, &r->st.dropped_time_blocks,
-					  &r->st.dropped_time_records);
 		}
 		if (!s->stage_n && s->stage && s->last_t < stage_cut) {
 			free(s->stage);
@@ -558,9 +660,8 @@ void tl_retain_stats(const struct tl_retain *r, struct tl_retain_stats *ret_st)
 	*ret_st = r->st;
 	ret_st->series = r->n_all;
 	ret_st->pins = pins;
-	ret_st->compression_ratio = r->st.sealed_comp_bytes ? (double)r->st.sealed_raw_bytes /
-								  (double)r->st.sealed_comp_bytes
-							    : 0.0;
+	ret_st->compression_ratio =
+	    r->st.compressed_out ? (double)r->st.compressed_in / (double)r->st.compressed_out : 0.0;
 }
 
 int tl_retain_pin(struct tl_retain *r, uint64_t series, struct tl_retain_pin **ret_pin)
@@ -581,19 +682,14 @@ int tl_retain_pin(struct tl_retain *r, uint64_t series, struct tl_retain_pin **r
 		return -ENOMEM;
 	pin->max_bytes = r->o.max_pin_bytes;
 	pin->st.series = series;
-	if (s->stage_n) {
-		rc = seal(r, s);
-		if (rc < 0) {
-			free(pin);
-			return rc;
-		}
-	}
+	if (s->stage_n)
+		(void)seal(r, s, false); /* a failure loses them: dropped_until tells */
 	pin->st.dropped_until = s->dropped_until;
 	/* the newest blocks that fit */
-	total = s->comp_bytes;
+	total = s->held;
 	for (b = s->head; b && total > pin->max_bytes; b = b->next) {
 		pin->st.omitted_records += b->n;
-		total -= b->comp_len;
+		total -= b->size;
 	}
 	pin->cap = 8;
 	for (struct block *c = b; c; c = c->next)
@@ -622,7 +718,7 @@ static int pin_close(struct tl_retain_pin *pin)
 	if (!s)
 		return 0;
 	if (s->stage_n)
-		rc = seal(pin->r, s);
+		rc = seal(pin->r, s, false);
 	for (pp = &s->pins; *pp != pin; pp = &(*pp)->next)
 		;
 	*pp = pin->next;
@@ -657,9 +753,10 @@ int tl_retain_pin_each(struct tl_retain_pin *pin,
 				     ZSTD_dParam_getBounds(ZSTD_d_windowLogMax).upperBound);
 	for (size_t i = 0; i < pin->n && rc == 0; i++) {
 		const struct block *b = pin->blocks[i];
-		size_t z;
+		const unsigned char *d = b->data;
+		size_t z = b->size;
 
-		if (b->raw_len > cap) {
+		if (b->z && b->raw_len > cap) {
 			unsigned char *p = realloc(buf, b->raw_len);
 
 			if (!p) {
@@ -669,22 +766,25 @@ int tl_retain_pin_each(struct tl_retain_pin *pin,
 			buf = p;
 			cap = b->raw_len;
 		}
-		z = ZSTD_decompressDCtx(dctx, buf, cap, b->data, b->comp_len);
-		if (ZSTD_isError(z) || z != b->raw_len) {
-			rc = ZSTD_isError(z) ? zstd_err(z) : TL_ECOMPRESS;
-			break;
+		if (b->z) {
+			z = ZSTD_decompressDCtx(dctx, buf, cap, b->data, b->size);
+			if (ZSTD_isError(z) || z != b->raw_len) {
+				rc = ZSTD_isError(z) ? zstd_err(z) : TL_ECOMPRESS;
+				break;
+			}
+			d = buf;
 		}
 		for (size_t off = 0; off + HDR <= z && rc == 0;) {
 			int64_t t;
 			uint32_t len;
 
-			memcpy(&t, buf + off, 8);
-			memcpy(&len, buf + off + 8, 4);
+			memcpy(&t, d + off, 8);
+			memcpy(&len, d + off + 8, 4);
 			if (len > z - off - HDR) {
 				rc = TL_ECOMPRESS;
 				break;
 			}
-			rc = cb(ud, t, buf[off + 12], buf + off + HDR, len);
+			rc = cb(ud, t, d[off + 12], d + off + HDR, len);
 			off += HDR + len;
 		}
 	}

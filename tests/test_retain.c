@@ -107,7 +107,8 @@ static void expect_pin(struct tl_retain_pin *pin, const struct recs *want, size_
 
 Test(retain, pin_gives_back_exact_bytes_flags_and_order_per_series)
 {
-	struct tl_retain_opts o = { .block_bytes = 1024 };
+	/* the older blocks get compressed, the newer stay as they are: both read back */
+	struct tl_retain_opts o = { .block_bytes = 1024, .max_raw_bytes = 16384 };
 	static struct recs a, b;
 	struct tl_retain *r;
 	struct tl_retain_pin *pin;
@@ -125,6 +126,10 @@ Test(retain, pin_gives_back_exact_bytes_flags_and_order_per_series)
 	cr_assert(gt(u64, st.blocks_sealed, 10));
 	cr_assert(gt(u64, st.staged_records, 0));
 	cr_assert(eq(u64, st.series, 2));
+	cr_assert(gt(u64, st.blocks_compressed, 10));
+	cr_assert(le(u64, st.raw_bytes, 16384));
+	cr_assert(gt(u64, st.raw_bytes, 0));
+	cr_assert(gt(dbl, st.compression_ratio, 1.5));
 	cr_assert(eq(int, tl_retain_pin(r, 1, &pin), 0));
 	expect_pin(pin, &a, 0, a.n);
 	tl_retain_unpin(pin);
@@ -207,10 +212,37 @@ Test(retain, series_byte_bound_drops_oldest_blocks_first)
 	expect_pin(pin, &b, 0, b.n);
 	tl_retain_unpin(pin);
 	tl_retain_stats(r, &st);
-	cr_assert(le(u64, st.comp_bytes, 8192 + 8192));
+	cr_assert(le(u64, st.held_bytes, 8192 + 8192));
 	tl_retain_free(r);
 	recs_free(&a);
 	recs_free(&b);
+}
+
+Test(retain, blocks_a_pin_holds_are_not_compressed_and_read_back_either_way)
+{
+	struct tl_retain_opts o = { .block_bytes = 1024, .max_raw_bytes = 1 };
+	static struct recs a;
+	struct tl_retain *r;
+	struct tl_retain_pin *pin;
+	struct tl_retain_stats st;
+
+	cr_assert(eq(int, tl_retain_new(&o, &r), 0));
+	for (int i = 0; i < 100; i++)
+		add(r, &a, 1, (int64_t)i * S_NS, 60, false);
+	tl_retain_stats(r, &st);
+	cr_assert(eq(u64, st.raw_bytes, 0)); /* 1 byte: every block compressed when sealed */
+	cr_assert(eq(u64, st.blocks_compressed, st.blocks_sealed));
+	cr_assert(eq(int, tl_retain_pin(r, 1, &pin), 0));
+	tl_retain_stats(r, &st);
+	cr_assert(gt(u64, st.raw_bytes, 0)); /* the staged records the pin sealed */
+	for (int i = 100; i < 200; i++)
+		add(r, &a, 1, (int64_t)i * S_NS, 60, false);
+	tl_retain_stats(r, &st);
+	cr_assert(lt(u64, st.blocks_compressed, st.blocks_sealed));
+	expect_pin(pin, &a, 0, 200);
+	tl_retain_unpin(pin);
+	tl_retain_free(r);
+	recs_free(&a);
 }
 
 Test(retain, total_byte_bound_drops_the_oldest_blocks_of_any_series)
@@ -226,7 +258,7 @@ Test(retain, total_byte_bound_drops_the_oldest_blocks_of_any_series)
 		add(r, NULL, 2, (int64_t)i * S_NS, 500, true);
 	tl_retain_stats(r, &st);
 	cr_assert(gt(u64, st.dropped_total_records, 0));
-	cr_assert(le(u64, st.comp_bytes, 16384));
+	cr_assert(le(u64, st.held_bytes, 16384));
 	/* series 1 went first: all its sealed blocks are gone before any of series 2's */
 	cr_assert(ge(i64, tl_retain_dropped_until(r, 1), 47 * S_NS));
 	tl_retain_free(r);
@@ -296,7 +328,7 @@ Test(retain, max_pin_bytes_omits_later_records_and_counts_them)
 		add(r, &a, 5, (int64_t)i * S_NS, 100, true);
 	cr_assert(eq(int, tl_retain_pin_close(pin), 0));
 	tl_retain_pin_stats(pin, &ps);
-	cr_assert(le(u64, ps.comp_bytes, 4096));
+	cr_assert(le(u64, ps.bytes, 4096));
 	cr_assert(gt(u64, ps.omitted_records, 100));
 	cr_assert(eq(u64, ps.records + ps.omitted_records, 200));
 	/* what it holds has no holes: the first records, in order */
@@ -343,6 +375,28 @@ Test(retain, expire_seals_old_staging_and_forgets_idle_series)
 	cr_assert(eq(i64, du, 4 * S_NS));
 	add(r, NULL, 9, 70 * S_NS, 50, false); /* comes back: what it had is gone */
 	cr_assert(eq(i64, tl_retain_dropped_until(r, 9), 4 * S_NS));
+	tl_retain_free(r);
+}
+
+Test(retain, staged_records_past_keep_are_dropped_without_being_sealed)
+{
+	struct tl_retain_opts o = { .keep_ns = 60 * S_NS, .stage_ns = 1000 * S_NS };
+	struct tl_retain *r;
+	struct tl_retain_stats st;
+
+	cr_assert(eq(int, tl_retain_new(&o, &r), 0));
+	for (int i = 0; i < 5; i++)
+		add(r, NULL, 9, (int64_t)i * S_NS, 50, false);
+	add(r, NULL, 10, 30 * S_NS, 50, false);
+	cr_assert(eq(int, tl_retain_expire(r, 70 * S_NS), 0));
+	tl_retain_stats(r, &st);
+	cr_assert(eq(u64, st.blocks_sealed, 0));
+	cr_assert(eq(u64, st.dropped_time_records, 5));
+	cr_assert(eq(u64, st.staged_records, 1));
+	cr_assert(eq(u64, st.series, 1));
+	cr_assert(eq(i64, tl_retain_dropped_until(r, 9), 4 * S_NS));
+	/* tracked all along: nothing of it dropped */
+	cr_assert(eq(i64, tl_retain_dropped_until(r, 10), INT64_MIN));
 	tl_retain_free(r);
 }
 

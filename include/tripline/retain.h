@@ -2,12 +2,19 @@
  * tripline/retain.h - raw-record retention per series, the evidence a snapshot is made of.
  *
  * The reader adds every decoded record's bytes with its series and event time. Per series the
- * records are appended to a staging buffer; a full staging buffer (block_bytes) is compressed
- * with zstd into a sealed block that remembers its records' oldest and newest event time and
- * count. Sealed blocks are dropped oldest first, by event time (tl_retain_expire() drops a block
- * whose newest record is older than watermark - keep_ns), by compressed bytes per series
- * (max_series_bytes) and, if set, by compressed bytes in all (max_total_bytes). No clock is read:
- * the same input and calls give the same retention.
+ * records are appended to a staging buffer, which is sealed into a block (no copy) when it
+ * reaches block_bytes; a block remembers its records' oldest and newest event time and count.
+ * Sealed blocks are compressed with zstd only when memory asks for it: when the uncompressed
+ * sealed bytes of all series pass max_raw_bytes (the oldest are compressed first), or a series
+ * passes max_series_bytes (its own oldest first, before any is dropped). Compressing every
+ * record costs more than the reader's whole budget (bench/bench_retain.c measures both ways),
+ * while most records are never read: they age out unread unless a rule fires.
+ *
+ * Blocks are dropped oldest first: by event time (tl_retain_expire() drops a block whose newest
+ * record is older than watermark - keep_ns, and staged records all older than it without
+ * sealing them), by bytes held per series (max_series_bytes, compressed or not) and, if set, by
+ * bytes held in all (max_total_bytes). No clock is read: the same input and calls give the same
+ * retention.
  *
  * A series remembers the newest event time of any record it dropped (tl_retain_dropped_until()):
  * every record added since with a later time is still retained, so a replay of the retained
@@ -16,8 +23,8 @@
  * A pin (tl_retain_pin(), at trigger time) holds the series' blocks existing then, seals its
  * staged records into a block it holds too, and keeps collecting the series' later blocks until
  * it is closed or unpinned, whatever the retention bounds drop meanwhile; max_pin_bytes bounds it.
- * Blocks are shared by reference, never copied. A closed pin no longer changes, and can be read
- * and unpinned on another thread.
+ * Blocks are shared by reference, never copied; one a pin holds is not compressed. A closed
+ * pin no longer changes, and can be read and unpinned on another thread.
  *
  * Thread: one thread (the reader) makes every call on a struct tl_retain and its open pins; it
  * is not thread-safe. tl_retain_pin_each() and tl_retain_unpin() on a closed pin may run on any
@@ -33,13 +40,16 @@
 /* A zero field takes its default. */
 struct tl_retain_opts {
 	size_t block_bytes;      /* staged bytes that seal a block; default 64 KiB */
-	int64_t keep_ns;         /* event time a sealed block is kept; default 15 min */
+	int64_t keep_ns;         /* event time a record is kept; default 15 min */
 	int64_t stage_ns;        /* expire seals staging whose oldest record is older than
-				  * watermark - stage_ns, so quiet series do not hold
-				  * uncompressed bytes long; default 60 s */
-	size_t max_series_bytes; /* compressed bytes kept per series; default 8 MiB */
-	size_t max_total_bytes;  /* compressed bytes kept in all; default 0 = no bound */
-	size_t max_pin_bytes;    /* compressed bytes one pin holds; default 64 MiB */
+				  * watermark - stage_ns, so that a quiet series' records can be
+				  * compressed; default 60 s */
+	size_t max_raw_bytes;    /* uncompressed sealed bytes in all before the oldest are
+				  * compressed; default 64 MiB; 1 compresses each block as it is
+				  * sealed, SIZE_MAX never */
+	size_t max_series_bytes; /* bytes held per series, compressed or not; default 8 MiB */
+	size_t max_total_bytes;  /* bytes held in all; default 0 = no bound */
+	size_t max_pin_bytes;    /* bytes one pin holds; default 64 MiB */
 	uint32_t max_series;     /* series tracked at once; default 1 M */
 	int level;               /* zstd level; default 3 */
 	int window_log;          /* zstd window log; default 0 = zstd's default for the level */
@@ -48,27 +58,31 @@ struct tl_retain_opts {
 #define TL_RETAIN_BLOCK_BYTES      (64u * 1024)
 #define TL_RETAIN_KEEP_NS          (INT64_C(15) * 60 * 1000000000)
 #define TL_RETAIN_STAGE_NS         (INT64_C(60) * 1000000000)
+#define TL_RETAIN_MAX_RAW_BYTES    ((size_t)64 << 20)
 #define TL_RETAIN_MAX_SERIES_BYTES ((size_t)8 << 20)
 #define TL_RETAIN_MAX_PIN_BYTES    ((size_t)64 << 20)
 #define TL_RETAIN_MAX_SERIES       (1u << 20)
 #define TL_RETAIN_LEVEL            3
 
-/* Counters since tl_retain_new(), and what is held now. */
+/* Counters since tl_retain_new(), and what is held now. Staged bytes count records and their
+ * 13-byte headers. */
 struct tl_retain_stats {
 	uint64_t records_in, bytes_in; /* given to tl_retain_add() and accepted */
 	uint64_t records_rejected;     /* refused: max_series reached, or no memory */
-	uint64_t records_lost;         /* staged, then lost to a failed seal */
-	uint64_t blocks_sealed;
-	uint64_t sealed_raw_bytes;  /* staged bytes (records and their 13-byte headers) sealed */
-	uint64_t sealed_comp_bytes; /* what they compressed to */
-	double compression_ratio;   /* sealed_raw_bytes / sealed_comp_bytes; 0 before a seal */
-	uint64_t dropped_time_blocks, dropped_time_records;     /* by keep_ns */
-	uint64_t dropped_series_blocks, dropped_series_records; /* by max_series_bytes */
-	uint64_t dropped_total_blocks, dropped_total_records;   /* by max_total_bytes */
-	uint64_t series_freed; /* series forgotten after keep_ns without records */
+	uint64_t records_lost;         /* staged, then lost to a failed seal (no memory) */
+	uint64_t blocks_sealed, sealed_bytes;
+	uint64_t blocks_compressed;
+	uint64_t compressed_in, compressed_out; /* bytes before and after */
+	double compression_ratio;               /* compressed_in / compressed_out; 0 if none */
+	uint64_t dropped_time_records;          /* by keep_ns, sealed or staged */
+	uint64_t dropped_series_records;        /* by max_series_bytes */
+	uint64_t dropped_total_records;         /* by max_total_bytes */
+	uint64_t series_freed;                  /* series forgotten after keep_ns without records */
 	/* now */
 	uint64_t series;
-	uint64_t blocks, comp_bytes, records; /* sealed blocks retained (not counting pins) */
+	uint64_t blocks, records; /* sealed blocks retained (pins not counted) */
+	uint64_t held_bytes;      /* their bytes, compressed or not */
+	uint64_t raw_bytes;       /* the part of held_bytes not compressed */
 	uint64_t staged_bytes, staged_records;
 	uint64_t pins; /* open pins */
 };
@@ -76,7 +90,9 @@ struct tl_retain_stats {
 /* What a pin holds. */
 struct tl_retain_pin_stats {
 	uint64_t series;
-	uint64_t blocks, records, comp_bytes, raw_bytes; /* raw_bytes: record bytes, no headers */
+	uint64_t blocks, records;
+	uint64_t bytes;            /* held, compressed or not */
+	uint64_t raw_bytes;        /* record bytes, no headers */
 	uint64_t omitted_records;  /* past max_pin_bytes, or lost to a failed seal */
 	int64_t first_ns, last_ns; /* oldest and newest event time held; 0 when empty */
 	int64_t dropped_until;     /* tl_retain_dropped_until() when pinned */
@@ -106,10 +122,11 @@ void tl_retain_free(struct tl_retain *r);
  * @len:     their number, may be 0.
  * @flags:   a byte kept with the record for the caller, given back by tl_retain_pin_each().
  *
- * Costs one hash lookup and a copy; every block_bytes of a series a compression.
+ * Costs one hash lookup and a copy; compressions when a bound asks for them.
  * Return: 0; TL_EFULL when a new series would pass max_series, -ENOMEM: the record is not
  * retained and counted in records_rejected. A failed seal loses the staged records: they count
- * as dropped (dropped_until moves past them) and the call returns -ENOMEM.
+ * as dropped (dropped_until moves past them) and the call returns -ENOMEM; a failed compression
+ * leaves the block uncompressed and returns -ENOMEM or TL_ECOMPRESS.
  */
 TL_MUST_CHECK int tl_retain_add(struct tl_retain *r, uint64_t series, int64_t time_ns,
 				const void *raw, uint32_t len, uint8_t flags);
@@ -117,10 +134,10 @@ TL_MUST_CHECK int tl_retain_add(struct tl_retain *r, uint64_t series, int64_t ti
 /**
  * tl_retain_expire() - apply the time bound at @watermark_ns (event time; calls should not move
  * it backwards): drop sealed blocks whose newest record is older than watermark_ns - keep_ns,
- * oldest first, seal staging older than stage_ns, and forget series that have no blocks, no pins
- * and no record newer than watermark_ns - keep_ns. Call it as the watermark advances (each
- * closed bucket, say); it visits every series.
- * Return: 0 or -ENOMEM (a seal failed; see tl_retain_add()).
+ * oldest first, and staged records when all are; seal staging older than stage_ns; forget series
+ * that have no blocks, no pins and no record newer than watermark_ns - keep_ns. Call it as the
+ * watermark advances (each closed bucket, say); it visits every series.
+ * Return: 0, or an error of a seal or compression (see tl_retain_add()).
  */
 TL_MUST_CHECK int tl_retain_expire(struct tl_retain *r, int64_t watermark_ns);
 
