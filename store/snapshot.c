@@ -444,7 +444,7 @@ static int fill(struct tl_snapshot_reader *rd, size_t *ret_n)
 int tl_snapshot_next(struct tl_snapshot_reader *rd, const char **ret_line, size_t *ret_len)
 {
 	char *nl;
-	size_t n;
+	size_t n = 0;
 	int r;
 
 	if (rd->err)
