@@ -293,6 +293,31 @@ static const struct opt price_opts[] = {
 	  0 },
 };
 
+static const struct opt evidence_opts[] = {
+	{ "snapshots", O_BOOL, OFF(struct tl_config_evidence, snapshots), 0, 1,
+	  "an evidence snapshot per trigger (--out/snapshots)", 0 },
+	{ "keep", O_DURATION, OFF(struct tl_config_evidence, keep_ns), 60e9, 86400e9,
+	  "raw records kept per series, for the time before a trigger", 0 },
+	{ "post", O_DURATION, OFF(struct tl_config_evidence, post_ns), 0, 3600e9,
+	  "records after a trigger that join its snapshot", 0 },
+	{ "series_max_mib", O_UINT, OFF(struct tl_config_evidence, series_max_mib), 1, 65536,
+	  "compressed records kept per series (MiB)", 0 },
+	{ "snapshot_max_mib", O_UINT, OFF(struct tl_config_evidence, snapshot_max_mib), 1, 65536,
+	  "bound on one snapshot file (MiB)", 0 },
+	{ "level", O_UINT, OFF(struct tl_config_evidence, level), 1, 19,
+	  "zstd level of retained records and snapshots", 0 },
+	{ "stable_after", O_DURATION, OFF(struct tl_config_evidence, stable_after_ns), 60e9,
+	  30 * 86400e9, "a version this long without incident is a rollback target", 0 },
+	{ "change_window", O_DURATION, OFF(struct tl_config_evidence, change_window_ns), 60e9,
+	  86400e9, "a regression this soon after a version change recommends rollback", 0 },
+	{ "recent_changes", O_DURATION, OFF(struct tl_config_evidence, recent_ns), 60e9, 86400e9,
+	  "changes this long before a trigger are listed in it", 0 },
+	{ "journal_max_age", O_DURATION, OFF(struct tl_config_evidence, journal_max_age_ns), 3600e9,
+	  3650 * 86400e9, "journal segments older than this are deleted", 0 },
+	{ "journal_max_mib", O_UINT, OFF(struct tl_config_evidence, journal_max_mib), 1, 1048576,
+	  "bound on the journal (MiB); its oldest segments go first", 0 },
+};
+
 static const struct opt kafka_opts[] = {
 	{ "brokers", O_TEXT, OFF(struct tl_config_kafka, brokers), 0, 0,
 	  "host:port,... (absent: the embedded hub, with streaming)", 0 },
@@ -621,6 +646,9 @@ static int apply_root(struct ctx *c, const struct node *root, struct tl_config *
 			r = apply_table(c, v, trigger_opts, N(trigger_opts), cfg, "triggers");
 		else if (strcmp(k, "pricing") == 0)
 			r = apply_pricing(c, v, cfg);
+		else if (strcmp(k, "evidence") == 0)
+			r = apply_table(c, v, evidence_opts, N(evidence_opts), &cfg->evidence,
+					"evidence");
 		else if (strcmp(k, "rules") == 0)
 			rules = v;
 		else if (strcmp(k, "deployments") == 0)
@@ -692,6 +720,17 @@ void tl_config_defaults(struct tl_config *c)
 	c->hold_ns = 5 * TL_NS_PER_MIN;
 	c->update_every_ns = 30 * TL_NS_PER_MIN;
 	tl_rules_defaults(&c->rules);
+	c->evidence = (struct tl_config_evidence){ .snapshots = true,
+						   .keep_ns = 15 * TL_NS_PER_MIN,
+						   .post_ns = 5 * TL_NS_PER_MIN,
+						   .series_max_mib = 8,
+						   .snapshot_max_mib = 32,
+						   .level = 3,
+						   .stable_after_ns = 60 * TL_NS_PER_MIN,
+						   .change_window_ns = 60 * TL_NS_PER_MIN,
+						   .recent_ns = 60 * TL_NS_PER_MIN,
+						   .journal_max_age_ns = 90 * TL_NS_PER_DAY,
+						   .journal_max_mib = 1024 };
 	c->prices = calloc(N(builtin_prices), sizeof(*c->prices));
 	if (c->prices) {
 		for (size_t i = 0; i < N(builtin_prices); i++) {
@@ -865,6 +904,9 @@ void tl_config_example(FILE *f)
 	print_table(f, "  ", baseline_opts, N(baseline_opts), &c);
 	fputs("triggers:\n", f);
 	print_table(f, "  ", trigger_opts, N(trigger_opts), &c);
+	fputs("evidence:                          # snapshots, change correlation, the journal\n",
+	      f);
+	print_table(f, "  ", evidence_opts, N(evidence_opts), &c.evidence);
 	fputs("pricing:                           # USD per 1 M tokens; a model name with a date\n"
 	      "                                   # suffix (gpt-4o-2024-11-20) matches its base "
 	      "name;\n"

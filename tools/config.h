@@ -26,6 +26,21 @@ struct tl_config_kafka {
 	size_t n_props;
 };
 
+/* Evidence: retention, snapshots, change correlation, the journal (tools/evidence.c). */
+struct tl_config_evidence {
+	bool snapshots;            /* a snapshot per trigger */
+	int64_t keep_ns;           /* raw records kept per series: 15 min */
+	int64_t post_ns;           /* records after a trigger its snapshot waits for: 5 min */
+	uint32_t series_max_mib;   /* compressed records kept per series: 8 */
+	uint32_t snapshot_max_mib; /* bound on one snapshot file: 32 */
+	uint32_t level;            /* zstd level of retained blocks and snapshots: 3 */
+	int64_t stable_after_ns;   /* a version is stable after this long without incident */
+	int64_t change_window_ns;  /* a change this long before a trigger may be rolled back */
+	int64_t recent_ns;         /* changes this long before a trigger are listed */
+	int64_t journal_max_age_ns;
+	uint32_t journal_max_mib;
+};
+
 struct tl_config {
 	int64_t lateness_ns, bucket_ns, horizon_ns, min_history_ns, hold_ns, update_every_ns;
 	struct tl_rules rules;
@@ -34,6 +49,7 @@ struct tl_config {
 	struct tl_price *prices; /* the built-in table, with the file's entries over it */
 	size_t n_prices;
 	struct tl_config_kafka kafka;
+	struct tl_config_evidence evidence;
 };
 
 /** tl_config_defaults() - the runbook's numbers and the built-in price table. */

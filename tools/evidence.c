@@ -48,7 +48,7 @@ struct tl_evidence {
 	struct tl_changes *changes;
 	struct tl_journal *journal;
 	char snap_dir[PATH_MAX];
-	int64_t bucket_ns, ahead_ns;
+	int64_t bucket_ns, ahead_ns, keep_ns;
 	int64_t closed;      /* the shards' closed time: the last watermark, bucket-floored */
 	int64_t last_expire; /* the minute retention was last expired at */
 	const unsigned char *last_raw;
@@ -291,10 +291,15 @@ static void minutes_json(struct tl_buf *b, const struct tl_series_seed *sd)
 	tl_buf_puts(b, "]");
 }
 
+/* What a snapshot holds of a pin: the records from `cut` on, in the order received. */
 struct scan {
-	int64_t from;
-	uint64_t index;
-	uint64_t *not_counted;
+	int64_t cut;
+	uint64_t index; /* of the record among those held */
+	int64_t first, last;
+	struct nc {
+		uint64_t index;
+		int64_t time;
+	} * not_counted; /* the records held the engine did not count */
 	size_t n_not_counted, cap;
 	bool truncated;
 	struct tl_snapshot *w;
@@ -307,12 +312,18 @@ static int scan_record(void *ud, int64_t time_ns, uint8_t flags, const void *raw
 
 	(void)raw;
 	(void)len;
-	if ((flags & F_NOT_COUNTED) && time_ns >= s->from) {
+	if (time_ns < s->cut)
+		return 0;
+	if (time_ns < s->first)
+		s->first = time_ns;
+	if (time_ns > s->last)
+		s->last = time_ns;
+	if (flags & F_NOT_COUNTED) {
 		if (s->n_not_counted == s->cap) {
 			size_t cap = s->cap ? s->cap * 2 : 64;
-			uint64_t *a = cap <= NOT_COUNTED_MAX
-					  ? realloc(s->not_counted, cap * sizeof(*a))
-					  : NULL;
+			struct nc *a = cap <= NOT_COUNTED_MAX
+					   ? realloc(s->not_counted, cap * sizeof(*a))
+					   : NULL;
 
 			if (!a) {
 				s->truncated = true;
@@ -322,7 +333,7 @@ static int scan_record(void *ud, int64_t time_ns, uint8_t flags, const void *raw
 			s->not_counted = a;
 			s->cap = cap;
 		}
-		s->not_counted[s->n_not_counted++] = s->index;
+		s->not_counted[s->n_not_counted++] = (struct nc){ s->index, time_ns };
 	}
 	s->index++;
 	return 0;
@@ -331,11 +342,12 @@ static int scan_record(void *ud, int64_t time_ns, uint8_t flags, const void *raw
 static int write_record(void *ud, int64_t time_ns, uint8_t flags, const void *raw, uint32_t len)
 {
 	struct scan *s = ud;
-	int r = tl_snapshot_add_record(s->w, raw, len);
+	int r;
 
-	(void)time_ns;
 	(void)flags;
-	if (r < 0) {
+	if (time_ns < s->cut)
+		return 0;
+	if ((r = tl_snapshot_add_record(s->w, raw, len)) < 0) {
 		s->werr = r;
 		return r;
 	}
@@ -363,28 +375,41 @@ static void finalize(struct tl_evidence *ev, struct pending *p)
 		       tl_strerror(r));
 	tl_retain_pin_stats(p->pin, &ps);
 
-	/* where the re-run starts */
+	/*
+	 * What it holds: the records from `keep` before the trigger on. Retention drops a block
+	 * only once the reported watermark is `keep` past its newest record, and the trigger was
+	 * reported before the watermark passed it, so every record from there on is still held,
+	 * however far the shards lagged: the same input gives the same snapshot. (A series past
+	 * series_max_mib drops by bytes too; then dropped_until says from where it is whole.)
+	 */
 	const struct tl_series_seed *sd = p->seed;
-	int64_t from = ps.dropped_until == INT64_MIN
-			   ? INT64_MIN
-			   : floor_minute(ps.dropped_until) + TL_NS_PER_MIN;
 	const int64_t earliest = sd->last_minute + TL_NS_PER_MIN - 60 * TL_NS_PER_MIN;
 
-	if (ps.records && floor_minute(ps.first_ns) > from)
-		from = floor_minute(ps.first_ns); /* nothing before it: start with its minute */
+	sc.cut = floor_minute(p->t.at - ev->keep_ns) + TL_NS_PER_MIN;
+	sc.first = INT64_MAX;
+	sc.last = INT64_MIN;
+	if ((r = tl_retain_pin_each(p->pin, scan_record, &sc)) < 0)
+		why = "the retained records could not be read";
+
+	/* where the re-run starts */
+	int64_t from = sc.cut;
+
+	if (ps.dropped_until != INT64_MIN && ps.dropped_until >= from)
+		from = floor_minute(ps.dropped_until) + TL_NS_PER_MIN;
+	if (sc.first != INT64_MAX && floor_minute(sc.first) > from)
+		from = floor_minute(sc.first); /* nothing before it: start with its minute */
 	if (from < earliest)
 		from = earliest;
 	const int64_t need =
 	    p->t.rule == TL_RULE_COST ? p->t.at - ev->bucket_ns : p->t.window_start;
 
-	if (from > need)
+	if (why)
+		;
+	else if (from > need)
 		why = "the records retained do not reach back to the trigger's window";
 	else if (ps.omitted_records)
 		why = "records were omitted (the snapshot's size bound)";
-	sc.from = from;
-	if ((r = tl_retain_pin_each(p->pin, scan_record, &sc)) < 0)
-		why = "the retained records could not be read";
-	if (sc.truncated)
+	else if (sc.truncated)
 		why = "too many records the engine did not count to list";
 
 	/* the header */
@@ -419,11 +444,12 @@ static void finalize(struct tl_evidence *ev, struct pending *p)
 	tl_buf_puts(&h, "},\"minutes\":");
 	minutes_json(&h, sd);
 	tl_buf_printf(&h, ",\"retained\":{\"records\":%llu,\"omitted\":%llu",
-		      (unsigned long long)ps.records, (unsigned long long)ps.omitted_records);
-	if (ps.records)
-		tl_buf_printf(&h, ",\"first\":\"%s\",\"last\":\"%s\"",
-			      tl_time_format(ps.first_ns, t1), tl_time_format(ps.last_ns, t2));
-	if (ps.dropped_until != INT64_MIN)
+		      (unsigned long long)sc.index, (unsigned long long)ps.omitted_records);
+	tl_buf_printf(&h, ",\"since\":\"%s\"", tl_time_format(sc.cut, t1));
+	if (sc.index)
+		tl_buf_printf(&h, ",\"first\":\"%s\",\"last\":\"%s\"", tl_time_format(sc.first, t1),
+			      tl_time_format(sc.last, t2));
+	if (ps.dropped_until != INT64_MIN && ps.dropped_until >= sc.cut)
 		tl_buf_printf(&h, ",\"complete_after\":\"%s\"",
 			      tl_time_format(ps.dropped_until, t1));
 	tl_buf_printf(&h, "},\"replay\":{\"from\":\"%s\",\"reproducible\":%s",
@@ -433,8 +459,10 @@ static void finalize(struct tl_evidence *ev, struct pending *p)
 		tl_buf_json_str(&h, why, strlen(why));
 	}
 	tl_buf_puts(&h, ",\"not_counted\":[");
-	for (size_t i = 0; i < sc.n_not_counted; i++)
-		tl_buf_printf(&h, "%s%llu", i ? "," : "", (unsigned long long)sc.not_counted[i]);
+	for (size_t i = 0, k = 0; i < sc.n_not_counted; i++)
+		if (sc.not_counted[i].time >= from)
+			tl_buf_printf(&h, "%s%llu", k++ ? "," : "",
+				      (unsigned long long)sc.not_counted[i].index);
 	tl_buf_puts(&h, "]},\"replay_state\":\"");
 	tl_state_encode(&st, &h);
 	tl_buf_puts(&h, "\"}");
@@ -530,14 +558,19 @@ void tl_evidence_watermark(struct tl_evidence *ev, int64_t watermark_ns)
 	ev->closed = q;
 	if (!ev->o.snapshots)
 		return;
-	if (floor_minute(q) != ev->last_expire) {
-		ev->last_expire = floor_minute(q);
-		if (tl_retain_expire(ev->retain, q) < 0)
-			ev->counts.retain_errors++;
-	}
 	/* every trigger a post window old has been reported, so its snapshot is pending */
 	tl_shards_wait(ev->shards, q - ev->o.post_ns);
 	finalize_due(ev, false);
+	/* records expire by the watermark of the triggers reported, never past a trigger not
+	 * yet reported: its snapshot will find what came before it */
+	const int64_t w = tl_shards_written_wm(ev->shards);
+	const int64_t e = floor_minute(w < q ? w : q);
+
+	if (w != INT64_MIN && (ev->last_expire == INT64_MIN || e > ev->last_expire)) {
+		ev->last_expire = e;
+		if (tl_retain_expire(ev->retain, e) < 0)
+			ev->counts.retain_errors++;
+	}
 }
 
 int tl_evidence_finish(struct tl_evidence *ev)
@@ -572,12 +605,13 @@ int tl_evidence_new(const struct tl_evidence_opts *o, struct tl_symtab *syms, st
 	if (!ev)
 		return -ENOMEM;
 	ev->o = *o;
-	if (ev->o.post_ns <= 0)
+	if (ev->o.post_ns < 0)
 		ev->o.post_ns = 5 * TL_NS_PER_MIN;
 	ev->syms = syms;
 	ev->shards = p;
 	ev->bucket_ns = o->cfg->bucket_ns;
 	ev->ahead_ns = tl_shards_ahead_ns(p);
+	ev->keep_ns = o->retain.keep_ns > 0 ? o->retain.keep_ns : TL_RETAIN_KEEP_NS;
 	ev->closed = INT64_MIN;
 	ev->last_expire = INT64_MIN;
 	if (ev->o.changes.lateness_ns <= 0)

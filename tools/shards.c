@@ -194,6 +194,13 @@ void tl_shards_wait(struct tl_shards *p, int64_t watermark_ns)
 	drain_until(p, until, true);
 }
 
+int64_t tl_shards_written_wm(const struct tl_shards *p)
+{
+	if (p->n == 1)
+		return p->last_step_wm;
+	return p->steps_written ? p->step_wm[(p->steps_written - 1) % TL_STEPS] : INT64_MIN;
+}
+
 static void send(struct tl_shards *p, unsigned k, const struct in_msg *m)
 {
 	for (unsigned spins = 0; !tl_ring_push_spsc(&p->s[k].in, m);) {

@@ -36,6 +36,12 @@ void tl_shards_advance(struct tl_shards *p, int64_t watermark_ns);
  */
 void tl_shards_wait(struct tl_shards *p, int64_t watermark_ns);
 
+/**
+ * tl_shards_written_wm() - the watermark of the last step whose triggers have been written,
+ * INT64_MIN before any.
+ */
+int64_t tl_shards_written_wm(const struct tl_shards *p);
+
 /** tl_shards_finish() - stop the threads after all they were given, write the last triggers. */
 void tl_shards_finish(struct tl_shards *p);
 

@@ -1,0 +1,256 @@
+/*
+ * tests/it_evidence.c - evidence end to end, as a responder uses it: on the generated day the
+ * latency regression after support-gpt4o's model version change recommends rolling back to
+ * the version before, with the change in recent_changes; every trigger's snapshot is a
+ * zstd NDJSON file that zstdcat reads (header, changes, records, trailer), and `tripline
+ * replay SNAPSHOT` gives the same trigger event from the snapshot alone; snapshots are the
+ * same bytes at any thread count; a snapshot that cannot reproduce its trigger says so.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+
+#include "files.h"
+
+#ifndef TL_TRIPLINE
+#error "TL_TRIPLINE must name the tripline binary"
+#endif
+
+static char dir[] = "/tmp/tl-it-evidence-XXXXXX";
+
+static int run(const char *args)
+{
+	char a[4096];
+
+	(void)snprintf(a, sizeof(a), "%s 2>>stderr.txt", args);
+	return th_run(dir, TL_TRIPLINE, a);
+}
+
+static int sh(const char *cmd)
+{
+	char c[4096];
+
+	(void)snprintf(c, sizeof(c), "cd '%s' && %s", dir, cmd);
+	int st = system(c);
+
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *slurp(const char *rel)
+{
+	char *buf = th_slurp(dir, rel, 1, NULL);
+
+	cr_assert(ne(ptr, buf, NULL), "%s/%s", dir, rel);
+	return buf;
+}
+
+static void setup(void)
+{
+	cr_assert(ne(ptr, mkdtemp(dir), NULL));
+	cr_assert(eq(int, run("gen --out day --seed 7 --quiet"), 0));
+}
+
+static void teardown(void)
+{
+	th_rmrf(dir);
+}
+
+TestSuite(evidence, .init = setup, .fini = teardown, .timeout = 300);
+
+/* The string value of "key" in @line (flat, no escapes), in @out. */
+static bool field(const char *line, const char *key, char *out, size_t cap)
+{
+	char pat[64];
+	const char *p, *e;
+
+	(void)snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	if (!(p = strstr(line, pat)))
+		return false;
+	p += strlen(pat);
+	e = strchr(p, '"');
+	if (!e || (size_t)(e - p) >= cap)
+		return false;
+	memcpy(out, p, (size_t)(e - p));
+	out[e - p] = '\0';
+	return true;
+}
+
+/* The next line of *@p (NUL-terminated in place), NULL at the end. */
+static char *next_line(char **p)
+{
+	char *l = *p, *e;
+
+	if (!*l)
+		return NULL;
+	e = strchr(l, '\n');
+	if (e) {
+		*e = '\0';
+		*p = e + 1;
+	} else {
+		*p = l + strlen(l);
+	}
+	return l;
+}
+
+/* The part of a trigger event a snapshot re-run must reproduce: up to recent_changes. */
+static size_t core_len(const char *line)
+{
+	const char *e = strstr(line, ",\"recent_changes\"");
+
+	cr_assert(ne(ptr, (void *)e, NULL), "%s", line);
+	return (size_t)(e - line);
+}
+
+Test(evidence, a_regression_after_a_version_change_rolls_back_to_the_version_before)
+{
+	cr_assert(eq(int, run("replay --quiet --out out day > triggers.ndjson"), 0));
+	char *text = slurp("triggers.ndjson"), *p = text, *l;
+	bool seen = false;
+
+	while ((l = next_line(&p))) {
+		if (!strstr(l, "\"type\":\"trigger\"") || !strstr(l, "\"rule\":\"latency\""))
+			continue;
+		seen = true;
+		cr_assert(ne(ptr, strstr(l, "\"deployment\":\"support-gpt4o\""), NULL), "%s", l);
+		cr_assert(ne(ptr,
+			     strstr(l, "\"action\":{\"kind\":\"rollback\",\"target\":{"
+				       "\"model_version\":\"2024-08-06\"}"),
+			     NULL),
+			  "rolls back to the version before: %s", l);
+		cr_assert(ne(ptr,
+			     strstr(l, "\"kind\":\"model_version\",\"from\":\"2024-08-06\","
+				       "\"to\":\"2024-11-20\""),
+			     NULL),
+			  "the change is among recent_changes: %s", l);
+		cr_assert(ne(ptr, strstr(l, "\"kind\":\"deployment_write\""), NULL),
+			  "and the Activity Log's deployment write: %s", l);
+		cr_assert(ne(ptr, strstr(l, "\"snapshot\":\"snapshots/tl-"), NULL), "%s", l);
+	}
+	cr_assert(seen, "the latency incident fires");
+	/* the other incidents had no change before them: nothing to roll back */
+	p = text;
+	while ((l = next_line(&p)))
+		if (!strstr(l, "\"rule\":\"latency\""))
+			cr_assert(eq(ptr, strstr(l, "\"kind\":\"rollback\""), NULL), "%s", l);
+	free(text);
+}
+
+Test(evidence, every_snapshot_reads_with_zstdcat_and_replays_to_its_trigger)
+{
+	cr_assert(eq(int, run("replay --quiet --out out day > triggers.ndjson"), 0));
+	char *text = slurp("triggers.ndjson"), *p = text, *l;
+	size_t snapshots = 0;
+
+	while ((l = next_line(&p))) {
+		char snap[128], id[32], cmd[512];
+
+		if (!field(l, "snapshot", snap, sizeof(snap)))
+			continue;
+		cr_assert(field(l, "incident_id", id, sizeof(id)));
+		cr_assert(ne(ptr, strstr(l, "\"type\":\"trigger\""), NULL),
+			  "only trigger events name a snapshot");
+		snapshots++;
+
+		/* zstdcat reads it: header, changes, records, the trailer */
+		(void)snprintf(cmd, sizeof(cmd), "zstdcat out/%s > snap.ndjson", snap);
+		cr_assert(eq(int, sh(cmd), 0), "zstdcat %s", snap);
+		char *s = slurp("snap.ndjson"), *q = s, *h = next_line(&q), *m, *last = NULL;
+		size_t lines = 1, records = 0;
+		char want[64];
+
+		cr_assert(eq(int, strncmp(h, "{\"type\":\"tripline.snapshot\"", 27), 0), "%s", h);
+		(void)snprintf(want, sizeof(want), "\"incident_id\":\"%s\"", id);
+		cr_assert(ne(ptr, strstr(h, want), NULL));
+		cr_assert(ne(ptr, strstr(h, "\"reproducible\":true"), NULL), "%.300s", h);
+		cr_assert(ne(ptr, strstr(h, "\"minutes\":[{\"minute\""), NULL));
+		cr_assert(ne(ptr, strstr(h, "\"replay_state\":\""), NULL));
+		while ((m = next_line(&q))) {
+			lines++;
+			last = m;
+			if (strncmp(m, "{\"type\":\"tripline.", 18) != 0)
+				records++;
+		}
+		cr_assert(ne(ptr, last, NULL));
+		cr_assert(eq(int, strncmp(last, "{\"type\":\"tripline.snapshot.end\"", 31), 0));
+		char n[32];
+
+		(void)snprintf(n, sizeof(n), "\"records\":%zu,", records);
+		cr_assert(ne(ptr, strstr(last, n), NULL), "%s has %zu records", last, records);
+		cr_assert(gt(sz, records, 500), "a busy deployment's 20 minutes of records");
+		free(s);
+
+		/* re-run from the snapshot alone: the same trigger event */
+		(void)snprintf(cmd, sizeof(cmd), "replay out/%s > rerun.ndjson", snap);
+		cr_assert(eq(int, run(cmd), 0), "%s", cmd);
+		char *r = slurp("rerun.ndjson"), *rq = r, *rl;
+		bool same = false;
+
+		while ((rl = next_line(&rq)) && !same)
+			same = core_len(rl) == core_len(l) && memcmp(rl, l, core_len(l)) == 0;
+		cr_assert(same, "replaying %s gives %.*s", snap, (int)core_len(l), l);
+		free(r);
+	}
+	cr_assert(eq(sz, snapshots, 6), "one snapshot per incident of the day");
+	free(text);
+}
+
+Test(evidence, snapshots_are_the_same_bytes_at_any_thread_count)
+{
+	cr_assert(eq(int, run("replay --quiet --out o1 day > t1.ndjson"), 0));
+	cr_assert(eq(int, run("replay --quiet --out o3 --threads 3 day > t3.ndjson"), 0));
+	cr_assert(eq(int, sh("cmp -s t1.ndjson t3.ndjson"), 0));
+	cr_assert(eq(int, sh("test $(ls o1/snapshots | wc -l) -eq 6"), 0));
+	cr_assert(eq(int,
+		     sh("for f in o1/snapshots/*; do cmp -s $f o3/snapshots/${f##*/} || "
+			"exit 1; done"),
+		     0));
+}
+
+Test(evidence, a_cut_snapshot_is_refused_naming_the_file_and_offset)
+{
+	cr_assert(eq(int, run("replay --quiet --out out day > triggers.ndjson"), 0));
+	cr_assert(eq(int,
+		     sh("f=$(ls out/snapshots/* | head -1) && "
+			"head -c $(($(stat -c %s $f) / 2)) $f > cut.ndjson.zst"),
+		     0));
+	cr_assert(eq(int, run("replay cut.ndjson.zst > rerun.ndjson"), 1));
+	char *err = slurp("stderr.txt");
+
+	cr_assert(ne(ptr, strstr(err, "cut.ndjson.zst"), NULL), "%s", err);
+	cr_assert(ne(ptr, strstr(err, "byte"), NULL), "%s", err);
+	free(err);
+}
+
+Test(evidence, a_snapshot_whose_records_do_not_reach_back_says_it_cannot_reproduce)
+{
+	/* keep one minute of records: too little for a 5 minute window before the trigger */
+	FILE *f;
+	char path[256];
+
+	(void)snprintf(path, sizeof(path), "%s/short.yaml", dir);
+	cr_assert(ne(ptr, f = fopen(path, "w"), NULL));
+	fputs("evidence:\n  keep: 1m\n", f);
+	fclose(f);
+	cr_assert(eq(int, run("replay --quiet --config short.yaml --out out day > t.ndjson"), 0));
+	cr_assert(
+	    eq(int, sh("f=$(ls out/snapshots/* | head -1) && zstdcat $f | head -1 > h.json"), 0));
+	char *h = slurp("h.json");
+
+	cr_assert(ne(ptr, strstr(h, "\"reproducible\":false,\"why_not\":"), NULL), "%.400s", h);
+	free(h);
+}
+
+Test(evidence, no_evidence_writes_no_journal_and_no_snapshots)
+{
+	cr_assert(eq(int, run("replay --quiet --no-evidence --out out day > t.ndjson"), 0));
+	cr_assert(ne(int, sh("test -e out/snapshots"), 0));
+	cr_assert(ne(int, sh("test -e out/journal"), 0));
+	char *t = slurp("t.ndjson");
+
+	cr_assert(eq(ptr, strstr(t, "\"snapshot\""), NULL));
+	free(t);
+}
