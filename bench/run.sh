@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build tripline for release, generate the corpora, run the benchmarks; print figures.
 #   bench/run.sh            everything (about 10 minutes on 2 cores; 3 GB of disk in build/)
-#   bench/run.sh decode     only the decode benchmark (likewise: engine, replay, memory)
+#   bench/run.sh decode     only the decode benchmark (likewise: engine, replay, memory, retain)
 # Figures are medians of repeated runs; see bench/RESULTS.md for what they were last time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,4 +56,11 @@ if [[ $what == all || $what == replay ]]; then
 	done | sort -n | awk '{w[NR]=$1; u[NR]=$2+$3; m[NR]=$4} END {
 		printf "replay_wall_median %.3f s\nreplay_rate %.3f Mrecords/s\n", w[3], 1.0/w[3]
 		printf "replay_cpu %.3f s\nreplay_peak_rss %.1f MiB\n", u[3], m[3]/1024 }'
+fi
+if [[ $what == all || $what == retain ]]; then
+	corpus rr-1m.ndjson --format ndjson --kind rr --records 1000000 --scale 50
+	echo "## retain: 1 M RequestResponse records over 1000 series, default bounds"
+	build/bench/bench_retain --repeat 5 --series 1000 "$c/rr-1m.ndjson"
+	echo "## retain: the same, every block compressed as it is sealed"
+	build/bench/bench_retain --repeat 5 --series 1000 --max-raw 1 "$c/rr-1m.ndjson"
 fi
