@@ -86,6 +86,7 @@ struct rule_state {
 	int64_t false_since; /* firing: when the condition stopped holding, INT64_MIN if it holds */
 	int64_t last_update;
 	uint64_t incident;
+	struct tl_impact at_fire; /* the series' totals when it fired */
 };
 
 /* A slot of the series index: key and block on one line, one memory access per lookup. */
@@ -1035,6 +1036,17 @@ static struct tl_series_seed *seed_export(const struct tl_engine *e, const struc
 	return sd;
 }
 
+/* The series' totals an incident's impact is counted from. */
+static struct tl_impact totals(const struct series *s)
+{
+	return (struct tl_impact){ .requests = s->st.requests,
+				   .errors_5xx = s->st.status_5xx,
+				   .throttled_429 = s->st.status_429,
+				   .guardrail_failed = s->st.guardrail_failed,
+				   .refusals = s->st.refusals,
+				   .cost_usd = s->st.cost_usd };
+}
+
 static void emit(struct tl_engine *e, struct series *s, enum tl_rule r, uint8_t type, int64_t at,
 		 const struct obs *o)
 {
@@ -1074,6 +1086,18 @@ static void emit(struct tl_engine *e, struct series *s, enum tl_rule r, uint8_t 
 		.fallback = cfg->fallback,
 		.owner = cfg->owner,
 	};
+	if (type != TL_TRIGGER_FIRE) {
+		const struct tl_impact now = totals(s);
+
+		t->impact = (struct tl_impact){
+			.requests = now.requests - rs->at_fire.requests,
+			.errors_5xx = now.errors_5xx - rs->at_fire.errors_5xx,
+			.throttled_429 = now.throttled_429 - rs->at_fire.throttled_429,
+			.guardrail_failed = now.guardrail_failed - rs->at_fire.guardrail_failed,
+			.refusals = now.refusals - rs->at_fire.refusals,
+			.cost_usd = now.cost_usd - rs->at_fire.cost_usd,
+		};
+	}
 	if (o->severity <= 1 && cfg->fallback[0])
 		t->action = TL_ACTION_FAILOVER;
 	else if (r == TL_RULE_COST || r == TL_RULE_THROTTLING)
@@ -1117,6 +1141,7 @@ static void lifecycle(struct tl_engine *e, struct series *s, enum tl_rule r, boo
 		rs->severity = o->severity;
 		rs->incident =
 		    tl_hash_combine(tl_hash_combine(s->key, (uint64_t)r + 1), (uint64_t)rs->onset);
+		rs->at_fire = totals(s);
 		emit(e, s, r, TL_TRIGGER_FIRE, at, o);
 		return;
 	case ST_FIRING:

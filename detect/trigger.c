@@ -125,6 +125,20 @@ void tl_trigger_json_ex(const struct tl_trigger *t, const struct tl_symtab *syms
 		tl_buf_printf(b, ",\"duration_s\":%lld",
 			      (long long)((t->resolved_at - t->fired_at) / TL_NS_PER_S));
 	}
+	if (t->type != TL_TRIGGER_FIRE) {
+		const struct tl_impact *m = &t->impact;
+
+		tl_buf_printf(b,
+			      ",\"impact\":{\"since\":\"fired_at\",\"requests\":%llu,"
+			      "\"errors_5xx\":%llu,\"throttled_429\":%llu,"
+			      "\"guardrail_failed\":%llu,\"refusals\":%llu,\"cost_usd\":",
+			      (unsigned long long)m->requests, (unsigned long long)m->errors_5xx,
+			      (unsigned long long)m->throttled_429,
+			      (unsigned long long)m->guardrail_failed,
+			      (unsigned long long)m->refusals);
+		tl_buf_json_num(b, m->cost_usd);
+		tl_buf_puts(b, "}");
+	}
 	if (x && x->decided) {
 		tl_buf_put(b, x->decided, x->decided_len);
 	} else {
