@@ -320,7 +320,9 @@ Test(incidents, postmortem_has_summary_impact_timeline_evidence_and_owners)
 		"(threshold 1640 ms); peak 3400 ms at " DAY "07:45:00.000Z.");
 	has(md, "- Requests: 12000\n- 5xx errors: 42\n- Guardrail failures: 3\n- Refusals: 7\n"
 		"- Cost: $18.50\n");
-	has(md, "`impact` of the Resolved event at " DAY "08:25:30.000Z");
+	has(md, "- Cost: $18.50\n- 429 throttled: not recorded\n");
+	has(md, "Counts since the incident fired, from the `impact` of the Resolved event at " DAY
+		"08:25:30.000Z");
 	/* the timeline, in event time: change, window, trigger, action, update, resolution */
 	in_order(
 	    md, "## Timeline",

@@ -61,7 +61,7 @@ enum { C_TIME, C_KIND, C_FROM, C_TO, C_OPERATION, C_SCOPE, C_MODEL, C_MODEL_VERS
 enum { P_PATH, P_FILE, N_P };
 
 static const char *const impact_names[TL_IMPACT_N] = {
-	"requests", "errors_5xx", "guardrail_failed", "refusals", "cost_usd",
+	"requests", "errors_5xx", "guardrail_failed", "refusals", "cost_usd", "throttled_429",
 };
 
 struct keys {

@@ -29,8 +29,8 @@ static const char postmortem_usage[] =
     "  summary       rule, resource, deployment, model, severity, fired and resolved times,\n"
     "                time to detect (fired - window start) and to recover (resolved - fired)\n"
     "  impact        observed against baseline and threshold, the peak; requests, 5xx\n"
-    "                errors, guardrail failures, refusals and cost when the events carry an\n"
-    "                impact object, else 'not recorded'\n"
+    "                errors, guardrail failures, refusals, cost and 429s when the events\n"
+    "                carry an impact object, else 'not recorded'\n"
     "  timeline      recent changes, the detection window, trigger, recommended action,\n"
     "                updates and resolution, in event time (UTC)\n"
     "  evidence      the evidence snapshot and the command that replays it\n"
@@ -375,7 +375,7 @@ static void print_summary(FILE *o, const struct facts *f)
 static void print_impact(FILE *o, const struct facts *f)
 {
 	static const char *const labels[TL_IMPACT_N] = {
-		"Requests", "5xx errors", "Guardrail failures", "Refusals", "Cost",
+		"Requests", "5xx errors", "Guardrail failures", "Refusals", "Cost", "429 throttled",
 	};
 	const struct tl_inc_event *t = f->first;
 	char v[3][64], a[TL_TIME_TEXT_LEN + 1];
@@ -401,7 +401,9 @@ static void print_impact(FILE *o, const struct facts *f)
 			fprintf(o, "- %s: %.0f\n", labels[i], x);
 	}
 	if (f->impact)
-		fprintf(o, "\nCounts from the `impact` of the %s event at %s.\n",
+		fprintf(o,
+			"\nCounts since the incident fired, from the `impact` of the %s event at "
+			"%s.\n",
 			type_name(f->impact->type), fmt_time(f->impact->time_ns, a));
 	else
 		fputs("\nThe journal's events of this incident carry no `impact` object.\n", o);
