@@ -586,6 +586,43 @@ int tl_evidence_finish(struct tl_evidence *ev)
 	return ev->err;
 }
 
+void tl_evidence_stats_json(const struct tl_evidence *ev, struct tl_buf *b)
+{
+	const struct tl_changes_counts *c = tl_changes_get_counts(ev->changes);
+
+	tl_buf_printf(b,
+		      ",\"evidence\":{\"snapshots\":%llu,\"snapshot_failures\":%llu,"
+		      "\"snapshot_records\":%llu,\"snapshot_records_omitted\":%llu,"
+		      "\"journaled\":%llu,\"changes\":%llu,\"version_changes\":%llu",
+		      (unsigned long long)ev->counts.snapshots,
+		      (unsigned long long)ev->counts.snapshot_failures,
+		      (unsigned long long)ev->counts.snapshot_records,
+		      (unsigned long long)ev->counts.snapshot_omitted,
+		      (unsigned long long)ev->counts.journaled, (unsigned long long)c->changes,
+		      (unsigned long long)c->version_changes);
+	if (ev->retain) {
+		struct tl_retain_stats r;
+
+		tl_retain_stats(ev->retain, &r);
+		tl_buf_printf(
+		    b,
+		    ",\"retention\":{\"records\":%llu,\"bytes\":%llu,\"not_retained\":%llu,"
+		    "\"blocks_compressed\":%llu,\"compression_ratio\":",
+		    (unsigned long long)r.records_in, (unsigned long long)r.bytes_in,
+		    (unsigned long long)(r.records_rejected + r.records_lost),
+		    (unsigned long long)r.blocks_compressed);
+		tl_buf_json_num(b, r.compression_ratio);
+		tl_buf_printf(
+		    b,
+		    ",\"dropped_by_time\":%llu,\"dropped_by_bytes\":%llu,"
+		    "\"held_bytes\":%llu,\"series\":%llu}",
+		    (unsigned long long)r.dropped_time_records,
+		    (unsigned long long)(r.dropped_series_records + r.dropped_total_records),
+		    (unsigned long long)r.held_bytes, (unsigned long long)r.series);
+	}
+	tl_buf_puts(b, "}");
+}
+
 const char *tl_evidence_errmsg(const struct tl_evidence *ev)
 {
 	return ev->errmsg;

@@ -69,6 +69,9 @@ void tl_evidence_watermark(struct tl_evidence *ev, int64_t watermark_ns);
  */
 int tl_evidence_finish(struct tl_evidence *ev);
 
+/** tl_evidence_stats_json() - append `,"evidence":{...}`: retention, snapshots, changes. */
+void tl_evidence_stats_json(const struct tl_evidence *ev, struct tl_buf *b);
+
 const char *tl_evidence_errmsg(const struct tl_evidence *ev);
 const struct tl_evidence_counts *tl_evidence_get_counts(const struct tl_evidence *ev);
 void tl_evidence_free(struct tl_evidence *ev);

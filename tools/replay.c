@@ -505,7 +505,10 @@ static void stats_json(struct replay *rp, struct tl_buf *b)
 			      (unsigned long long)s->refusals, (unsigned long long)s->metric_rows,
 			      (unsigned long long)s->changes);
 	}
-	tl_buf_puts(b, "]}\n");
+	tl_buf_puts(b, "]");
+	if (rp->evidence)
+		tl_evidence_stats_json(rp->evidence, b);
+	tl_buf_puts(b, "}\n");
 	free(ns);
 }
 
