@@ -1,7 +1,8 @@
 /*
  * tests/it_evidence.c - evidence end to end, as a responder uses it: on the generated day the
  * latency regression after support-gpt4o's model version change recommends rolling back to
- * the version before, with the change in recent_changes; every trigger's snapshot is a
+ * the version before, with the change in recent_changes, and its postmortem draft has the
+ * whole timeline; every trigger's snapshot is a
  * zstd NDJSON file that zstdcat reads (header, changes, records, trailer), and `tripline
  * replay SNAPSHOT` gives the same trigger event from the snapshot alone; snapshots are the
  * same bytes at any thread count; a snapshot that cannot reproduce its trigger says so.
@@ -131,8 +132,40 @@ Test(evidence, a_regression_after_a_version_change_rolls_back_to_the_version_bef
 		cr_assert(ne(ptr, strstr(l, "\"snapshot\":\"snapshots/tl-"), NULL), "%s", l);
 	}
 	cr_assert(seen, "the latency incident fires");
+
+	/* the postmortem draft has the whole timeline: changes, trigger, action, resolution */
+	char id[32] = "", cmd[128];
+
+	free(text);
+	p = text = slurp("triggers.ndjson");
+	while ((l = next_line(&p)))
+		if (strstr(l, "\"type\":\"trigger\"") && strstr(l, "\"rule\":\"latency\""))
+			cr_assert(field(l, "incident_id", id, sizeof(id)));
+	(void)snprintf(cmd, sizeof(cmd), "postmortem %s --out out > pm.md", id);
+	cr_assert(eq(int, run(cmd), 0));
+	char *pm = slurp("pm.md");
+	const char *order[] = { "## Timeline",
+				"deployment_write",
+				"model_version changed from 2024-08-06 to 2024-11-20",
+				"**Trigger** Sev2 latency",
+				"Recommended action: rollback to model_version 2024-08-06",
+				"**Resolved**",
+				"Time to detect: 5m00s",
+				"## Evidence",
+				"snapshots/tl-" };
+	const char *at = pm;
+
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		const char *f = strstr(at, order[i]);
+
+		cr_assert(ne(ptr, (void *)f, NULL), "postmortem has '%s' after the one before:\n%s",
+			  order[i], pm);
+		at = f;
+	}
+	free(pm);
 	/* the other incidents had no change before them: nothing to roll back */
-	p = text;
+	free(text);
+	p = text = slurp("triggers.ndjson");
 	while ((l = next_line(&p)))
 		if (!strstr(l, "\"rule\":\"latency\""))
 			cr_assert(eq(ptr, strstr(l, "\"kind\":\"rollback\""), NULL), "%s", l);
