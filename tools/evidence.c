@@ -564,9 +564,12 @@ void tl_evidence_watermark(struct tl_evidence *ev, int64_t watermark_ns)
 	/* records expire by the watermark of the triggers reported, never past a trigger not
 	 * yet reported: its snapshot will find what came before it */
 	const int64_t w = tl_shards_written_wm(ev->shards);
+
+	if (w == INT64_MIN)
+		return;
 	const int64_t e = floor_minute(w < q ? w : q);
 
-	if (w != INT64_MIN && (ev->last_expire == INT64_MIN || e > ev->last_expire)) {
+	if (ev->last_expire == INT64_MIN || e > ev->last_expire) {
 		ev->last_expire = e;
 		if (tl_retain_expire(ev->retain, e) < 0)
 			ev->counts.retain_errors++;

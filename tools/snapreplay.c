@@ -139,7 +139,8 @@ static int not_counted(const char *h, uint64_t **ret, size_t *ret_n)
 		else if (*p != ']')
 			goto bad;
 	}
-	qsort(a, n, sizeof(*a), cmp_u64);
+	if (n)
+		qsort(a, n, sizeof(*a), cmp_u64);
 	*ret = a;
 	*ret_n = n;
 	return 0;
