@@ -277,6 +277,20 @@ Test(evidence, a_snapshot_whose_records_do_not_reach_back_says_it_cannot_reprodu
 	free(h);
 }
 
+Test(evidence, options_that_do_not_apply_to_a_snapshot_are_refused)
+{
+	cr_assert(eq(int, run("replay --quiet --out out day > t.ndjson"), 0));
+	cr_assert(eq(int, sh("ls out/snapshots/* | head -1 > snap.txt"), 0));
+	char *snap = slurp("snap.txt"), cmd[512];
+
+	snap[strcspn(snap, "\n")] = '\0';
+	(void)snprintf(cmd, sizeof(cmd), "replay --config none.yaml %s > r.ndjson", snap);
+	cr_assert(eq(int, run(cmd), 2), "the snapshot's own rules apply, not a config");
+	(void)snprintf(cmd, sizeof(cmd), "replay --quiet %s > r.ndjson", snap);
+	cr_assert(eq(int, run(cmd), 0));
+	free(snap);
+}
+
 Test(evidence, no_evidence_writes_no_journal_and_no_snapshots)
 {
 	cr_assert(eq(int, run("replay --quiet --no-evidence --out out day > t.ndjson"), 0));

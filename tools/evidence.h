@@ -83,7 +83,7 @@ bool tl_is_snapshot(const char *path);
  * tl_snapshot_replay() - `tripline replay SNAPSHOT` (tools/snapreplay.c).
  * Return: the exit status.
  */
-int tl_snapshot_replay(const char *path, const char *stats_path);
+int tl_snapshot_replay(const char *path);
 
 /** tl_mkdir_p() - create @dir and its parents as needed. Return: 0 or -errno. */
 int tl_mkdir_p(const char *dir);

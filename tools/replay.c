@@ -599,8 +599,16 @@ int tl_cmd_replay(int argc, char **argv)
 		tl_err("replay: no PATH given (see 'tripline replay --help')");
 		return TL_EXIT_USAGE;
 	}
-	if (npos == 1 && tl_is_snapshot(argv[0]))
-		return tl_snapshot_replay(argv[0], stats_path);
+	if (npos == 1 && tl_is_snapshot(argv[0])) {
+		if (config_path || threads_s || chunk_s || stats_path || summary_path || dl_path ||
+		    no_evidence) {
+			tl_err("replay: '%s' is a snapshot, which carries its own rules and state: "
+			       "only --quiet applies to it",
+			       argv[0]);
+			return TL_EXIT_USAGE;
+		}
+		return tl_snapshot_replay(argv[0]);
+	}
 	if (config_path) {
 		r = tl_config_load(config_path, &cfg, cfg_err, sizeof(cfg_err));
 		if (r < 0) {

@@ -149,7 +149,7 @@ bad:
 	return -1;
 }
 
-int tl_snapshot_replay(const char *path, const char *stats_path)
+int tl_snapshot_replay(const char *path)
 {
 	struct tl_snapshot_reader *rd = NULL;
 	struct tl_replay_state st = { 0 };
@@ -165,7 +165,6 @@ int tl_snapshot_replay(const char *path, const char *stats_path)
 	int r, status = TL_EXIT_IO;
 	size_t cap_buf = 0;
 
-	(void)stats_path;
 	tl_report_init(&rep, NULL, STDOUT_FILENO);
 	if ((r = tl_snapshot_open(path, &rd)) < 0) {
 		tl_err("'%s': %s", path, tl_strerror(r));
