@@ -47,5 +47,6 @@ int tl_cmd_gen(int argc, char **argv);
 int tl_cmd_config(int argc, char **argv);
 int tl_cmd_incidents(int argc, char **argv);
 int tl_cmd_postmortem(int argc, char **argv);
+int tl_cmd_snapshot(int argc, char **argv);
 
 #endif /* TL_TOOLS_CLI_H */

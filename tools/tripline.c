@@ -25,6 +25,8 @@ static const char usage[] =
     "  incidents list|show ID      the incidents in the journal (--out DIR), or one's\n"
     "                              whole timeline as JSON\n"
     "  postmortem ID               a Markdown draft of an incident's postmortem\n"
+    "  snapshot show|extract FILE  summarize an evidence snapshot, or write its raw\n"
+    "                              records as stored\n"
     "\n"
     "Run 'tripline <command> --help' for the options of a command.\n";
 
@@ -130,6 +132,8 @@ int main(int argc, char **argv)
 		return tl_cmd_incidents(argc - 1, argv + 1);
 	if (strcmp(argv[1], "postmortem") == 0)
 		return tl_cmd_postmortem(argc - 1, argv + 1);
+	if (strcmp(argv[1], "snapshot") == 0)
+		return tl_cmd_snapshot(argc - 1, argv + 1);
 	tl_err("unknown command '%s' (see 'tripline --help')", argv[1]);
 	return TL_EXIT_USAGE;
 }
