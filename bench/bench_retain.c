@@ -5,13 +5,15 @@
  * `name value unit` line per figure.
  *
  *   bench_retain [--repeat N] [--series N] [--level L] [--block BYTES]
- *                [--stage-s S] [--max-raw BYTES] FILE
+ *                [--stage-s S] [--max-raw BYTES] [--threads N] FILE
  *
  * FILE is JSON lines (`tripline gen --format ndjson`). It is read and decoded once, untimed,
  * for each record's series and event time; the decoded series (resource, deployment) are
  * split into sub-series by record number so that there are about --series of them, each
  * holding one deployment's records. Each repeat then times adding every record, whole lines
  * as the raw bytes, into a new retention with the default options; the figures are medians.
+ * --threads -1 compresses on the adding thread, 0 (the default) on the compressor thread;
+ * retain_cpu_median counts both threads.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +159,8 @@ int main(int argc, char **argv)
 			o.stage_ns = atol(argv[++i]) * S_NS;
 		else if (strcmp(argv[i], "--max-raw") == 0 && i + 1 < argc)
 			o.max_raw_bytes = (size_t)atol(argv[++i]);
+		else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+			o.threads = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--block") == 0 && i + 1 < argc)
 			o.block_bytes = (size_t)atol(argv[++i]);
 		else if (strncmp(argv[i], "--", 2) == 0 || file)
@@ -166,7 +170,7 @@ int main(int argc, char **argv)
 	}
 	if (bad || !file || repeat < 1 || repeat > 64 || series < 1) {
 		fprintf(stderr, "usage: bench_retain [--repeat N] [--series N] [--level L] "
-				"[--block BYTES] FILE\n");
+				"[--block BYTES] [--threads N] FILE\n");
 		return 2;
 	}
 	size_t len, n;
@@ -207,6 +211,7 @@ int main(int argc, char **argv)
 	printf("retain_block %zu bytes\n", o.block_bytes ? o.block_bytes : TL_RETAIN_BLOCK_BYTES);
 	printf("retain_max_raw %zu bytes\n",
 	       o.max_raw_bytes ? o.max_raw_bytes : TL_RETAIN_MAX_RAW_BYTES);
+	printf("retain_threads %d\n", o.threads);
 	printf("retain_repeats %d runs\n", repeat);
 	printf("retain_wall_median %.3f s\n", wall);
 	printf("retain_cpu_median %.3f s\n", cpu);

@@ -9,9 +9,17 @@
  *
  * and a seal hands the staging buffer over to a block as it is. Sealed blocks are in two lists
  * in seal order: the series' own (oldest at head) and a global one. Both are in seal order, so
- * the global head is always the head of its series' list. Each list has a cursor at its oldest
- * block not yet considered for compression: a bound that wants bytes compresses from there on,
- * skipping blocks a pin holds (a pin may be reading them on another thread).
+ * the global head is always the head of its series' list. Blocks not yet considered for
+ * compression are in two more lists (the series' and the global one): a bound that wants bytes
+ * takes the newest first, skipping blocks a pin holds (a pin may read them on another thread).
+ *
+ * A block taken is a job: it goes to the compressor thread through a single-producer,
+ * single-consumer queue, and into r->pend[], in order. The compressor only reads the block's
+ * data and writes its result fields (zdata, zlen, zerr), then stores J_DONE under c->mu. The
+ * adder collects the oldest job when r->lag are in flight and a new one is to start (waiting
+ * on c->done if it is not done): only then does the block's data become the compressed bytes,
+ * if it is still retained and no pin holds it. A job holds a reference to its block, so the
+ * block outlives the compressor's use; a block dropped meanwhile is freed by its collection.
  *
  * Blocks are refcounted: the retention lists hold one reference, each pin holding the block one.
  * Dropping a block from retention unlinks it and releases the lists' reference; the last pin's
@@ -19,6 +27,8 @@
  * all else is owned by the adder thread. Non-logging.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -34,19 +44,53 @@
 #define STAGE_MIN 4096u /* first staging allocation */
 #define TABLE_MIN 64u   /* first table size, a power of two */
 #define SPARES    32u   /* staging buffers of block_bytes kept for reuse */
+#define LAG_MAX   32u   /* compression jobs in flight at most; a power of two */
+
+/* A block's compression job, in b->job. */
+enum { J_NONE, J_QUEUED, J_DONE };
 
 struct block {
 	_Atomic uint32_t refs;
+	_Atomic int job;  /* J_*; J_DONE is stored by the compressor under c->mu */
 	uint32_t n;       /* records */
 	uint32_t raw_len; /* staged bytes it holds, headers included */
 	uint32_t size;    /* bytes of data, compressed or not */
 	uint32_t cap;     /* bytes allocated at data */
+	uint32_t acct;    /* bytes it counts for in held: size, or an estimate while pending */
 	bool z;           /* data is one zstd frame */
+	bool zq;          /* a candidate for compression, in both candidate lists */
+	bool pending;     /* its compression job is not collected yet */
+	bool dropped;     /* no longer retained (while pending) */
 	int64_t min_t, max_t;
-	struct block *next;          /* in its series' list, while retained */
-	struct block *gprev, *gnext; /* in the global list, while retained */
+	struct block *next;            /* in its series' list, while retained */
+	struct block *gprev, *gnext;   /* in the global list, while retained */
+	struct block *zsprev, *zsnext; /* in its series' candidates, while zq */
+	struct block *zgprev, *zgnext; /* in the global candidates, while zq */
 	struct series *s;
 	unsigned char *data;
+	/* the job's result: written by whoever compresses, read by the adder after J_DONE */
+	unsigned char *zdata;
+	size_t zlen;
+	int zerr;
+};
+
+/*
+ * The compressor thread and its queue of jobs (single producer: the adder, single consumer:
+ * the compressor). It only reads a queued block's data and writes the block's result fields.
+ */
+struct compressor {
+	alignas(64) _Atomic size_t head; /* written by the compressor only */
+	alignas(64) _Atomic size_t tail; /* written by the adder only */
+	alignas(64) struct block *q[LAG_MAX];
+	_Atomic bool sleeping; /* the compressor waits, or is about to, on work */
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	bool stop;    /* under mu */
+	bool waiting; /* under mu: the adder waits on done */
+	pthread_t thread;
+	ZSTD_CCtx *cctx;
+	unsigned char *scratch;
+	size_t scratch_cap;
 };
 
 struct series {
@@ -60,8 +104,8 @@ struct series {
 	int64_t last_t;               /* newest event time added */
 	int64_t dropped_until;
 	struct block *head, *tail;
-	struct block *zcur; /* oldest block not yet considered for compression */
-	size_t held;        /* bytes of the retained blocks */
+	struct block *zhead, *ztail; /* blocks not yet considered for compression */
+	size_t held;                 /* bytes of the retained blocks */
 	struct tl_retain_pin *pins;
 };
 
@@ -75,12 +119,16 @@ struct tl_retain {
 	ZSTD_CCtx *cctx;
 	unsigned char *scratch;
 	size_t scratch_cap;
+	struct compressor *c;        /* NULL: the adder compresses */
+	struct block *pend[LAG_MAX]; /* jobs not collected, oldest at pend_head */
+	uint32_t pend_head, n_pend, lag;
+	uint64_t est_in, est_out; /* results collected, for the estimate of pending ones */
 	struct slot *slots;
 	size_t mask; /* slots - 1 */
 	struct series **all;
 	uint32_t n_all, cap_all;
 	struct block *ghead, *gtail;
-	struct block *zcur;           /* oldest block not yet considered for compression */
+	struct block *zhead, *ztail;  /* blocks not yet considered for compression */
 	unsigned char *spare[SPARES]; /* dropped blocks' buffers of block_bytes, for staging */
 	uint32_t n_spare;
 	int64_t freed_until; /* newest dropped time of any forgotten series */
@@ -226,6 +274,61 @@ static void series_free(struct tl_retain *r, struct series *s)
 
 /* -- blocks -- */
 
+/* Make @b, newly sealed, the newest candidate for compression. */
+static void zpush(struct tl_retain *r, struct series *s, struct block *b)
+{
+	b->zq = true;
+	b->zsnext = NULL;
+	b->zsprev = s->ztail;
+	if (s->ztail)
+		s->ztail->zsnext = b;
+	else
+		s->zhead = b;
+	s->ztail = b;
+	b->zgnext = NULL;
+	b->zgprev = r->ztail;
+	if (r->ztail)
+		r->ztail->zgnext = b;
+	else
+		r->zhead = b;
+	r->ztail = b;
+}
+
+/* @b is no longer a candidate for compression: considered, or dropped. */
+static void zremove(struct tl_retain *r, struct block *b)
+{
+	struct series *s = b->s;
+
+	if (!b->zq)
+		return;
+	b->zq = false;
+	if (b->zsprev)
+		b->zsprev->zsnext = b->zsnext;
+	else
+		s->zhead = b->zsnext;
+	if (b->zsnext)
+		b->zsnext->zsprev = b->zsprev;
+	else
+		s->ztail = b->zsprev;
+	if (b->zgprev)
+		b->zgprev->zgnext = b->zgnext;
+	else
+		r->zhead = b->zgnext;
+	if (b->zgnext)
+		b->zgnext->zgprev = b->zgprev;
+	else
+		r->ztail = b->zgprev;
+}
+
+/* Keep @data, a raw block's buffer of @cap bytes, for staging if it has block_bytes. */
+static void spare_or_free(struct tl_retain *r, unsigned char *data, size_t cap)
+{
+	if (cap == r->o.block_bytes && r->n_spare < SPARES)
+		r->spare[r->n_spare++] = data; /* saves a page-faulting allocation */
+	else
+		free(data);
+}
+
 static void drop_head(struct tl_retain *r, struct series *s, uint64_t *ret_records)
 {
 	struct block *b = s->head;
@@ -233,10 +336,7 @@ static void drop_head(struct tl_retain *r, struct series *s, uint64_t *ret_recor
 	s->head = b->next;
 	if (!s->head)
 		s->tail = NULL;
-	if (s->zcur == b)
-		s->zcur = b->next;
-	if (r->zcur == b)
-		r->zcur = b->gnext;
+	zremove(r, b);
 	if (b->gprev)
 		b->gprev->gnext = b->gnext;
 	else
@@ -245,17 +345,18 @@ static void drop_head(struct tl_retain *r, struct series *s, uint64_t *ret_recor
 		b->gnext->gprev = b->gprev;
 	else
 		r->gtail = b->gprev;
-	s->held -= b->size;
+	s->held -= b->acct;
 	r->st.blocks--;
-	r->st.held_bytes -= b->size;
-	if (!b->z)
+	r->st.held_bytes -= b->acct;
+	if (!b->z && !b->pending)
 		r->st.raw_bytes -= b->size;
+	b->dropped = true; /* collect() frees what a pending job leaves */
 	r->st.records -= b->n;
 	if (b->max_t > s->dropped_until)
 		s->dropped_until = b->max_t;
 	*ret_records += b->n;
-	if (!b->z && b->cap == r->o.block_bytes && r->n_spare < SPARES && block_is_own(b)) {
-		r->spare[r->n_spare++] = b->data; /* saves a page-faulting allocation */
+	if (!b->z && block_is_own(b)) {
+		spare_or_free(r, b->data, b->cap);
 		b->data = NULL;
 	}
 	block_unref(b);
@@ -323,38 +424,204 @@ static int zstd_err(size_t z)
 	return ZSTD_getErrorCode(z) == ZSTD_error_memory_allocation ? -ENOMEM : TL_ECOMPRESS;
 }
 
-/* Compress @b, which only the retention holds, in place. */
-static int compress(struct tl_retain *r, struct block *b)
+/* Compress @b's data into the job's result fields with @cctx and the scratch buffer given. */
+static void zjob(ZSTD_CCtx *cctx, unsigned char **scratch, size_t *scratch_cap, struct block *b)
 {
 	size_t bound = ZSTD_compressBound(b->size), z;
 	unsigned char *p;
 
-	if (bound > r->scratch_cap) {
-		p = realloc(r->scratch, bound);
-		if (!p)
-			return -ENOMEM;
-		r->scratch = p;
-		r->scratch_cap = bound;
+	b->zdata = NULL;
+	b->zerr = 0;
+	if (bound > *scratch_cap) {
+		p = realloc(*scratch, bound);
+		if (!p) {
+			b->zerr = -ENOMEM;
+			return;
+		}
+		*scratch = p;
+		*scratch_cap = bound;
 	}
-	z = ZSTD_compress2(r->cctx, r->scratch, r->scratch_cap, b->data, b->size);
-	if (ZSTD_isError(z))
-		return zstd_err(z);
-	p = malloc(z);
-	if (!p)
-		return -ENOMEM;
-	memcpy(p, r->scratch, z);
-	free(b->data);
-	b->data = p;
-	b->cap = (uint32_t)z;
-	b->s->held -= b->size - z;
-	r->st.held_bytes -= b->size - z;
+	z = ZSTD_compress2(cctx, *scratch, *scratch_cap, b->data, b->size);
+	if (ZSTD_isError(z)) {
+		b->zerr = zstd_err(z);
+		return;
+	}
+	b->zlen = z;
+	if (z >= b->size)
+		return; /* incompressible: no result, the block stays as it is */
+	b->zdata = malloc(z);
+	if (!b->zdata) {
+		b->zerr = -ENOMEM;
+		return;
+	}
+	memcpy(b->zdata, *scratch, z);
+}
+
+static void *compressor_main(void *arg)
+{
+	struct compressor *c = arg;
+
+	for (;;) {
+		const size_t h = atomic_load_explicit(&c->head, memory_order_relaxed);
+		/* acquire pairs with the adder's release in submit(): the slot and block are set */
+		const size_t t = atomic_load_explicit(&c->tail, memory_order_acquire);
+
+		if (h == t) {
+			bool stop;
+
+			(void)pthread_mutex_lock(&c->mu);
+			atomic_store(&c->sleeping, true);
+			/* seq_cst: either the adder sees sleeping and signals under mu, or this
+			 * sees its new tail (the adder fences between storing tail and loading
+			 * sleeping) */
+			atomic_thread_fence(memory_order_seq_cst);
+			if (atomic_load(&c->tail) == h && !c->stop)
+				(void)pthread_cond_wait(&c->work, &c->mu);
+			atomic_store(&c->sleeping, false);
+			stop = c->stop && atomic_load(&c->tail) == h;
+			(void)pthread_mutex_unlock(&c->mu);
+			if (stop)
+				return NULL;
+			continue;
+		}
+		struct block *b = c->q[h & (LAG_MAX - 1)];
+
+		/* release: the adder may reuse the slot once it has read the new head */
+		atomic_store_explicit(&c->head, h + 1, memory_order_release);
+		zjob(c->cctx, &c->scratch, &c->scratch_cap, b);
+		(void)pthread_mutex_lock(&c->mu);
+		/* release publishes the result fields; under mu, so the adder's wait sees it */
+		atomic_store_explicit(&b->job, J_DONE, memory_order_release);
+		if (c->waiting)
+			(void)pthread_cond_signal(&c->done);
+		(void)pthread_mutex_unlock(&c->mu);
+		/* b is the adder's again: not touched past here */
+	}
+}
+
+/* What @b, about to be compressed, counts for in held until its job is collected. */
+static uint32_t estimate(const struct tl_retain *r, const struct block *b)
+{
+	uint64_t e = r->est_in ? (uint64_t)b->size * r->est_out / r->est_in : b->size / 2;
+
+	return (uint32_t)(e < 1 ? 1 : e > b->size ? b->size : e);
+}
+
+/*
+ * Collect the oldest job: wait for its result if need be, then swap the block's data for it
+ * if the block is still retained and no pin holds it, and count its true size in held.
+ */
+static int collect(struct tl_retain *r)
+{
+	struct block *b = r->pend[r->pend_head];
+	struct compressor *c = r->c;
+	int rc;
+
+	r->pend_head = (r->pend_head + 1) & (LAG_MAX - 1);
+	r->n_pend--;
+	/* acquire pairs with the compressor's release: the result fields are written */
+	if (atomic_load_explicit(&b->job, memory_order_acquire) != J_DONE) {
+		(void)pthread_mutex_lock(&c->mu);
+		while (atomic_load_explicit(&b->job, memory_order_acquire) != J_DONE) {
+			c->waiting = true;
+			(void)pthread_cond_wait(&c->done, &c->mu);
+		}
+		c->waiting = false;
+		(void)pthread_mutex_unlock(&c->mu);
+	}
+	atomic_store_explicit(&b->job, J_NONE, memory_order_relaxed);
+	b->pending = false;
+	rc = b->zerr;
+	if (!rc) {
+		r->est_in += b->size;
+		r->est_out += b->zdata ? b->zlen : b->size;
+		if (r->est_in > (UINT64_C(1) << 40)) {
+			r->est_in /= 2;
+			r->est_out /= 2;
+		}
+	}
+	if (b->dropped) {
+		free(b->zdata);
+		b->zdata = NULL;
+		/* only the job holds it: the last reference, no pin reads it */
+		if (block_is_own(b)) {
+			spare_or_free(r, b->data, b->cap);
+			b->data = NULL;
+		}
+		block_unref(b);
+		return rc;
+	}
+	struct series *s = b->s;
+	/* the list's reference and the job's: no pin reads the data, none can start to */
+	const bool own = atomic_load_explicit(&b->refs, memory_order_acquire) == 2;
+	uint32_t acct = b->size;
+
+	if (b->zdata && own) {
+		acct = (uint32_t)b->zlen;
+		spare_or_free(r, b->data, b->cap);
+		b->data = b->zdata;
+		b->cap = acct;
+		r->st.blocks_compressed++;
+		r->st.compressed_in += b->size;
+		r->st.compressed_out += acct;
+		b->size = acct;
+		b->z = true;
+	} else {
+		free(b->zdata);
+		r->st.raw_bytes += b->size;
+	}
+	b->zdata = NULL;
+	s->held = s->held - b->acct + acct;
+	r->st.held_bytes = r->st.held_bytes - b->acct + acct;
+	b->acct = acct;
+	block_unref(b);
+	return rc;
+}
+
+/*
+ * Compress @b, which only the retention holds: on the compressor thread if there is one. Until
+ * the job is collected, LAG jobs later (or when the retention is freed), @b counts for an
+ * estimate of its compressed size in held and for nothing in raw_bytes; the estimate and the
+ * points of collection depend on the calls alone, so the bounds decide the same whichever
+ * thread compresses and however fast.
+ */
+static int submit(struct tl_retain *r, struct block *b)
+{
+	struct compressor *c = r->c;
+	uint32_t est;
+	int rc = 0;
+
+	if (r->n_pend == r->lag)
+		rc = collect(r);
+	est = estimate(r, b);
+	b->s->held = b->s->held - b->acct + est;
+	r->st.held_bytes = r->st.held_bytes - b->acct + est;
 	r->st.raw_bytes -= b->size;
-	r->st.blocks_compressed++;
-	r->st.compressed_in += b->size;
-	r->st.compressed_out += z;
-	b->size = (uint32_t)z;
-	b->z = true;
-	return 0;
+	b->acct = est;
+	b->pending = true;
+	/* relaxed: the adder holds a reference already; the job's is released by collect() */
+	atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+	r->pend[(r->pend_head + r->n_pend++) & (LAG_MAX - 1)] = b;
+	if (!c) {
+		zjob(r->cctx, &r->scratch, &r->scratch_cap, b);
+		atomic_store_explicit(&b->job, J_DONE, memory_order_relaxed);
+		return rc;
+	}
+	/* the queue holds at most the n_pend <= LAG_MAX jobs not collected: never full */
+	const size_t t = atomic_load_explicit(&c->tail, memory_order_relaxed);
+
+	atomic_store_explicit(&b->job, J_QUEUED, memory_order_relaxed);
+	c->q[t & (LAG_MAX - 1)] = b;
+	/* release publishes the slot and the block before the tail */
+	atomic_store_explicit(&c->tail, t + 1, memory_order_release);
+	/* seq_cst pairs with the compressor's fence before it checks the tail and sleeps */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load(&c->sleeping)) {
+		(void)pthread_mutex_lock(&c->mu);
+		(void)pthread_cond_signal(&c->work);
+		(void)pthread_mutex_unlock(&c->mu);
+	}
+	return rc;
 }
 
 /* Enforce the byte bounds after a seal of @s: compress, then drop. */
@@ -362,21 +629,21 @@ static int bound(struct tl_retain *r, struct series *s)
 {
 	int rc = 0;
 
-	while (rc == 0 && s->held > r->o.max_series_bytes && s->zcur) {
-		struct block *b = s->zcur;
+	while (rc == 0 && s->held > r->o.max_series_bytes && s->ztail) {
+		struct block *b = s->ztail;
 
-		s->zcur = b->next;
-		if (!b->z && block_is_own(b))
-			rc = compress(r, b);
+		zremove(r, b);
+		if (block_is_own(b))
+			rc = submit(r, b);
 	}
 	while (s->head && s->held > r->o.max_series_bytes)
 		drop_head(r, s, &r->st.dropped_series_records);
-	while (rc == 0 && r->st.raw_bytes > r->o.max_raw_bytes && r->zcur) {
-		struct block *b = r->zcur;
+	while (rc == 0 && r->st.raw_bytes > r->o.max_raw_bytes && r->ztail) {
+		struct block *b = r->ztail;
 
-		r->zcur = b->gnext;
-		if (!b->z && block_is_own(b))
-			rc = compress(r, b);
+		zremove(r, b);
+		if (block_is_own(b))
+			rc = submit(r, b);
 	}
 	while (r->o.max_total_bytes && r->ghead && r->st.held_bytes > r->o.max_total_bytes)
 		drop_head(r, r->ghead->s, &r->st.dropped_total_records);
@@ -404,11 +671,16 @@ static int seal(struct tl_retain *r, struct series *s, bool full)
 		}
 	}
 	atomic_init(&b->refs, 1);
+	atomic_init(&b->job, J_NONE);
 	b->n = s->stage_n;
 	b->raw_len = (uint32_t)s->stage_len;
 	b->size = (uint32_t)s->stage_len;
+	b->acct = b->size;
 	b->cap = (uint32_t)s->stage_cap;
 	b->z = false;
+	b->pending = false;
+	b->dropped = false;
+	b->zdata = NULL;
 	b->min_t = s->stage_min;
 	b->max_t = s->stage_max;
 	b->next = NULL;
@@ -434,15 +706,12 @@ static int seal(struct tl_retain *r, struct series *s, bool full)
 	else
 		s->head = b;
 	s->tail = b;
-	if (!s->zcur)
-		s->zcur = b;
 	if (r->gtail)
 		r->gtail->gnext = b;
 	else
 		r->ghead = b;
 	r->gtail = b;
-	if (!r->zcur)
-		r->zcur = b;
+	zpush(r, s, b);
 	s->held += b->size;
 	r->st.blocks++;
 	r->st.held_bytes += b->size;
@@ -452,6 +721,81 @@ static int seal(struct tl_retain *r, struct series *s, bool full)
 }
 
 /* -- the API -- */
+
+static void compressor_free(struct compressor *c)
+{
+	ZSTD_freeCCtx(c->cctx);
+	free(c->scratch);
+	free(c);
+}
+
+/* Start the compressor thread, its CCtx set up as the adder's. Return: 0 or -errno. */
+static int compressor_start(struct tl_retain *r)
+{
+	struct compressor *c = calloc(1, sizeof(*c));
+	int e;
+
+	if (!c)
+		return -ENOMEM;
+	c->cctx = ZSTD_createCCtx();
+	if (!c->cctx) {
+		free(c);
+		return -ENOMEM;
+	}
+	(void)ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, r->o.level);
+	if (r->o.window_log)
+		(void)ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_windowLog, r->o.window_log);
+	atomic_init(&c->head, 0);
+	atomic_init(&c->tail, 0);
+	atomic_init(&c->sleeping, false);
+	if ((e = pthread_mutex_init(&c->mu, NULL)) != 0)
+		goto out_free;
+	if ((e = pthread_cond_init(&c->work, NULL)) != 0)
+		goto out_mutex;
+	if ((e = pthread_cond_init(&c->done, NULL)) != 0)
+		goto out_work;
+	if ((e = pthread_create(&c->thread, NULL, compressor_main, c)) != 0)
+		goto out_done;
+	r->c = c;
+	return 0;
+
+out_done:
+	(void)pthread_cond_destroy(&c->done);
+out_work:
+	(void)pthread_cond_destroy(&c->work);
+out_mutex:
+	(void)pthread_mutex_destroy(&c->mu);
+out_free:
+	compressor_free(c);
+	return -e;
+}
+
+/* Stop the compressor after its queue, then release the jobs not collected. */
+static void compressor_stop(struct tl_retain *r)
+{
+	struct compressor *c = r->c;
+
+	if (c) {
+		(void)pthread_mutex_lock(&c->mu);
+		c->stop = true;
+		(void)pthread_cond_signal(&c->work);
+		(void)pthread_mutex_unlock(&c->mu);
+		(void)pthread_join(c->thread, NULL);
+		(void)pthread_cond_destroy(&c->done);
+		(void)pthread_cond_destroy(&c->work);
+		(void)pthread_mutex_destroy(&c->mu);
+		compressor_free(c);
+		r->c = NULL;
+	}
+	for (; r->n_pend; r->n_pend--) {
+		struct block *b = r->pend[r->pend_head];
+
+		r->pend_head = (r->pend_head + 1) & (LAG_MAX - 1);
+		free(b->zdata);
+		b->zdata = NULL;
+		block_unref(b);
+	}
+}
 
 int tl_retain_new(const struct tl_retain_opts *opts, struct tl_retain **ret_r)
 {
@@ -495,6 +839,12 @@ int tl_retain_new(const struct tl_retain_opts *opts, struct tl_retain **ret_r)
 		tl_retain_free(r);
 		return TL_ECONFIG;
 	}
+	r->lag = (uint32_t)(r->o.max_series_bytes / r->o.block_bytes / 4);
+	r->lag = r->lag < 1 ? 1 : r->lag > LAG_MAX ? LAG_MAX : r->lag;
+	if (r->o.threads >= 0 && (z = compressor_start(r)) != 0) {
+		tl_retain_free(r);
+		return (int)z;
+	}
 	*ret_r = r;
 	return 0;
 }
@@ -503,6 +853,7 @@ void tl_retain_free(struct tl_retain *r)
 {
 	if (!r)
 		return;
+	compressor_stop(r);
 	for (uint32_t i = 0; i < r->n_all; i++) {
 		struct series *s = r->all[i];
 
@@ -686,7 +1037,9 @@ int tl_retain_pin(struct tl_retain *r, uint64_t series, struct tl_retain_pin **r
 		(void)seal(r, s, false); /* a failure loses them: dropped_until tells */
 	pin->st.dropped_until = s->dropped_until;
 	/* the newest blocks that fit */
-	total = s->held;
+	total = 0;
+	for (b = s->head; b; b = b->next)
+		total += b->size;
 	for (b = s->head; b && total > pin->max_bytes; b = b->next) {
 		pin->st.omitted_records += b->n;
 		total -= b->size;

@@ -5,10 +5,18 @@
  * records are appended to a staging buffer, which is sealed into a block (no copy) when it
  * reaches block_bytes; a block remembers its records' oldest and newest event time and count.
  * Sealed blocks are compressed with zstd only when memory asks for it: when the uncompressed
- * sealed bytes of all series pass max_raw_bytes (the oldest are compressed first), or a series
- * passes max_series_bytes (its own oldest first, before any is dropped). Compressing every
- * record costs more than the reader's whole budget (bench/bench_retain.c measures both ways),
- * while most records are never read: they age out unread unless a rule fires.
+ * sealed bytes of all series pass max_raw_bytes, or a series passes max_series_bytes (before
+ * any of its blocks is dropped); the newest are compressed first, as they stay longest, so
+ * the fewest compressions keep a bound. Compressing every record costs more than the reader's
+ * whole budget (bench/bench_retain.c measures both ways), while most records are never read:
+ * they age out unread unless a rule fires.
+ *
+ * The compression itself runs on a compressor thread of the retention's own (opts.threads):
+ * a block to compress counts for an estimate of its compressed size (from the ratio of those
+ * compressed before) until its result is taken, which is when 32 more blocks have been given
+ * to compress (at most max_series_bytes / block_bytes / 4), waiting for it if need be. Which
+ * blocks are compressed, dropped and counted thus depends on the calls alone, never on how
+ * fast the compressor runs, and is the same with threads -1 (the adder compresses).
  *
  * Blocks are dropped oldest first: by event time (tl_retain_expire() drops a block whose newest
  * record is older than watermark - keep_ns, and staged records all older than it without
@@ -23,7 +31,8 @@
  * A pin (tl_retain_pin(), at trigger time) holds the series' blocks existing then, seals its
  * staged records into a block it holds too, and keeps collecting the series' later blocks until
  * it is closed or unpinned, whatever the retention bounds drop meanwhile; max_pin_bytes bounds it.
- * Blocks are shared by reference, never copied; one a pin holds is not compressed. A closed
+ * Blocks are shared by reference, never copied; one a pin holds is not compressed (nor
+ * swapped for its compressed bytes). A closed
  * pin no longer changes, and can be read and unpinned on another thread.
  *
  * Thread: one thread (the reader) makes every call on a struct tl_retain and its open pins; it
@@ -44,7 +53,7 @@ struct tl_retain_opts {
 	int64_t stage_ns;        /* expire seals staging whose oldest record is older than
 				  * watermark - stage_ns, so that a quiet series' records can be
 				  * compressed; default 60 s */
-	size_t max_raw_bytes;    /* uncompressed sealed bytes in all before the oldest are
+	size_t max_raw_bytes;    /* uncompressed sealed bytes in all before the newest are
 				  * compressed; default 64 MiB; 1 compresses each block as it is
 				  * sealed, SIZE_MAX never */
 	size_t max_series_bytes; /* bytes held per series, compressed or not; default 8 MiB */
@@ -53,6 +62,8 @@ struct tl_retain_opts {
 	uint32_t max_series;     /* series tracked at once; default 1 M */
 	int level;               /* zstd level; default 3 */
 	int window_log;          /* zstd window log; default 0 = zstd's default for the level */
+	int threads;             /* compressor threads: default 0 = 1; -1 = none, the adder
+				  * compresses (the retention is the same either way) */
 };
 
 #define TL_RETAIN_BLOCK_BYTES      (64u * 1024)
