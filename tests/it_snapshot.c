@@ -257,7 +257,7 @@ Test(snapshot, extract_writes_the_records_exactly_as_stored)
 			cr_assert(eq(int, l[0], '{'), "a record: %.200s", l);
 		}
 		cr_assert(eq(ulong, lines, records), "%s", s[i].path);
-		cr_assert(gt(ulong, records, 500), "a busy deployment's 20 minutes of records");
+		cr_assert(ge(ulong, records, 501), "a busy deployment's 20 minutes of records");
 		free(text);
 
 		/* the same bytes zstdcat shows, less the header, the changes line, the trailer */

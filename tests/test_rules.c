@@ -588,7 +588,7 @@ Test(rules, the_same_events_give_the_same_triggers)
 	run(T0, T0 + 80 * MIN, dep, 1, errors_25pct);
 	finish(T0 + 80 * MIN);
 	cr_assert(eq(sz, n_got, na));
-	cr_assert(gt(sz, na, 0));
+	cr_assert(ge(sz, na, 1));
 	for (size_t i = 0; i < na; i++)
 		cr_assert(
 		    eq(int, memcmp(&a[i], &got[i], offsetof(struct tl_trigger, fallback)), 0));

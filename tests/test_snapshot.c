@@ -219,7 +219,7 @@ Test(snapshot, truncated_or_corrupt_file_is_an_error_naming_file_and_offset)
 	cr_assert(eq(int, system(cmd), 0));
 	cr_assert(
 	    eq(int, read_all(path_of("half.ndjson.zst"), msg, sizeof(msg), &lines), TL_ECOMPRESS));
-	cr_assert(gt(sz, lines, 100));
+	cr_assert(ge(sz, lines, 101));
 	cr_assert(ne(ptr, strstr(msg, "half.ndjson.zst: byte "), NULL), "%s", msg);
 	cr_assert(ne(ptr, strstr(msg, "truncated"), NULL), "%s", msg);
 	/* cut just before the checksum: all data there, the frame unfinished */
@@ -289,11 +289,11 @@ Test(snapshot, size_bound_omits_later_records_and_the_trailer_says_how_many)
 	size_t len, n = 0;
 
 	write_many("s.ndjson.zst", 200000, 256 * 1024, &st);
-	cr_assert(gt(u64, st.records_omitted, 0));
+	cr_assert(ge(u64, st.records_omitted, 1));
 	cr_assert(eq(u64, st.records + st.records_omitted, 200000));
 	cr_assert(eq(int, stat(path_of("s.ndjson.zst"), &sb), 0));
 	cr_assert(le(i64, (int64_t)sb.st_size, 256 * 1024));
-	cr_assert(gt(i64, (int64_t)sb.st_size, 200 * 1024), "bound used poorly: %lld",
+	cr_assert(ge(i64, (int64_t)sb.st_size, (200 * 1024) + 1), "bound used poorly: %lld",
 		  (long long)sb.st_size);
 	cr_assert(eq(u64, st.bytes, (uint64_t)sb.st_size));
 	cr_assert(eq(int, tl_snapshot_open(path_of("s.ndjson.zst"), &rd), 0));
