@@ -9,19 +9,32 @@
  * the engine did not count (late, or too far ahead of the watermark) are listed by index in
  * the header ("not_counted") so the re-run skips them too; the reader knows which they are
  * because the engine judges them against the watermark the reader sent.
+ *
+ * Retention runs on a keeper thread of its own: the reader hands it each record as a pointer
+ * into its input batch (holding a reference to the batch until the keeper has copied it), so
+ * copying and compressing stay off the reader's path. Every retention call goes to the
+ * keeper through one queue, in the reader's order, and a pin or a pin's closing waits for its
+ * answer: the keeper does what a single thread would have done, in the same order, so the
+ * snapshots do not depend on how fast it runs.
  */
 #include "evidence.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include <tripline/ring.h>
+#include <tripline/source.h>
 #include <tripline/state.h>
 #include <tripline/time.h>
 
@@ -30,6 +43,21 @@
 #define F_NOT_COUNTED   1
 #define NOT_COUNTED_MAX 100000 /* indices a header lists */
 #define HEADER_MINUTES  60
+#define KEEPER_RING     8192 /* records in flight to the keeper (their batches stay held) */
+
+enum kmsg_kind { K_ADD = 1, K_ADD_OWNED, K_EXPIRE, K_PIN, K_CLOSE, K_UNPIN, K_STOP };
+
+/* One retention call, as the reader hands it to the keeper. */
+struct kmsg {
+	uint8_t kind;
+	uint8_t flags;
+	uint32_t len;
+	uint64_t series;
+	int64_t time; /* K_ADD: the record's; K_EXPIRE: the watermark */
+	const void *ptr;
+	struct tl_batch *batch; /* K_ADD: holds ptr's bytes (a reference the keeper drops) */
+	struct tl_retain_pin *pin;
+};
 
 struct pending {
 	struct tl_trigger t;
@@ -45,14 +73,25 @@ struct tl_evidence {
 	struct tl_symtab *syms;
 	struct tl_shards *shards;
 	struct tl_retain *retain;
+	struct tl_ring kq; /* to the keeper */
+	pthread_t keeper;
+	bool keeper_running;
+	struct tl_batch *sent_batch; /* the batch of the last record sent, referenced for it */
+	_Atomic int k_done;          /* the keeper answered the last K_PIN or K_CLOSE */
+	int k_r;
+	struct tl_retain_pin *k_pin;
+	struct tl_batch *k_batch; /* the keeper's: the batch of the record it took last */
+	uint64_t k_errors;        /* the keeper's: retention calls that failed */
 	struct tl_changes *changes;
 	struct tl_journal *journal;
 	char snap_dir[PATH_MAX];
 	int64_t bucket_ns, ahead_ns, keep_ns;
 	int64_t closed;      /* the shards' closed time: the last watermark, bucket-floored */
 	int64_t last_expire; /* the minute retention was last expired at */
-	const unsigned char *last_raw;
+	const unsigned char *last_raw; /* the record retained last */
+	uint32_t last_len;
 	uint64_t last_series;
+	int64_t last_time;
 	struct pending *pend;
 	size_t n_pend, cap_pend;
 	struct tl_annotation ann;
@@ -97,6 +136,115 @@ static void fail(struct tl_evidence *ev, int r, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* ---- the keeper ----------------------------------------------------------------------------- */
+
+static void pause_briefly(unsigned *spins)
+{
+	if (++*spins < 64) {
+		sched_yield();
+		return;
+	}
+	struct timespec ts = { 0, 50 * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static void *keeper_main(void *arg)
+{
+	struct tl_evidence *ev = arg;
+	struct kmsg m;
+
+	for (unsigned spins = 0;;) {
+		if (!tl_ring_pop_spsc(&ev->kq, &m)) {
+			pause_briefly(&spins);
+			continue;
+		}
+		spins = 0;
+		switch (m.kind) {
+		case K_ADD:
+		case K_ADD_OWNED:
+			if (m.kind == K_ADD && m.batch != ev->k_batch) {
+				tl_batch_unref(ev->k_batch); /* the reader took one per change */
+				ev->k_batch = m.batch;
+			}
+			if (tl_retain_add(ev->retain, m.series, m.time, m.ptr, m.len, m.flags) < 0)
+				ev->k_errors++;
+			if (m.kind == K_ADD_OWNED)
+				free((void *)(uintptr_t)m.ptr);
+			break;
+		case K_EXPIRE:
+			if (tl_retain_expire(ev->retain, m.time) < 0)
+				ev->k_errors++;
+			break;
+		case K_PIN:
+			ev->k_r = tl_retain_pin(ev->retain, m.series, &ev->k_pin);
+			atomic_store_explicit(&ev->k_done, 1, memory_order_release);
+			break;
+		case K_CLOSE:
+			ev->k_r = tl_retain_pin_close(m.pin);
+			atomic_store_explicit(&ev->k_done, 1, memory_order_release);
+			break;
+		case K_UNPIN:
+			tl_retain_unpin(m.pin);
+			break;
+		case K_STOP:
+		default:
+			tl_batch_unref(ev->k_batch);
+			ev->k_batch = NULL;
+			return NULL;
+		}
+	}
+}
+
+static void keeper_send(struct tl_evidence *ev, const struct kmsg *m)
+{
+	for (unsigned spins = 0; !tl_ring_push_spsc(&ev->kq, m);)
+		pause_briefly(&spins);
+}
+
+/* Send @m and wait for the keeper's answer (K_PIN, K_CLOSE). */
+static int keeper_call(struct tl_evidence *ev, const struct kmsg *m)
+{
+	if (!ev->keeper_running) {
+		if (m->kind == K_PIN)
+			return tl_retain_pin(ev->retain, m->series, &ev->k_pin);
+		return tl_retain_pin_close(m->pin);
+	}
+	atomic_store_explicit(&ev->k_done, 0, memory_order_relaxed);
+	keeper_send(ev, m);
+	for (unsigned spins = 0; !atomic_load_explicit(&ev->k_done, memory_order_acquire);)
+		pause_briefly(&spins);
+	return ev->k_r;
+}
+
+static void keeper_unpin(struct tl_evidence *ev, struct tl_retain_pin *pin)
+{
+	if (!pin)
+		return;
+	if (!ev->keeper_running) {
+		tl_retain_unpin(pin);
+		return;
+	}
+	const struct kmsg m = { .kind = K_UNPIN, .pin = pin };
+
+	keeper_send(ev, &m);
+}
+
+/* Stop the keeper once it has done everything sent; retention is the caller's again. */
+static void keeper_stop(struct tl_evidence *ev)
+{
+	if (!ev->keeper_running)
+		return;
+	const struct kmsg m = { .kind = K_STOP };
+
+	keeper_send(ev, &m);
+	pthread_join(ev->keeper, NULL);
+	ev->keeper_running = false;
+	ev->sent_batch = NULL;
+	ev->counts.retain_errors += ev->k_errors;
+	ev->k_errors = 0;
+}
+
 /* ---- the report's ops --------------------------------------------------------------------- */
 
 static void add_pending(struct tl_evidence *ev, struct tl_trigger *t)
@@ -114,7 +262,9 @@ static void add_pending(struct tl_evidence *ev, struct tl_trigger *t)
 		ev->pend = a;
 		ev->cap_pend = cap;
 	}
-	if ((r = tl_retain_pin(ev->retain, t->series, &p.pin)) < 0) {
+	const struct kmsg pin = { .kind = K_PIN, .series = t->series };
+
+	if ((r = keeper_call(ev, &pin)) < 0) {
 		tl_err("snapshot of %s: cannot keep its records: %s",
 		       tl_trigger_id(t->incident, p.name), tl_strerror(r));
 		ev->counts.snapshot_failures++;
@@ -126,12 +276,13 @@ static void add_pending(struct tl_evidence *ev, struct tl_trigger *t)
 		goto oom;
 	char id[20];
 
+	p.pin = ev->k_pin;
 	(void)snprintf(p.name, sizeof(p.name), "%s.ndjson.zst", tl_trigger_id(t->incident, id));
 	t->seed = NULL; /* ours now */
 	ev->pend[ev->n_pend++] = p;
 	return;
 oom:
-	tl_retain_unpin(p.pin);
+	keeper_unpin(ev, p.pin);
 	free(p.trigger_json);
 	free(p.decided);
 	ev->counts.snapshot_failures++;
@@ -370,7 +521,9 @@ static void finalize(struct tl_evidence *ev, struct pending *p)
 	size_t n;
 	int r;
 
-	if ((r = tl_retain_pin_close(p->pin)) < 0)
+	const struct kmsg close = { .kind = K_CLOSE, .pin = p->pin };
+
+	if ((r = keeper_call(ev, &close)) < 0)
 		tl_err("snapshot %s: some records after the trigger are missing: %s", p->name,
 		       tl_strerror(r));
 	tl_retain_pin_stats(p->pin, &ps);
@@ -505,7 +658,7 @@ static void finalize(struct tl_evidence *ev, struct pending *p)
 out:
 	free(sc.not_counted);
 	tl_buf_fini(&h);
-	tl_retain_unpin(p->pin);
+	keeper_unpin(ev, p->pin);
 	tl_series_seed_free(p->seed);
 	free(p->trigger_json);
 	free(p->decided);
@@ -541,12 +694,42 @@ void tl_evidence_event(struct tl_evidence *ev, const struct tl_event *e)
 		tl_changes_event(ev->changes, e);
 	if (!ev->o.snapshots || !e->raw.ptr)
 		return;
-	if (e->raw.ptr == ev->last_raw && e->series == ev->last_series)
+	if (e->raw.ptr == ev->last_raw && e->raw.len == ev->last_len &&
+	    e->series == ev->last_series && e->time_ns == ev->last_time)
 		return; /* another event of the same record */
 	ev->last_raw = e->raw.ptr;
+	ev->last_len = e->raw.len;
 	ev->last_series = e->series;
-	if (tl_retain_add(ev->retain, e->series, e->time_ns, e->raw.ptr, e->raw.len, flags) < 0)
-		ev->counts.retain_errors++; /* a snapshot of the series will say what it lacks */
+	ev->last_time = e->time_ns;
+	if (!ev->keeper_running) {
+		if (tl_retain_add(ev->retain, e->series, e->time_ns, e->raw.ptr, e->raw.len,
+				  flags) < 0)
+			ev->counts.retain_errors++; /* a snapshot will say what it lacks */
+		return;
+	}
+	struct kmsg m = { .kind = K_ADD,
+			  .flags = flags,
+			  .len = e->raw.len,
+			  .series = e->series,
+			  .time = e->time_ns,
+			  .ptr = e->raw.ptr,
+			  .batch = e->raw.batch };
+
+	if (!m.batch) {
+		/* bytes nobody holds for us: the keeper gets a copy */
+		void *copy = malloc(m.len ? m.len : 1);
+
+		if (!copy) {
+			ev->counts.retain_errors++;
+			return;
+		}
+		memcpy(copy, m.ptr, m.len);
+		m.ptr = copy;
+		m.kind = K_ADD_OWNED;
+	} else if (m.batch != ev->sent_batch) {
+		ev->sent_batch = tl_batch_ref(m.batch); /* the keeper drops it when it moves on */
+	}
+	keeper_send(ev, &m);
 }
 
 void tl_evidence_watermark(struct tl_evidence *ev, int64_t watermark_ns)
@@ -571,7 +754,11 @@ void tl_evidence_watermark(struct tl_evidence *ev, int64_t watermark_ns)
 
 	if (ev->last_expire == INT64_MIN || e > ev->last_expire) {
 		ev->last_expire = e;
-		if (tl_retain_expire(ev->retain, e) < 0)
+		const struct kmsg m = { .kind = K_EXPIRE, .time = e };
+
+		if (ev->keeper_running)
+			keeper_send(ev, &m);
+		else if (tl_retain_expire(ev->retain, e) < 0)
 			ev->counts.retain_errors++;
 	}
 }
@@ -581,6 +768,7 @@ int tl_evidence_finish(struct tl_evidence *ev)
 	int r;
 
 	finalize_due(ev, true);
+	keeper_stop(ev);
 	if (ev->journal) {
 		if ((r = tl_journal_close(ev->journal)) < 0)
 			fail(ev, r, "the incident journal: %s", tl_strerror(r));
@@ -666,6 +854,12 @@ int tl_evidence_new(const struct tl_evidence_opts *o, struct tl_symtab *syms, st
 			(void)snprintf(err, errlen, "record retention: %s", tl_strerror(r));
 			goto fail;
 		}
+		if ((r = tl_ring_init(&ev->kq, KEEPER_RING, sizeof(struct kmsg))) < 0 ||
+		    (r = -pthread_create(&ev->keeper, NULL, keeper_main, ev)) < 0) {
+			(void)snprintf(err, errlen, "record retention: %s", tl_strerror(r));
+			goto fail;
+		}
+		ev->keeper_running = true;
 		(void)snprintf(ev->snap_dir, sizeof(ev->snap_dir), "%s/snapshots", o->out_dir);
 		if ((r = tl_mkdir_p(ev->snap_dir)) < 0) {
 			(void)snprintf(err, errlen,
@@ -695,6 +889,7 @@ void tl_evidence_free(struct tl_evidence *ev)
 {
 	if (!ev)
 		return;
+	keeper_stop(ev);
 	for (size_t i = 0; i < ev->n_pend; i++) {
 		tl_retain_unpin(ev->pend[i].pin);
 		tl_series_seed_free(ev->pend[i].seed);
@@ -704,6 +899,7 @@ void tl_evidence_free(struct tl_evidence *ev)
 	free(ev->pend);
 	(void)tl_journal_close(ev->journal);
 	tl_retain_free(ev->retain);
+	tl_ring_fini(&ev->kq);
 	tl_changes_free(ev->changes);
 	tl_buf_fini(&ev->decided);
 	tl_buf_fini(&ev->tail);
