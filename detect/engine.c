@@ -32,14 +32,15 @@
 #include <tripline/hist.h>
 #include <tripline/time.h>
 
-#define TL_PRICE_CACHE   256
-#define MINUTE           TL_NS_PER_MIN
-#define HOUR             TL_NS_PER_HOUR
-#define DAY              TL_NS_PER_DAY
-#define REF_CODES        256
-#define COST_MINUTES     64 /* the ring of per-minute spend (the rate window is at most this) */
-#define COST_HOURS       24
-#define SPEND_AT         TL_SEED_MINUTES /* the ring of spend sums at minute ends (seeds) */
+#define TL_PRICE_CACHE 256
+#define MINUTE         TL_NS_PER_MIN
+#define HOUR           TL_NS_PER_HOUR
+#define DAY            TL_NS_PER_DAY
+#define REF_CODES      256
+#define COST_MINUTES   64 /* the ring of per-minute spend (the rate window is at most this) */
+#define COST_HOURS     24
+#define SPEND_AT       TL_SEED_MINUTES /* the ring of spend sums at minute ends (seeds) */
+_Static_assert(TL_SEED_MINUTES == 64, "series.at_valid has a bit per minute of the ring");
 #define MAX_OPEN_MINUTES 16
 
 enum { C_REQ, C_4XX, C_429, C_5XX, C_GCHK, C_GFAIL, C_RCHK, C_REF, C_COUNT };
@@ -86,7 +87,7 @@ struct rule_state {
 	int64_t false_since; /* firing: when the condition stopped holding, INT64_MIN if it holds */
 	int64_t last_update;
 	uint64_t incident;
-	struct tl_impact at_fire; /* the series' totals when it fired */
+	struct tl_impact impact; /* firing: the buckets closed since it fired */
 };
 
 /* A slot of the series index: key and block on one line, one memory access per lookup. */
@@ -141,9 +142,12 @@ struct series {
 	float *min_spend;       /* COST_MINUTES */
 	float *hours;           /* COST_HOURS + 1: the oldest one is kept for seeds */
 	int64_t last_hour_push; /* the end of the hour last pushed to hours */
-	double *day_at;         /* SPEND_AT: day_spend at the end of minute at_min[i] */
-	double *hour_at;        /* SPEND_AT: hour_spend there */
-	int64_t *at_min;        /* SPEND_AT: the minute (start) each entry is of */
+	double *day_at;    /* SPEND_AT: day_spend at the end of each minute m, at m % SPEND_AT */
+	double *hour_at;   /* SPEND_AT: hour_spend there */
+	uint64_t at_valid; /* bit m % SPEND_AT: minute m's entries were written (not skipped
+			    * while idle); at_last is the newest written, the slot holds the
+			    * newest minute of its residue up to it */
+	int64_t at_last;
 };
 
 struct tl_engine {
@@ -268,8 +272,8 @@ struct tl_engine *tl_engine_new(const struct tl_engine_opts *opts, struct tl_sym
 	e->block = sizeof(struct series) + (size_t)C_COUNT * e->ring * sizeof(uint32_t) +
 		   e->ring * sizeof(float) + e->horizon * (sizeof(uint16_t) + 2) +
 		   TL_HIST_BINS * sizeof(uint16_t) + REF_CODES * sizeof(uint16_t) +
-		   (COST_MINUTES + COST_HOURS + 1) * sizeof(float) +
-		   SPEND_AT * (2 * sizeof(double) + sizeof(int64_t)) + 64;
+		   (COST_MINUTES + COST_HOURS + 1) * sizeof(float) + SPEND_AT * 2 * sizeof(double) +
+		   64;
 	e->index_mask = 1023;
 	e->index = calloc(e->index_mask + 1, sizeof(*e->index));
 	e->dedup = tl_dedup_new(&e->o.dedup);
@@ -410,10 +414,7 @@ static struct series *new_series(struct tl_engine *e, const struct tl_event *ev)
 	p += SPEND_AT * sizeof(double);
 	s->hour_at = (double *)p;
 	p += SPEND_AT * sizeof(double);
-	s->at_min = (int64_t *)p;
-	p += SPEND_AT * sizeof(int64_t);
-	for (int i = 0; i < SPEND_AT; i++)
-		s->at_min[i] = INT64_MIN;
+	s->at_last = INT64_MIN;
 	s->last_hour_push = INT64_MIN;
 	s->cnt = (uint32_t *)p;
 	p += (size_t)C_COUNT * e->ring * sizeof(uint32_t);
@@ -654,6 +655,14 @@ static void ref_base_clear(struct series *s)
 	s->ref_med = -1;
 }
 
+/* The slot of minute @m (a start time) in a ring of @n minutes. */
+static inline uint32_t minute_slot(int64_t m, uint32_t n)
+{
+	const int64_t k = tl_floor_div(m, MINUTE) % (int64_t)n;
+
+	return (uint32_t)(k < 0 ? k + n : k);
+}
+
 /* Age one minute out of the horizon and mark it empty. */
 static void minute_forget(struct tl_engine *e, struct series *s, int64_t minute)
 {
@@ -710,6 +719,12 @@ static void catch_up(struct tl_engine *e, struct series *s)
 			for (int64_t m = s->last_minute + MINUTE; m <= last_min; m += MINUTE)
 				minute_forget(e, s, m);
 		}
+		/* the spend sums of the minutes skipped were never written */
+		if ((last_min - s->last_minute) / MINUTE >= SPEND_AT)
+			s->at_valid = 0;
+		else
+			for (int64_t m = s->last_minute + MINUTE; m <= last_min; m += MINUTE)
+				s->at_valid &= ~(UINT64_C(1) << minute_slot(m, SPEND_AT));
 	}
 	s->last_minute = last_min;
 	/* hours and minutes of spend that passed without any */
@@ -992,14 +1007,6 @@ double tl_seed_refusal_rate(uint8_t code)
 	return code ? ref_rate(code) : NAN;
 }
 
-/* The slot of minute @m (a start time) in a ring of @n minutes. */
-static inline uint32_t minute_slot(int64_t m, uint32_t n)
-{
-	const int64_t k = tl_floor_div(m, MINUTE) % (int64_t)n;
-
-	return (uint32_t)(k < 0 ? k + n : k);
-}
-
 static struct tl_series_seed *seed_export(const struct tl_engine *e, const struct series *s)
 {
 	struct tl_series_seed *sd = tl_series_seed_new(e->horizon);
@@ -1020,7 +1027,8 @@ static struct tl_series_seed *seed_export(const struct tl_engine *e, const struc
 		const int64_t m = last - (int64_t)i * MINUTE;
 		const uint32_t j = minute_slot(m, SPEND_AT);
 
-		if (s->at_min[j] == m) {
+		if ((s->at_valid >> j & 1) && m <= s->at_last &&
+		    s->at_last - m < (int64_t)SPEND_AT * MINUTE) {
 			sd->at_min[i] = m;
 			sd->day_at[i] = s->day_at[j];
 			sd->hour_at[i] = s->hour_at[j];
@@ -1034,17 +1042,6 @@ static struct tl_series_seed *seed_export(const struct tl_engine *e, const struc
 	sd->hour_spike_value = s->hour_spike_value;
 	sd->hour_median = s->hour_median;
 	return sd;
-}
-
-/* The series' totals an incident's impact is counted from. */
-static struct tl_impact totals(const struct series *s)
-{
-	return (struct tl_impact){ .requests = s->st.requests,
-				   .errors_5xx = s->st.status_5xx,
-				   .throttled_429 = s->st.status_429,
-				   .guardrail_failed = s->st.guardrail_failed,
-				   .refusals = s->st.refusals,
-				   .cost_usd = s->st.cost_usd };
 }
 
 static void emit(struct tl_engine *e, struct series *s, enum tl_rule r, uint8_t type, int64_t at,
@@ -1086,18 +1083,8 @@ static void emit(struct tl_engine *e, struct series *s, enum tl_rule r, uint8_t 
 		.fallback = cfg->fallback,
 		.owner = cfg->owner,
 	};
-	if (type != TL_TRIGGER_FIRE) {
-		const struct tl_impact now = totals(s);
-
-		t->impact = (struct tl_impact){
-			.requests = now.requests - rs->at_fire.requests,
-			.errors_5xx = now.errors_5xx - rs->at_fire.errors_5xx,
-			.throttled_429 = now.throttled_429 - rs->at_fire.throttled_429,
-			.guardrail_failed = now.guardrail_failed - rs->at_fire.guardrail_failed,
-			.refusals = now.refusals - rs->at_fire.refusals,
-			.cost_usd = now.cost_usd - rs->at_fire.cost_usd,
-		};
-	}
+	if (type != TL_TRIGGER_FIRE)
+		t->impact = rs->impact;
 	if (o->severity <= 1 && cfg->fallback[0])
 		t->action = TL_ACTION_FAILOVER;
 	else if (r == TL_RULE_COST || r == TL_RULE_THROTTLING)
@@ -1141,7 +1128,7 @@ static void lifecycle(struct tl_engine *e, struct series *s, enum tl_rule r, boo
 		rs->severity = o->severity;
 		rs->incident =
 		    tl_hash_combine(tl_hash_combine(s->key, (uint64_t)r + 1), (uint64_t)rs->onset);
-		rs->at_fire = totals(s);
+		rs->impact = (struct tl_impact){ 0 };
 		emit(e, s, r, TL_TRIGGER_FIRE, at, o);
 		return;
 	case ST_FIRING:
@@ -1402,7 +1389,8 @@ static void close_minute(struct tl_engine *e, struct series *s, int64_t start, i
 	s->min_spend[(uint64_t)m % COST_MINUTES] = (float)s->minute_spend;
 	s->day_at[(uint64_t)m % SPEND_AT] = s->day_spend;
 	s->hour_at[(uint64_t)m % SPEND_AT] = s->hour_spend;
-	s->at_min[(uint64_t)m % SPEND_AT] = start;
+	s->at_valid |= UINT64_C(1) << ((uint64_t)m % SPEND_AT);
+	s->at_last = start;
 	s->recent_m = INT64_MIN;
 	s->minute_spend = 0;
 }
@@ -1447,6 +1435,19 @@ static void close_bucket(struct tl_engine *e, struct series *s, int64_t n, int64
 			s->win[w][k] += a[slot];
 			s->win[w][k] -= a[old];
 		}
+	}
+	/* what each incident firing saw, by event time: the buckets after the one it fired in */
+	for (int r = 0; r < TL_RULE_COUNT; r++) {
+		struct tl_impact *m = &s->rs[r].impact;
+
+		if (s->rs[r].state != ST_FIRING)
+			continue;
+		m->requests += s->cnt[C_REQ * R + slot];
+		m->errors_5xx += s->cnt[C_5XX * R + slot];
+		m->throttled_429 += s->cnt[C_429 * R + slot];
+		m->guardrail_failed += s->cnt[C_GFAIL * R + slot];
+		m->refusals += s->cnt[C_REF * R + slot];
+		m->cost_usd += s->spend[slot];
 	}
 	eval_rate(e, s, TL_RULE_GUARDRAIL, &cfg->guardrail, W_GUARDRAIL, at,
 		  "content-filter results");

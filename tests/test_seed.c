@@ -46,7 +46,7 @@ static double unit(void)
 	return (double)(rng >> 11) * 0x1.0p-53;
 }
 
-enum incident { LATENCY, ERRORS, REFUSAL, SPEND };
+enum incident { LATENCY, ERRORS, REFUSAL, SPEND, SPEND_AFTER_A_GAP };
 
 struct run {
 	enum incident kind;
@@ -81,6 +81,10 @@ static void feed(struct run *r, const struct tl_series_seed *seed, int64_t from,
 	for (int64_t t = T0; t < r->end; t += TL_NS_PER_S) {
 		const bool in = t >= r->inc_start && t < r->inc_end;
 
+		/* 25 quiet minutes, 20 before the incident: the series goes idle */
+		const bool quiet = r->kind == SPEND_AFTER_A_GAP && t >= r->inc_start - 45 * MIN &&
+				   t < r->inc_start - 20 * MIN;
+
 		for (int i = 0; i < 3; i++) {
 			struct tl_event ev = {
 				.time_ns = t + (int64_t)(unit() * 1e9),
@@ -97,13 +101,13 @@ static void feed(struct run *r, const struct tl_series_seed *seed, int64_t from,
 
 			ev.u.req.latency_ms = (float)(r->kind == LATENCY && in ? 3 * lat : lat);
 			ev.u.req.tokens_out = (uint32_t)(50 + 100 * unit());
-			if (r->kind == SPEND && in)
+			if ((r->kind == SPEND || r->kind == SPEND_AFTER_A_GAP) && in)
 				ev.u.req.tokens_out *= 40;
 			if (u < (r->kind == ERRORS && in ? 0.09 : 0.002))
 				ev.status = 503;
 			if (unit() < (r->kind == REFUSAL && in ? 0.09 : 0.004))
 				ev.flags |= TL_EVF_REFUSAL;
-			if (ev.time_ns >= from)
+			if (ev.time_ns >= from && !quiet)
 				tl_engine_push(e, &ev);
 		}
 		const int64_t wm = t + TL_NS_PER_S - 2 * MIN;
@@ -195,6 +199,17 @@ Test(seed, spend_fires_again_with_the_day_so_far)
 	tl_rules_defaults(&r);
 	r.cost.daily_budget_usd = 1000;
 	check(SPEND, TL_RULE_COST, &r);
+}
+
+Test(seed, spend_fires_again_when_the_series_was_idle_before)
+{
+	struct tl_rules r;
+
+	/* the seed's spend sums of the idle minutes were never written: the day's spend at
+	 * a start inside the gap is the one at the last minute before it */
+	tl_rules_defaults(&r);
+	r.cost.daily_budget_usd = 1000;
+	check(SPEND_AFTER_A_GAP, TL_RULE_COST, &r);
 }
 
 Test(seed, a_seed_is_refused_where_it_cannot_hold)

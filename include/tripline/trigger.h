@@ -52,7 +52,7 @@ struct tl_trigger {
 	struct tl_impact {
 		uint64_t requests, errors_5xx, throttled_429, guardrail_failed, refusals;
 		double cost_usd;
-	} impact;                    /* update, resolved: what the series saw since fired_at */
+	} impact; /* update, resolved: what the series' buckets after fired_at held, up to `at` */
 	struct tl_series_seed *seed; /* "trigger" with tl_engine_opts.export_seeds: the series'
 				      * state, the receiver's to free; else NULL */
 	char reason[120];            /* one line for the responder */
