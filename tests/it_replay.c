@@ -277,3 +277,32 @@ Test(replay, errors_name_the_file_and_set_the_exit_status)
 	cr_assert(eq(str, out, ""));
 	free(out);
 }
+
+Test(replay, records_after_a_gap_in_event_time_are_all_detected_on)
+{
+	/* two minutes of one deployment, half an hour of nothing, two more minutes: the first
+	 * records after the gap are far ahead of the buckets closed before it, and must move
+	 * them on rather than be dropped as too far ahead */
+	char path[1024];
+	FILE *f;
+
+	(void)snprintf(path, sizeof(path), "%s/gap.ndjson", dir);
+	cr_assert(ne(ptr, f = fopen(path, "w"), NULL));
+	for (int i = 0; i < 240; i++) {
+		const int s = i < 120 ? i : 1800 + i;
+
+		fprintf(f,
+			"{\"category\":\"tripline\",\"time\":\"2025-11-04T10:%02d:%02d.000Z\","
+			"\"deployment\":\"chat\",\"request_id\":\"r%d\",\"latency_ms\":100,"
+			"\"status\":200}\n",
+			s / 60, s % 60, i);
+	}
+	fclose(f);
+	cr_assert(eq(int, run("replay --quiet --no-evidence --stats s.json gap.ndjson"), 0));
+	char *st = slurp("s.json");
+
+	cr_assert(eq(int, (int)num_after(st, NULL, "decoded"), 240));
+	cr_assert(eq(int, (int)num_after(st, NULL, "late"), 0));
+	cr_assert(eq(int, (int)num_after(st, NULL, "ahead"), 0), "%s", st);
+	free(st);
+}
