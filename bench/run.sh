@@ -49,13 +49,36 @@ if [[ $what == all || $what == engine ]]; then
 fi
 if [[ $what == all || $what == replay ]]; then
 	corpus rr-1m.ndjson --format ndjson --kind rr --records 1000000 --scale 50
-	echo "## replay end to end: 1 M RequestResponse records, all rules, 1 thread"
-	for i in 1 2 3 4 5; do
-		/usr/bin/time -f '%e %U %S %M' "$t" replay --quiet --out "$c/out" "$c/rr-1m.ndjson" \
-			2>&1 >/dev/null | tail -1
-	done | sort -n | awk '{w[NR]=$1; u[NR]=$2+$3; m[NR]=$4} END {
-		printf "replay_wall_median %.3f s\nreplay_rate %.3f Mrecords/s\n", w[3], 1.0/w[3]
-		printf "replay_cpu %.3f s\nreplay_peak_rss %.1f MiB\n", u[3], m[3]/1024 }'
+	echo "## replay end to end: 1 M RequestResponse records, all rules, 1 thread, without and"
+	echo "## with evidence (retention, change correlation, journal), 7 interleaved pairs"
+	for i in 1 2 3 4 5 6 7; do
+		for mode in --no-evidence evidence; do
+			rm -rf "$c/out"
+			opt=$mode
+			[[ $mode == evidence ]] && opt=
+			printf '%s ' "$mode"
+			# shellcheck disable=SC2086 # opt is one option or none
+			/usr/bin/time -f '%e %U %S %M' "$t" replay --quiet $opt --out "$c/out" \
+				"$c/rr-1m.ndjson" 2>&1 >/dev/null | tail -1
+		done
+	done | awk '
+		function med(a, n,   i, j, t) { # sorts a[1..n] in place
+			for (i = 2; i <= n; i++)
+				for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+		}
+		{ k = $1 == "evidence"; n[k]++; w[k, n[k]] = $2; u[k, n[k]] = $3 + $4; m[k, n[k]] = $5
+		  if (k) { r[n[1]] = $2 / w[0, n[1]] } }
+		END {
+			for (k = 0; k <= 1; k++) {
+				for (i = 1; i <= n[k]; i++) { a[i] = w[k, i]; b[i] = u[k, i]; c[i] = m[k, i] }
+				name = k ? "replay_evidence" : "replay"
+				wm = med(a, n[k])
+				printf "%s_wall_median %.3f s\n%s_rate %.3f Mrecords/s\n", name, wm, name, 1.0 / wm
+				printf "%s_cpu_median %.3f s\n%s_peak_rss %.1f MiB\n", name, med(b, n[k]), name, med(c, n[k]) / 1024
+			}
+			printf "replay_evidence_over_without %.3f (median of the pairs)\n", med(r, n[1])
+		}'
 fi
 if [[ $what == all || $what == retain ]]; then
 	corpus rr-1m.ndjson --format ndjson --kind rr --records 1000000 --scale 50
