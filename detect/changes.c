@@ -447,6 +447,18 @@ static void add_change(struct tl_changes *c, struct series *s, const struct tl_e
 		c->counts.dropped++; /* older than everything kept */
 		return;
 	}
+	/* a record delivered twice (Event Hubs delivers at least once; the engine drops the
+	 * repeat after this module has seen it) is one change */
+	for (uint32_t k = s->n_chg; k-- > 0 && s->chg[k].time >= ev->time_ns;) {
+		const struct chg *q = &s->chg[k];
+
+		if (q->time == ev->time_ns && q->op == op && q->model == ev->model &&
+		    q->model_version == ev->model_version && q->detail == ev->u.change.detail &&
+		    q->operation == ev->operation) {
+			c->counts.repeated++;
+			return;
+		}
+	}
 	struct chg *p = room(c, s->chg, &s->n_chg, &s->cap_chg, sizeof(*p));
 
 	if (!p)

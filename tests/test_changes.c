@@ -543,3 +543,21 @@ Test(changes, bad_options_are_refused)
 	cr_assert_null(tl_changes_new(&o, syms));
 	tl_changes_free(NULL);
 }
+
+Test(changes, a_change_delivered_twice_is_listed_once)
+{
+	struct tl_annotation a;
+
+	/* Event Hubs delivers at least once: the same Activity Log record arrives again,
+	 * before the engine (further on) drops the repeat; a different change at the same
+	 * time is still its own */
+	traffic(key1, T0, T0 + 2 * H, va, 0);
+	change(key1, T0 + 2 * H - 10 * MIN, TL_CHANGE_DEPLOYMENT_WRITE, TL_PHASE_SUCCESS, 0);
+	change(key1, T0 + 2 * H - 10 * MIN, TL_CHANGE_DEPLOYMENT_WRITE, TL_PHASE_SUCCESS, 0);
+	change(key1, T0 + 2 * H - 10 * MIN, TL_CHANGE_RAI_POLICY_WRITE, TL_PHASE_SUCCESS, 0);
+	fire_latency(key1, T0 + 2 * H, &a);
+	cr_assert(eq(u32, a.n_recent, 2));
+	cr_assert(eq(u8, a.recent[0].kind, TL_CHK_DEPLOYMENT_WRITE));
+	cr_assert(eq(u8, a.recent[1].kind, TL_CHK_RAI_POLICY_WRITE));
+	cr_assert(eq(u64, tl_changes_get_counts(chg)->repeated, 1));
+}

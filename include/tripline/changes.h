@@ -83,6 +83,7 @@ struct tl_changes_opts {
 struct tl_changes_counts {
 	uint64_t events;          /* events passed */
 	uint64_t changes;         /* control-plane changes recorded */
+	uint64_t repeated;        /* the same change again (a redelivered record), not recorded */
 	uint64_t version_changes; /* version changes confirmed (model and prompt) */
 	uint64_t late;            /* versioned events older than their series' open minutes */
 	uint64_t dropped;         /* entries dropped at max_per_series */
@@ -118,9 +119,9 @@ struct tl_changes *tl_changes_new(const struct tl_changes_opts *o, const struct 
 void tl_changes_free(struct tl_changes *c);
 
 /**
- * tl_changes_event() - one event the engine counted (not a duplicate, not late), in input
- * order. Only requests with a model or prompt version and Activity Log changes are kept.
- * Failures (a cap, memory) are counted, never returned. Thread: reader.
+ * tl_changes_event() - one event the engine counted (not late), in input order; a change
+ * delivered twice is recorded once. Only requests with a model or prompt version and Activity Log
+ * changes are kept. Failures (a cap, memory) are counted, never returned. Thread: reader.
  */
 void tl_changes_event(struct tl_changes *c, const struct tl_event *ev);
 
