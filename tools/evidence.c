@@ -20,6 +20,7 @@
 #include "evidence.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -32,6 +33,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <tripline/ring.h>
 #include <tripline/source.h>
@@ -115,8 +117,27 @@ int tl_mkdir_p(const char *dir)
 		char c = p[i];
 
 		p[i] = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		if (mkdir(p, 0755) == 0) {
+			/* the new entry must survive a crash: sync the directory holding it */
+			char *slash = strrchr(p, '/');
+			int fd;
+
+			if (slash == p)
+				fd = open("/", O_RDONLY | O_DIRECTORY);
+			else if (slash) {
+				*slash = '\0';
+				fd = open(p, O_RDONLY | O_DIRECTORY);
+				*slash = '/';
+			} else {
+				fd = open(".", O_RDONLY | O_DIRECTORY);
+			}
+			if (fd >= 0) {
+				(void)fsync(fd);
+				close(fd);
+			}
+		} else if (errno != EEXIST) {
 			return -errno;
+		}
 		p[i] = c;
 	}
 	return 0;
@@ -270,13 +291,13 @@ static void add_pending(struct tl_evidence *ev, struct tl_trigger *t)
 		ev->counts.snapshot_failures++;
 		return;
 	}
+	p.pin = ev->k_pin;
 	p.trigger_json = strndup(ev->line.p, ev->line.n ? ev->line.n - 1 : 0);
 	p.decided = strndup(ev->decided.p ? ev->decided.p : "", ev->decided.n);
 	if (!p.trigger_json || !p.decided)
 		goto oom;
 	char id[20];
 
-	p.pin = ev->k_pin;
 	(void)snprintf(p.name, sizeof(p.name), "%s.ndjson.zst", tl_trigger_id(t->incident, id));
 	t->seed = NULL; /* ours now */
 	ev->pend[ev->n_pend++] = p;
