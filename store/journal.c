@@ -140,20 +140,51 @@ static const char *frame_check(const uint8_t *buf, size_t len, size_t pos, int *
 	return NULL;
 }
 
-/* The next good frame at or after @pos, or @len. */
+/* Whether a frame at @pos ends where another frame (or the data) ends: cheap to tell, so
+ * a checksum is computed for few candidates. */
+static bool plausible(const uint8_t *buf, size_t len, size_t pos)
+{
+	const uint32_t n = get32(buf + pos + 4);
+
+	if (n > TL_JOURNAL_RECORD_MAX || len - pos - TL_JOURNAL_FRAME_LEN < n)
+		return false;
+	const size_t end = pos + TL_JOURNAL_FRAME_LEN + n;
+
+	return end == len || (len - end >= 3 && memcmp(buf + end, REC_MAGIC, 3) == 0);
+}
+
+/*
+ * The next good frame at or after @pos, or @len. Candidates are the bytes that start a magic;
+ * those whose length points at another frame or the end are checked first, the others only
+ * if none of those is good. Checksums cover at most RESYNC_BUDGET bytes in all (a segment's
+ * worth), after which the rest counts as damaged: a crafted file full of magic numbers costs
+ * bounded time, not quadratic.
+ */
+#define RESYNC_BUDGET ((uint64_t)64 << 20)
 static size_t resync(const uint8_t *buf, size_t len, size_t pos)
 {
-	while (pos + TL_JOURNAL_FRAME_LEN <= len) {
-		const uint8_t *p = memchr(buf + pos, 0xff, len - pos - TL_JOURNAL_FRAME_LEN + 1);
-		size_t flen;
-		int kind;
+	uint64_t budget = RESYNC_BUDGET;
 
-		if (!p)
-			break;
-		pos = (size_t)(p - buf);
-		if (!frame_check(buf, len, pos, &kind, &flen))
-			return pos;
-		pos++;
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t at = pos; at + TL_JOURNAL_FRAME_LEN <= len; at++) {
+			const uint8_t *p =
+			    memchr(buf + at, 0xff, len - at - TL_JOURNAL_FRAME_LEN + 1);
+			size_t flen;
+			int kind;
+
+			if (!p)
+				break;
+			at = (size_t)(p - buf);
+			if (memcmp(p, REC_MAGIC, 3) != 0 || plausible(buf, len, at) != (pass == 0))
+				continue;
+			const uint64_t n = get32(p + 4);
+
+			if (n > budget)
+				return len;
+			budget -= n;
+			if (!frame_check(buf, len, at, &kind, &flen))
+				return at;
+		}
 	}
 	return len;
 }
@@ -690,8 +721,25 @@ static int make_dirs(const char *path)
 		char c = p[i];
 
 		p[i] = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		if (mkdir(p, 0755) == 0) {
+			/* the new entry must survive a crash: sync the directory holding it */
+			char *slash = strrchr(p, '/');
+			int fd;
+
+			if (slash && slash != p) {
+				*slash = '\0';
+				fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+				*slash = '/';
+			} else {
+				fd = open(slash ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			}
+			if (fd >= 0) {
+				(void)fsync(fd);
+				close(fd);
+			}
+		} else if (errno != EEXIST) {
 			return -errno;
+		}
 		p[i] = c;
 	}
 	return 0;

@@ -88,7 +88,7 @@ void tl_journal_opts_defaults(struct tl_journal_opts *o);
 /**
  * tl_journal_open() - open the journal in @dir for appending, creating @dir (and its parent)
  * and the first segment if needed. Scans the newest segment, reports damage through
- * @opts->on_damage and cuts a torn tail; applies retention.
+ * @opts->on_damage and cuts a torn tail. Retention runs when a segment rolls, not here.
  * @opts: NULL for the defaults.
  * @err: on failure, "file: offset N: reason" or "file: reason" (may be NULL).
  * Return: 0; -errno (-EBUSY: another process has the journal open for appending;
