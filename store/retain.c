@@ -502,7 +502,11 @@ static void *compressor_main(void *arg)
 /* What @b, about to be compressed, counts for in held until its job is collected. */
 static uint32_t estimate(const struct tl_retain *r, const struct block *b)
 {
-	uint64_t e = r->est_in ? (uint64_t)b->size * r->est_out / r->est_in : b->size / 2;
+	/* est_out can near 2^40, so size * est_out may not fit 64 bits: scale in double (the
+	 * same inputs give the same answer, so decisions stay deterministic) */
+	uint64_t e = r->est_in
+			 ? (uint64_t)((double)b->size * (double)r->est_out / (double)r->est_in)
+			 : b->size / 2;
 
 	return (uint32_t)(e < 1 ? 1 : e > b->size ? b->size : e);
 }
@@ -965,7 +969,7 @@ int tl_retain_expire(struct tl_retain *r, int64_t watermark_ns)
 
 		while (s->head && s->head->max_t < cut)
 			drop_head(r, s, &r->st.dropped_time_records);
-		if (s->stage_n && s->stage_max < cut) {
+		if (s->stage_n && s->stage_max < cut && !s->pins) {
 			/* all too old: dropped without ever being compressed */
 			if (s->stage_max > s->dropped_until)
 				s->dropped_until = s->stage_max;
@@ -974,7 +978,9 @@ int tl_retain_expire(struct tl_retain *r, int64_t watermark_ns)
 			r->st.staged_records -= s->stage_n;
 			s->stage_len = 0;
 			s->stage_n = 0;
-		} else if (s->stage_n && s->stage_min < stage_cut) {
+		} else if (s->stage_n && (s->stage_min < stage_cut || s->stage_max < cut)) {
+			/* (with a pin open, staged records too old to keep are sealed into a block
+			 * the pin collects, whatever retention does with it after) */
 			int rc2 = seal(r, s, false);
 
 			if (rc == 0)

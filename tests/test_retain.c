@@ -403,6 +403,31 @@ Test(retain, staged_records_past_keep_are_dropped_without_being_sealed)
 	tl_retain_free(r);
 }
 
+Test(retain, a_pin_keeps_late_records_that_arrive_while_it_is_open)
+{
+	struct tl_retain_opts o = { .threads = -1 };
+	struct tl_retain *r;
+	struct tl_retain_pin *pin;
+	struct tl_retain_pin_stats ps;
+	struct recs want = { 0 };
+
+	cr_assert(eq(int, tl_retain_new(&o, &r), 0));
+	for (int i = 0; i < 5; i++)
+		add(r, &want, 7, (1000 + i) * S_NS, 40, false);
+	cr_assert(eq(int, tl_retain_pin(r, 7, &pin), 0));
+	/* a record with an old event time arrives after the trigger, then the watermark moves
+	 * past keep: the pin must still have it (it is evidence, received as it was) */
+	add(r, &want, 7, 1001 * S_NS, 40, false);
+	cr_assert(eq(int, tl_retain_expire(r, (1001 + 16 * 60) * S_NS), 0));
+	cr_assert(eq(int, tl_retain_pin_close(pin), 0));
+	tl_retain_pin_stats(pin, &ps);
+	cr_assert(eq(u64, ps.omitted_records, 0));
+	expect_pin(pin, &want, 0, 6);
+	tl_retain_unpin(pin);
+	recs_free(&want);
+	tl_retain_free(r);
+}
+
 Test(retain, max_series_refuses_new_series_and_counts)
 {
 	struct tl_retain_opts o = { .max_series = 3 };
