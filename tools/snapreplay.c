@@ -94,6 +94,42 @@ static int emit(struct tl_report *rep, struct tl_trigger *t, size_t n, const cha
 	return n ? tl_report_triggers(rep, t, n) : 0;
 }
 
+/* What decoding the records needs, and where it is. */
+struct recs {
+	struct tl_decoder *dec;
+	struct sr *sr;
+	const uint64_t *skip_idx; /* sorted record numbers the original run did not count */
+	size_t n_skip, next_skip;
+	uint64_t record; /* records taken */
+};
+
+/* Decode one record of @n bytes at @p (TL_UNIT_PADDING readable after it). -ENOMEM or 0. */
+static int take_record(struct recs *rs, const char *p, size_t n)
+{
+	struct sr *sr = rs->sr;
+	const struct tl_unit u = { .data = p, .len = n, .line = rs->record + 1 };
+	const size_t before = sr->ev.n;
+
+	while (rs->next_skip < rs->n_skip && rs->skip_idx[rs->next_skip] < rs->record)
+		rs->next_skip++;
+	const bool skip = rs->next_skip < rs->n_skip && rs->skip_idx[rs->next_skip] == rs->record;
+
+	rs->record++;
+	if (tl_decoder_unit(rs->dec, &u, &sr->ev) < 0)
+		return -ENOMEM;
+	if (sr->ev.n > sr->cap_skip) {
+		uint8_t *a = realloc(sr->skip, sr->ev.cap);
+
+		if (!a)
+			return -ENOMEM;
+		sr->skip = a;
+		sr->cap_skip = sr->ev.cap;
+	}
+	for (size_t i = before; i < sr->ev.n; i++)
+		sr->skip[i] = skip;
+	return 0;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -226,13 +262,22 @@ int tl_snapshot_replay(const char *path)
 		goto out;
 	}
 
-	/* the records, decoded; lines of our own types are not records */
-	uint64_t record = 0;
-	size_t next_skip = 0;
+	/*
+	 * The records, decoded: every line after the header and the lines of our own types
+	 * that follow it (the changes), except a last line that is the writer's trailer. Each
+	 * line is held until the next one shows whether it was the last.
+	 */
+	struct recs rs = { .dec = dec, .sr = &sr, .skip_idx = skip_idx, .n_skip = n_skip };
+	bool prefix = true, held = false;
+	size_t held_n = 0;
+	uint64_t omitted = 0;
 
 	while ((r = tl_snapshot_next(rd, &line, &line_n)) == 1) {
-		if (line_n >= 18 && memcmp(line, "{\"type\":\"tripline.", 18) == 0)
+		if (prefix && line_n >= 18 && memcmp(line, "{\"type\":\"tripline.", 18) == 0)
 			continue;
+		prefix = false;
+		if (held && take_record(&rs, buf, held_n) < 0)
+			goto oom;
 		if (line_n + TL_UNIT_PADDING > cap_buf) {
 			char *b = realloc(buf, line_n + TL_UNIT_PADDING);
 
@@ -243,36 +288,34 @@ int tl_snapshot_replay(const char *path)
 		}
 		memcpy(buf, line, line_n);
 		memset(buf + line_n, 0, TL_UNIT_PADDING);
-		const struct tl_unit u = { .data = buf, .len = line_n, .line = record + 1 };
-		const size_t before = sr.ev.n;
-		bool skip = false;
-
-		while (next_skip < n_skip && skip_idx[next_skip] < record)
-			next_skip++;
-		skip = next_skip < n_skip && skip_idx[next_skip] == record;
-		record++;
-		if (tl_decoder_unit(dec, &u, &sr.ev) < 0)
-			goto oom;
-		if (sr.ev.n > sr.cap_skip) {
-			size_t c = sr.ev.cap;
-			uint8_t *a = realloc(sr.skip, c);
-
-			if (!a)
-				goto oom;
-			sr.skip = a;
-			sr.cap_skip = c;
-		}
-		for (size_t i = before; i < sr.ev.n; i++)
-			sr.skip[i] = skip;
+		held = true;
+		held_n = line_n;
 	}
 	if (r < 0) {
 		tl_err("%s", tl_snapshot_errmsg(rd));
 		goto out;
 	}
+	if (held) {
+		const char *trailer = "{\"type\":\"tripline.snapshot.end\"";
+		const char *o;
+
+		if (held_n >= strlen(trailer) && memcmp(buf, trailer, strlen(trailer)) == 0) {
+			if ((o = strstr(buf, "\"omitted\":")) != NULL)
+				omitted = strtoull(o + strlen("\"omitted\":"), NULL, 10);
+		} else if (take_record(&rs, buf, held_n) < 0) {
+			goto oom;
+		}
+	}
+	const uint64_t record = rs.record;
+
 	if (!tl_snapshot_is_complete(rd))
 		tl_info(
 		    "tripline replay: '%s' ends without its trailer: the snapshot is incomplete",
 		    path);
+	if (omitted)
+		tl_info("tripline replay: '%s': %llu records were left out by the snapshot's size "
+			"bound; the re-run may not give its trigger",
+			path, (unsigned long long)omitted);
 
 	/* the watermark a record may not be judged late against: the oldest one still to come */
 	const int64_t b = st.bucket_ns;
@@ -325,7 +368,7 @@ int tl_snapshot_replay(const char *path)
 	const struct tl_engine_counts *c = tl_engine_get_counts(e);
 
 	tl_info("tripline replay: snapshot %s: %llu records, %llu events re-run from %s, %llu "
-		"triggers events; incident %s %s",
+		"trigger events; incident %s %s",
 		path, (unsigned long long)record, (unsigned long long)c->decoded,
 		tl_time_format(st.from, err), (unsigned long long)rep.events, want_id,
 		found ? "reproduced" : "NOT reproduced");
