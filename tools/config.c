@@ -306,6 +306,8 @@ static const struct opt evidence_opts[] = {
 	  "bound on one snapshot file (MiB)", 0 },
 	{ "level", O_UINT, OFF(struct tl_config_evidence, level), 1, 19,
 	  "zstd level of retained records and snapshots", 0 },
+	{ "window_log", O_UINT, OFF(struct tl_config_evidence, window_log), 0, 27,
+	  "zstd window of retained records, log2 of bytes (10 to 27; 0: the level's)", 0 },
 	{ "stable_after", O_DURATION, OFF(struct tl_config_evidence, stable_after_ns), 60e9,
 	  30 * 86400e9, "a version this long without incident is a rollback target", 0 },
 	{ "change_window", O_DURATION, OFF(struct tl_config_evidence, change_window_ns), 60e9,
@@ -646,10 +648,17 @@ static int apply_root(struct ctx *c, const struct node *root, struct tl_config *
 			r = apply_table(c, v, trigger_opts, N(trigger_opts), cfg, "triggers");
 		else if (strcmp(k, "pricing") == 0)
 			r = apply_pricing(c, v, cfg);
-		else if (strcmp(k, "evidence") == 0)
+		else if (strcmp(k, "evidence") == 0) {
 			r = apply_table(c, v, evidence_opts, N(evidence_opts), &cfg->evidence,
 					"evidence");
-		else if (strcmp(k, "rules") == 0)
+			const uint32_t w = cfg->evidence.window_log;
+
+			for (size_t e = 0; r == 0 && w && w < 10 && e < v->n; e += 2)
+				if (strcmp(v->kids[e]->text, "window_log") == 0)
+					r = fail(c, v->kids[e]->line,
+						 "key 'window_log': zstd takes 10 to 27 (or 0 for "
+						 "the level's own)");
+		} else if (strcmp(k, "rules") == 0)
 			rules = v;
 		else if (strcmp(k, "deployments") == 0)
 			deps = v;

@@ -34,6 +34,7 @@ struct tl_config_evidence {
 	uint32_t series_max_mib;   /* compressed records kept per series: 8 */
 	uint32_t snapshot_max_mib; /* bound on one snapshot file: 32 */
 	uint32_t level;            /* zstd level of retained blocks and snapshots: 3 */
+	uint32_t window_log;       /* zstd window of retained blocks, log2 bytes; 0: the level's */
 	int64_t stable_after_ns;   /* a version is stable after this long without incident */
 	int64_t change_window_ns;  /* a change this long before a trigger may be rolled back */
 	int64_t recent_ns;         /* changes this long before a trigger are listed */

@@ -704,6 +704,7 @@ int tl_cmd_replay(int argc, char **argv)
 				    .max_series_bytes = (size_t)c->series_max_mib << 20,
 				    .max_pin_bytes = (size_t)c->snapshot_max_mib << 20,
 				    .level = (int)c->level,
+				    .window_log = (int)c->window_log,
 				    .threads = -1 },
 			.snapshot = { .level = (int)c->level,
 				      .max_bytes = (size_t)c->snapshot_max_mib << 20 },
