@@ -35,9 +35,12 @@
  * swapped for its compressed bytes). A closed
  * pin no longer changes, and can be read and unpinned on another thread.
  *
- * Thread: one thread (the reader) makes every call on a struct tl_retain and its open pins; it
- * is not thread-safe. tl_retain_pin_each() and tl_retain_unpin() on a closed pin may run on any
- * one thread, also after tl_retain_free().
+ * Thread: one thread (the adder) makes every call on a struct tl_retain and its open pins; it
+ * is not thread-safe. tl_retain_pin_each() and tl_retain_pin_stats() on a closed pin may run on
+ * any thread, one at a time, once the close happens-before them (tools/evidence.c reads on the
+ * reader while its keeper thread adds), and tl_retain_unpin() likewise, also after
+ * tl_retain_free(); unpinning on the adder keeps which blocks get compressed independent of
+ * timing.
  */
 #ifndef TL_RETAIN_H
 #define TL_RETAIN_H
