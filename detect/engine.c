@@ -1705,11 +1705,14 @@ int64_t tl_engine_ahead_ns(const struct tl_engine *e)
 int tl_engine_seed(struct tl_engine *e, const struct tl_event *ev, const struct tl_series_seed *sd,
 		   int64_t from)
 {
+	/* times as events carry them (1970 to 2262) keep every difference below in range */
+	if (e->closed_until != INT64_MIN || e->n_series || sd->horizon != e->horizon ||
+	    from % MINUTE != 0 || from < MINUTE || sd->last_minute < 0 ||
+	    sd->last_minute > INT64_MAX / 2 || from > INT64_MAX / 2)
+		return -EINVAL;
 	const int64_t mc = from - MINUTE; /* the last minute closed at @from */
 
-	if (e->closed_until != INT64_MIN || e->n_series || sd->horizon != e->horizon ||
-	    from % MINUTE != 0 || sd->last_minute == INT64_MIN || mc > sd->last_minute ||
-	    sd->last_minute - mc >= (int64_t)(TL_SEED_MINUTES - 1) * MINUTE)
+	if (mc > sd->last_minute || sd->last_minute - mc >= (int64_t)(TL_SEED_MINUTES - 1) * MINUTE)
 		return -EINVAL;
 	struct series *s = find_series(e, ev);
 

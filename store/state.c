@@ -18,7 +18,7 @@
 #include <tripline/state.h>
 #include <tripline/time.h>
 
-#define MAX_HORIZON (7 * 24 * 60) /* minutes: a week of baseline */
+#define MAX_HORIZON (30 * 24 * 60) /* minutes: the config's bound on baseline.horizon */
 #define MAX_PRICES  4096
 
 /* Each rule field: its kind (b bool, d double, i int64, u uint32) and where it is. */
@@ -310,28 +310,33 @@ static const char *check(const struct tl_replay_state *st)
 {
 	const struct tl_rules *r = &st->rules;
 
-	if (st->lateness_ns <= 0 || st->bucket_ns <= 0 || TL_NS_PER_MIN % st->bucket_ns != 0 ||
-	    st->horizon_ns <= 0 || st->min_history_ns <= 0 || st->hold_ns <= 0 ||
-	    st->update_every_ns <= 0 || st->lateness_ns > 24 * TL_NS_PER_HOUR ||
-	    st->horizon_ns > (int64_t)MAX_HORIZON * TL_NS_PER_MIN)
+	/* the bounds tools/config.c puts on the same keys: an engine that runs in bounded time
+	 * and memory, whatever the file says */
+	if (st->bucket_ns < TL_NS_PER_S || st->bucket_ns > TL_NS_PER_MIN ||
+	    TL_NS_PER_MIN % st->bucket_ns != 0 || st->lateness_ns < TL_NS_PER_S ||
+	    st->lateness_ns > 24 * TL_NS_PER_HOUR || st->horizon_ns < TL_NS_PER_HOUR ||
+	    st->horizon_ns > (int64_t)MAX_HORIZON * TL_NS_PER_MIN ||
+	    st->min_history_ns < TL_NS_PER_MIN || st->min_history_ns > 30 * 24 * TL_NS_PER_HOUR ||
+	    st->hold_ns < 10 * TL_NS_PER_S || st->hold_ns > 24 * TL_NS_PER_HOUR ||
+	    st->update_every_ns < TL_NS_PER_MIN || st->update_every_ns > 24 * TL_NS_PER_HOUR)
 		return "engine settings out of range";
 	if (!(r->latency.statistic > 0 && r->latency.statistic < 1) ||
 	    !finite_nonneg(r->latency.factor) || !finite_nonneg(r->latency.severe_factor) ||
-	    r->latency.for_ns < 0 || r->latency.for_ns > 24 * TL_NS_PER_HOUR)
+	    r->latency.for_ns < TL_NS_PER_MIN || r->latency.for_ns > 24 * TL_NS_PER_HOUR)
 		return "latency rule out of range";
 	const struct tl_rule_rate *rr[] = { &r->guardrail, &r->errors, &r->throttling };
 
 	for (size_t i = 0; i < 3; i++)
 		if (!finite_nonneg(rr[i]->rate) || !finite_nonneg(rr[i]->severe_rate) ||
-		    rr[i]->window_ns < st->bucket_ns || rr[i]->window_ns > 24 * TL_NS_PER_HOUR)
+		    rr[i]->window_ns < 10 * TL_NS_PER_S || rr[i]->window_ns > TL_NS_PER_HOUR)
 			return "rate rule out of range";
 	if (!finite_nonneg(r->refusal.rate) || !finite_nonneg(r->refusal.factor) ||
-	    !finite_nonneg(r->refusal.severe_rate) || r->refusal.window_ns < st->bucket_ns ||
-	    r->refusal.window_ns > 24 * TL_NS_PER_HOUR)
+	    !finite_nonneg(r->refusal.severe_rate) || r->refusal.window_ns < 10 * TL_NS_PER_S ||
+	    r->refusal.window_ns > TL_NS_PER_HOUR)
 		return "refusal rule out of range";
 	if (!finite_nonneg(r->cost.daily_budget_usd) || r->cost.n_warn > TL_COST_MAX_WARN ||
-	    !finite_nonneg(r->cost.hourly_factor) || r->cost.rate_window_ns < 0 ||
-	    r->cost.rate_window_ns > 24 * TL_NS_PER_HOUR)
+	    !finite_nonneg(r->cost.hourly_factor) || r->cost.rate_window_ns < TL_NS_PER_MIN ||
+	    r->cost.rate_window_ns > 64 * TL_NS_PER_MIN)
 		return "cost rule out of range";
 	for (uint32_t i = 0; i < r->cost.n_warn; i++)
 		if (!finite_nonneg(r->cost.warn_at[i]))
@@ -343,8 +348,10 @@ static const char *check(const struct tl_replay_state *st)
 	if (st->seed->horizon != (uint32_t)(st->horizon_ns / TL_NS_PER_MIN) &&
 	    !(st->horizon_ns < 60 * TL_NS_PER_MIN && st->seed->horizon == 60))
 		return "seed does not match the horizon";
-	if (st->from % TL_NS_PER_MIN != 0)
-		return "start is not a minute boundary";
+	/* event times are 1970 to 2262; these bounds keep every sum of them in range */
+	if (st->from % TL_NS_PER_MIN != 0 || st->from < TL_NS_PER_MIN || st->from > INT64_MAX / 2 ||
+	    st->seed->last_minute < 0 || st->seed->last_minute > INT64_MAX / 2)
+		return "start or series state out of range";
 	return NULL;
 }
 

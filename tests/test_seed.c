@@ -233,6 +233,8 @@ Test(seed, a_seed_is_refused_where_it_cannot_hold)
 		  "after the seed's minutes");
 	cr_assert(eq(int, tl_engine_seed(e, &k, a.fire.seed, m - 90 * MIN), -EINVAL),
 		  "more than an hour before");
+	cr_assert(eq(int, tl_engine_seed(e, &k, a.fire.seed, -INT64_C(150000000) * MIN), -EINVAL),
+		  "a time no event has (the difference would overflow)");
 	cr_assert(eq(int, tl_engine_seed(e, &k, a.fire.seed, m - 10 * MIN), 0));
 	cr_assert(eq(int, tl_engine_seed(e, &k, a.fire.seed, m - 10 * MIN), -EINVAL),
 		  "an engine that has started");

@@ -130,6 +130,26 @@ Test(state, cut_or_altered_text_is_refused)
 	cr_assert(ne(ptr, strstr(err, "engine settings"), NULL), "%s", err);
 	tl_buf_reset(&t);
 	a.bucket_ns = 10 * TL_NS_PER_S;
+	/* settings that would make the engine crawl (1 ns buckets), and times past what events
+	 * carry (which would overflow the seed's minute arithmetic) */
+	a.bucket_ns = 1;
+	tl_state_encode(&a, &t);
+	cr_assert(eq(int, tl_state_decode(t.p, t.n, &b, err, sizeof(err)), TL_EVALUE));
+	tl_buf_reset(&t);
+	a.bucket_ns = 10 * TL_NS_PER_S;
+	const int64_t from = a.from, last = a.seed->last_minute;
+
+	a.from = -9000000000000000000 / TL_NS_PER_MIN * TL_NS_PER_MIN;
+	tl_state_encode(&a, &t);
+	cr_assert(eq(int, tl_state_decode(t.p, t.n, &b, err, sizeof(err)), TL_EVALUE));
+	cr_assert(ne(ptr, strstr(err, "out of range"), NULL), "%s", err);
+	tl_buf_reset(&t);
+	a.from = from;
+	a.seed->last_minute = INT64_MAX / TL_NS_PER_MIN * TL_NS_PER_MIN;
+	tl_state_encode(&a, &t);
+	cr_assert(eq(int, tl_state_decode(t.p, t.n, &b, err, sizeof(err)), TL_EVALUE));
+	tl_buf_reset(&t);
+	a.seed->last_minute = last;
 	/* a seed of another horizon than the settings say */
 	a.horizon_ns = 12 * TL_NS_PER_HOUR;
 	tl_state_encode(&a, &t);
