@@ -247,6 +247,37 @@ Test(evidence, snapshots_are_the_same_bytes_at_any_thread_count)
 		     0));
 }
 
+Test(evidence, a_trigger_in_a_gap_after_the_last_record_is_reproduced_at_any_thread_count)
+{
+	/* the 5xx burst of embed-3-large at 09:10, with every record from 09:11 to 09:24 gone
+	 * (an outage of the log pipeline): the errors rule fires at 09:12:40, after the
+	 * series' last record, and the watermark then jumps across the gap */
+	cr_assert(eq(int,
+		     run("gen --format ndjson --kind rr --hours 11 --seed 7 --quiet --out "
+			 "rr.ndjson"),
+		     0));
+	cr_assert(eq(int,
+		     sh("grep -v -E '\"time\": \"2025-11-04T09:(1[1-9]|2[0-4])' rr.ndjson "
+			"> gap.ndjson"),
+		     0));
+	cr_assert(eq(int, run("replay --quiet --out o1 gap.ndjson > t1.ndjson"), 0));
+	cr_assert(eq(int, run("replay --quiet --threads 3 --out o3 gap.ndjson > t3.ndjson"), 0));
+	cr_assert(eq(int, sh("grep -q '\"fired_at\":\"2025-11-04T09:12:40.000Z\"' t1.ndjson"), 0),
+		  "the errors rule fires inside the gap");
+	cr_assert(eq(int, sh("cmp -s t1.ndjson t3.ndjson"), 0));
+	cr_assert(eq(int, sh("test $(ls o1/snapshots | wc -l) -ge 1"), 0));
+	cr_assert(eq(int,
+		     sh("for f in o1/snapshots/*; do cmp -s $f o3/snapshots/${f##*/} || "
+			"exit 1; done"),
+		     0),
+		  "the same snapshots at 1 and 3 threads");
+	/* exit 0: each gives its own trigger (3 would say it does not) */
+	cr_assert(eq(int,
+		     sh("for f in o1/snapshots/*; do '" TL_TRIPLINE "' replay --quiet $f "
+			"> /dev/null || exit 1; done"),
+		     0));
+}
+
 Test(evidence, a_cut_snapshot_is_refused_naming_the_file_and_offset)
 {
 	cr_assert(eq(int, run("replay --quiet --out out day > triggers.ndjson"), 0));

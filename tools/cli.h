@@ -11,7 +11,7 @@
 #include <tripline/error.h>
 
 /* Exit statuses (tripline/interfaces.md): 0 processed, 1 I/O failure, 2 usage or config. */
-enum { TL_EXIT_OK = 0, TL_EXIT_IO = 1, TL_EXIT_USAGE = 2 };
+enum { TL_EXIT_OK = 0, TL_EXIT_IO = 1, TL_EXIT_USAGE = 2, TL_EXIT_NOT_REPRODUCED = 3 };
 
 extern bool tl_quiet; /* --quiet: no progress lines */
 

@@ -444,7 +444,9 @@ static void rule_json(struct tl_buf *b, enum tl_rule rule, const struct tl_rules
 static void minutes_json(struct tl_buf *b, const struct tl_series_seed *sd)
 {
 	char t[TL_TIME_TEXT_LEN + 1];
-	const uint32_t n = sd->horizon < HEADER_MINUTES ? sd->horizon : HEADER_MINUTES;
+	const uint32_t n = sd->last_minute == INT64_MIN   ? 0
+			   : sd->horizon < HEADER_MINUTES ? sd->horizon
+							  : HEADER_MINUTES;
 
 	tl_buf_puts(b, "[");
 	for (uint32_t k = n; k-- > 0;) {
@@ -493,9 +495,11 @@ static int scan_record(void *ud, int64_t time_ns, uint8_t flags, const void *raw
 	if (flags & F_NOT_COUNTED) {
 		if (s->n_not_counted == s->cap) {
 			size_t cap = s->cap ? s->cap * 2 : 64;
-			struct nc *a = cap <= NOT_COUNTED_MAX
-					   ? realloc(s->not_counted, cap * sizeof(*a))
-					   : NULL;
+
+			if (cap > NOT_COUNTED_MAX)
+				cap = NOT_COUNTED_MAX;
+			struct nc *a =
+			    cap > s->cap ? realloc(s->not_counted, cap * sizeof(*a)) : NULL;
 
 			if (!a) {
 				s->truncated = true;
@@ -557,7 +561,8 @@ static void finalize(struct tl_evidence *ev, struct pending *p)
 	 * series_max_mib drops by bytes too; then dropped_until says from where it is whole.)
 	 */
 	const struct tl_series_seed *sd = p->seed;
-	const int64_t earliest = sd->last_minute + TL_NS_PER_MIN - 60 * TL_NS_PER_MIN;
+	const bool seeded = sd->last_minute != INT64_MIN;
+	const int64_t earliest = seeded ? sd->last_minute + TL_NS_PER_MIN - 60 * TL_NS_PER_MIN : 0;
 
 	sc.cut = floor_minute(p->t.at - ev->keep_ns) + TL_NS_PER_MIN;
 	sc.first = INT64_MAX;
@@ -572,13 +577,15 @@ static void finalize(struct tl_evidence *ev, struct pending *p)
 		from = floor_minute(ps.dropped_until) + TL_NS_PER_MIN;
 	if (sc.first != INT64_MAX && floor_minute(sc.first) > from)
 		from = floor_minute(sc.first); /* nothing before it: start with its minute */
-	if (from < earliest)
+	if (seeded && from < earliest)
 		from = earliest;
 	const int64_t need =
 	    p->t.rule == TL_RULE_COST ? p->t.at - ev->bucket_ns : p->t.window_start;
 
 	if (why)
 		;
+	else if (!seeded)
+		why = "the series had closed no minute when the rule fired";
 	else if (from > need)
 		why = "the records retained do not reach back to the trigger's window";
 	else if (ps.omitted_records)
@@ -626,8 +633,9 @@ static void finalize(struct tl_evidence *ev, struct pending *p)
 	if (ps.dropped_until != INT64_MIN && ps.dropped_until >= sc.cut)
 		tl_buf_printf(&h, ",\"complete_after\":\"%s\"",
 			      tl_time_format(ps.dropped_until, t1));
-	tl_buf_printf(&h, "},\"replay\":{\"from\":\"%s\",\"reproducible\":%s",
-		      tl_time_format(from, t1), why ? "false" : "true");
+	tl_buf_printf(&h, "},\"replay\":{\"from\":\"%s\",\"until\":\"%s\",\"reproducible\":%s",
+		      tl_time_format(from, t1), tl_time_format(ev->closed, t2),
+		      why ? "false" : "true");
 	if (why) {
 		tl_buf_puts(&h, ",\"why_not\":");
 		tl_buf_json_str(&h, why, strlen(why));

@@ -52,7 +52,8 @@ static const char replay_usage[] =
     "records (DIR/snapshots/ID.ndjson.zst; 'zstdcat FILE | jq' reads it).\n"
     "\n"
     "tripline replay SNAPSHOT re-runs one snapshot from its own header (baselines, rules,\n"
-    "prices) and prints the trigger events it gives: the snapshot's trigger among them.\n"
+    "prices) and prints the trigger events it gives: the snapshot's trigger among them\n"
+    "(exit status 3 when it is not).\n"
     "\n"
     "options:\n"
     "  --config F         rules, baselines and prices (YAML, see tripline.example.yaml);\n"
@@ -71,7 +72,8 @@ static const char replay_usage[] =
     "  --help             this text\n"
     "\n"
     "Exit status: 0 when the input was processed (malformed records do not change it),\n"
-    "1 when an input could not be read, 2 for usage or configuration errors.\n";
+    "1 when an input could not be read, 2 for usage or configuration errors, 3 when a\n"
+    "snapshot does not give its own trigger.\n";
 
 struct in_state {
 	struct tl_path *path;

@@ -189,8 +189,12 @@ void tl_shards_wait(struct tl_shards *p, int64_t watermark_ns)
 {
 	uint64_t until = p->steps_written;
 
-	while (until < p->steps_sent && p->step_wm[until % TL_STEPS] <= watermark_ns)
-		until++;
+	/* a step closes the buckets from the one before's watermark to its own: the triggers
+	 * up to @watermark_ns are in the steps up to the first that reaches it */
+	if (until > 0 && p->step_wm[(until - 1) % TL_STEPS] >= watermark_ns)
+		return;
+	while (until < p->steps_sent && p->step_wm[until++ % TL_STEPS] < watermark_ns)
+		;
 	drain_until(p, until, true);
 }
 

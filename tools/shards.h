@@ -31,8 +31,8 @@ void tl_shards_push(struct tl_shards *p, const struct tl_event *ev);
 void tl_shards_advance(struct tl_shards *p, int64_t watermark_ns);
 
 /**
- * tl_shards_wait() - return once the triggers of every step up to watermark @watermark_ns
- * have been written (at once with one shard).
+ * tl_shards_wait() - return once every trigger at or before @watermark_ns has been written:
+ * the steps up to the first whose watermark reaches it (at once with one shard).
  */
 void tl_shards_wait(struct tl_shards *p, int64_t watermark_ns);
 

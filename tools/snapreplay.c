@@ -354,8 +354,17 @@ int tl_snapshot_replay(const char *path)
 		tl_engine_push(e, x);
 	}
 	free(hold);
-	if (newest != INT64_MIN) {
-		tl_engine_advance(e, (tl_floor_div(newest, b) + 1) * b);
+	/* to where the original run had closed when it wrote the snapshot (a rule can fire in
+	 * buckets after the series' last record), and past that record */
+	int64_t end = newest == INT64_MIN ? INT64_MIN : (tl_floor_div(newest, b) + 1) * b;
+	const char *until = find_str(header, "until", &n);
+	int64_t until_ns;
+
+	if (until && tl_time_parse(until, n, &until_ns) == 0 && until_ns > end &&
+	    until_ns - st.from < 2 * TL_NS_PER_DAY)
+		end = until_ns;
+	if (end != INT64_MIN) {
+		tl_engine_advance(e, end);
 		t = tl_engine_triggers(e, &nt);
 		(void)emit(&rep, t, nt, want_id, &found);
 		tl_engine_clear_triggers(e);
@@ -372,7 +381,7 @@ int tl_snapshot_replay(const char *path)
 		path, (unsigned long long)record, (unsigned long long)c->decoded,
 		tl_time_format(st.from, err), (unsigned long long)rep.events, want_id,
 		found ? "reproduced" : "NOT reproduced");
-	status = TL_EXIT_OK;
+	status = found ? TL_EXIT_OK : TL_EXIT_NOT_REPRODUCED;
 	goto out;
 oom:
 	tl_err("out of memory");
