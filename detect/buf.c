@@ -177,7 +177,10 @@ void tl_buf_json_num(struct tl_buf *b, double v)
 
 	if (!isfinite(v))
 		v = 0;
-	if (v == (double)(int64_t)v && fabs(v) < 1e15) {
+	if (fabs(v) >= 1e15) {
+		/* past what six decimals say anything about (and %f would not fit tmp) */
+		n = snprintf(tmp, sizeof(tmp), "%.17g", v);
+	} else if (v == (double)(int64_t)v) {
 		n = snprintf(tmp, sizeof(tmp), "%lld.0", (long long)v);
 	} else {
 		n = snprintf(tmp, sizeof(tmp), "%.6f", v);
