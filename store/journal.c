@@ -19,6 +19,7 @@
 
 #include <zlib.h>
 
+#include <tripline/fs.h>
 #include <tripline/journal.h>
 #include <tripline/time.h>
 
@@ -707,44 +708,6 @@ int tl_journal_close(struct tl_journal *j)
 }
 
 /* mkdir @path and its parent, if missing. */
-static int make_dirs(const char *path)
-{
-	char p[PATH_MAX_LEN];
-	size_t n = strlen(path);
-
-	if (n == 0 || n >= sizeof(p))
-		return -ENAMETOOLONG;
-	memcpy(p, path, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (p[i] != '/' && p[i] != '\0')
-			continue;
-		char c = p[i];
-
-		p[i] = '\0';
-		if (mkdir(p, 0755) == 0) {
-			/* the new entry must survive a crash: sync the directory holding it */
-			char *slash = strrchr(p, '/');
-			int fd;
-
-			if (slash && slash != p) {
-				*slash = '\0';
-				fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-				*slash = '/';
-			} else {
-				fd = open(slash ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			}
-			if (fd >= 0) {
-				(void)fsync(fd);
-				close(fd);
-			}
-		} else if (errno != EEXIST) {
-			return -errno;
-		}
-		p[i] = c;
-	}
-	return 0;
-}
-
 /* Keep other processes from appending at the same time (advisory, released on close). */
 static int take_lock(struct tl_journal *j)
 {
@@ -869,7 +832,7 @@ int tl_journal_open(const char *dir, const struct tl_journal_opts *opts, char *e
 		r = -ENOMEM;
 		goto out_free;
 	}
-	if ((r = make_dirs(dir)) < 0) {
+	if ((r = tl_mkdir_p(dir)) < 0) {
 		fmt_err(err, err_len, "%s: cannot create the journal directory: %s", dir,
 			tl_strerror(r));
 		goto out_free;

@@ -85,7 +85,4 @@ bool tl_is_snapshot(const char *path);
  */
 int tl_snapshot_replay(const char *path);
 
-/** tl_mkdir_p() - create @dir and its parents as needed. Return: 0 or -errno. */
-int tl_mkdir_p(const char *dir);
-
 #endif /* TL_TOOLS_EVIDENCE_H */

@@ -28,6 +28,7 @@
 #include <tripline/deadletter.h>
 #include <tripline/decode.h>
 #include <tripline/engine.h>
+#include <tripline/fs.h>
 #include <tripline/source.h>
 #include <tripline/time.h>
 
