@@ -4,8 +4,10 @@
  */
 #ifndef TL_TESTS_FILES_H
 #define TL_TESTS_FILES_H
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 
 /* Remove @dir and everything below it. */
@@ -52,6 +54,44 @@ static inline int th_run(const char *dir, const char *exe, const char *args)
 	(void)snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s", dir, exe, args);
 	st = system(cmd);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/*
+ * The string value of "@key" in one JSON line tripline wrote (flat, no escapes) into @out of
+ * @cap bytes. Return: false if absent or too long.
+ */
+static inline bool th_field(const char *line, const char *key, char *out, size_t cap)
+{
+	char pat[64];
+	const char *p, *e;
+
+	(void)snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	if (!(p = strstr(line, pat)))
+		return false;
+	p += strlen(pat);
+	e = strchr(p, '"');
+	if (!e || (size_t)(e - p) >= cap)
+		return false;
+	memcpy(out, p, (size_t)(e - p));
+	out[e - p] = '\0';
+	return true;
+}
+
+/* The next line of *@p, NUL-terminated in place (the text is cut up); NULL at the end. */
+static inline char *th_next_line(char **p)
+{
+	char *l = *p, *e;
+
+	if (!*l)
+		return NULL;
+	e = strchr(l, '\n');
+	if (e) {
+		*e = '\0';
+		*p = e + 1;
+	} else {
+		*p = l + strlen(l);
+	}
+	return l;
 }
 
 #endif /* TL_TESTS_FILES_H */

@@ -56,25 +56,6 @@ static char *slurp(const char *rel)
 	return buf;
 }
 
-/* The string value of "key" in one JSON line written by tripline (flat, no escapes). */
-static bool field(const char *line, const char *key, char *out, size_t cap)
-{
-	char pat[64];
-	const char *p, *e;
-
-	(void)snprintf(pat, sizeof(pat), "\"%s\":\"", key);
-	p = strstr(line, pat);
-	if (!p)
-		return false;
-	p += strlen(pat);
-	e = strchr(p, '"');
-	if (!e || (size_t)(e - p) >= cap)
-		return false;
-	memcpy(out, p, (size_t)(e - p));
-	out[e - p] = '\0';
-	return true;
-}
-
 static int64_t t_of(const char *s)
 {
 	int64_t ns = 0;
@@ -96,12 +77,12 @@ static size_t read_labels(struct label *l, size_t cap)
 		char *e = strchr(p, '}');
 
 		*e = '\0';
-		cr_assert(field(p, "rule", l[n].rule, sizeof(l[n].rule)));
-		cr_assert(field(p, "resource", l[n].resource, sizeof(l[n].resource)));
-		cr_assert(field(p, "deployment", l[n].deployment, sizeof(l[n].deployment)));
-		cr_assert(field(p, "start", l[n].start, sizeof(l[n].start)));
-		cr_assert(field(p, "end", l[n].end, sizeof(l[n].end)));
-		cr_assert(field(p, "expect", l[n].expect, sizeof(l[n].expect)));
+		cr_assert(th_field(p, "rule", l[n].rule, sizeof(l[n].rule)));
+		cr_assert(th_field(p, "resource", l[n].resource, sizeof(l[n].resource)));
+		cr_assert(th_field(p, "deployment", l[n].deployment, sizeof(l[n].deployment)));
+		cr_assert(th_field(p, "start", l[n].start, sizeof(l[n].start)));
+		cr_assert(th_field(p, "end", l[n].end, sizeof(l[n].end)));
+		cr_assert(th_field(p, "expect", l[n].expect, sizeof(l[n].expect)));
 		n++;
 		p = e + 1;
 	}
@@ -138,11 +119,11 @@ Test(detect, a_generated_day_gives_one_trigger_per_labelled_incident)
 		char type[16], rule[16], res[40], dep[40], fired[32];
 		bool matched = false;
 
-		cr_assert(field(line, "type", type, sizeof(type)));
-		cr_assert(field(line, "rule", rule, sizeof(rule)));
-		cr_assert(field(line, "resource", res, sizeof(res)));
-		cr_assert(field(line, "deployment", dep, sizeof(dep)));
-		cr_assert(field(line, "fired_at", fired, sizeof(fired)));
+		cr_assert(th_field(line, "type", type, sizeof(type)));
+		cr_assert(th_field(line, "rule", rule, sizeof(rule)));
+		cr_assert(th_field(line, "resource", res, sizeof(res)));
+		cr_assert(th_field(line, "deployment", dep, sizeof(dep)));
+		cr_assert(th_field(line, "fired_at", fired, sizeof(fired)));
 		cr_assert(ne(ptr, strstr(line, "\"incident_id\":\"tl-"), NULL));
 		cr_assert(ne(ptr, strstr(line, "\"action\":{\"kind\":\""), NULL));
 		if (strcmp(type, "trigger") != 0)
@@ -190,8 +171,8 @@ Test(detect, every_incident_that_ends_in_the_data_resolves)
 		const char *eol = strchr(p, '\n');
 		char *line = strndup(p, (size_t)(eol - p));
 
-		cr_assert(field(line, "incident_id", id, sizeof(id)));
-		cr_assert(field(line, "rule", rule, sizeof(rule)));
+		cr_assert(th_field(line, "incident_id", id, sizeof(id)));
+		cr_assert(th_field(line, "rule", rule, sizeof(rule)));
 		(void)snprintf(resolved, sizeof(resolved),
 			       "\"type\":\"resolved\",\"incident_id\":\"%s\"", id);
 		cr_assert(ne(ptr, strstr(out, resolved), NULL), "no resolved for %s", line);

@@ -62,41 +62,6 @@ static void teardown(void)
 
 TestSuite(evidence, .init = setup, .fini = teardown, .timeout = 300);
 
-/* The string value of "key" in @line (flat, no escapes), in @out. */
-static bool field(const char *line, const char *key, char *out, size_t cap)
-{
-	char pat[64];
-	const char *p, *e;
-
-	(void)snprintf(pat, sizeof(pat), "\"%s\":\"", key);
-	if (!(p = strstr(line, pat)))
-		return false;
-	p += strlen(pat);
-	e = strchr(p, '"');
-	if (!e || (size_t)(e - p) >= cap)
-		return false;
-	memcpy(out, p, (size_t)(e - p));
-	out[e - p] = '\0';
-	return true;
-}
-
-/* The next line of *@p (NUL-terminated in place), NULL at the end. */
-static char *next_line(char **p)
-{
-	char *l = *p, *e;
-
-	if (!*l)
-		return NULL;
-	e = strchr(l, '\n');
-	if (e) {
-		*e = '\0';
-		*p = e + 1;
-	} else {
-		*p = l + strlen(l);
-	}
-	return l;
-}
-
 /* The part of a trigger event a snapshot re-run must reproduce: up to recent_changes. */
 static size_t core_len(const char *line)
 {
@@ -112,7 +77,7 @@ Test(evidence, a_regression_after_a_version_change_rolls_back_to_the_version_bef
 	char *text = slurp("triggers.ndjson"), *p = text, *l;
 	bool seen = false;
 
-	while ((l = next_line(&p))) {
+	while ((l = th_next_line(&p))) {
 		if (!strstr(l, "\"type\":\"trigger\"") || !strstr(l, "\"rule\":\"latency\""))
 			continue;
 		seen = true;
@@ -142,9 +107,9 @@ Test(evidence, a_regression_after_a_version_change_rolls_back_to_the_version_bef
 
 	free(text);
 	p = text = slurp("triggers.ndjson");
-	while ((l = next_line(&p)))
+	while ((l = th_next_line(&p)))
 		if (strstr(l, "\"type\":\"trigger\"") && strstr(l, "\"rule\":\"latency\""))
-			cr_assert(field(l, "incident_id", id, sizeof(id)));
+			cr_assert(th_field(l, "incident_id", id, sizeof(id)));
 	(void)snprintf(cmd, sizeof(cmd), "postmortem %s --out out > pm.md", id);
 	cr_assert(eq(int, run(cmd), 0));
 	char *pm = slurp("pm.md");
@@ -170,7 +135,7 @@ Test(evidence, a_regression_after_a_version_change_rolls_back_to_the_version_bef
 	/* the other incidents had no change before them: nothing to roll back */
 	free(text);
 	p = text = slurp("triggers.ndjson");
-	while ((l = next_line(&p)))
+	while ((l = th_next_line(&p)))
 		if (!strstr(l, "\"rule\":\"latency\""))
 			cr_assert(eq(ptr, strstr(l, "\"kind\":\"rollback\""), NULL), "%s", l);
 	free(text);
@@ -182,12 +147,12 @@ Test(evidence, every_snapshot_reads_with_zstdcat_and_replays_to_its_trigger)
 	char *text = slurp("triggers.ndjson"), *p = text, *l;
 	size_t snapshots = 0;
 
-	while ((l = next_line(&p))) {
+	while ((l = th_next_line(&p))) {
 		char snap[128], id[32], cmd[512];
 
-		if (!field(l, "snapshot", snap, sizeof(snap)))
+		if (!th_field(l, "snapshot", snap, sizeof(snap)))
 			continue;
-		cr_assert(field(l, "incident_id", id, sizeof(id)));
+		cr_assert(th_field(l, "incident_id", id, sizeof(id)));
 		cr_assert(ne(ptr, strstr(l, "\"type\":\"trigger\""), NULL),
 			  "only trigger events name a snapshot");
 		snapshots++;
@@ -195,7 +160,7 @@ Test(evidence, every_snapshot_reads_with_zstdcat_and_replays_to_its_trigger)
 		/* zstdcat reads it: header, changes, records, the trailer */
 		(void)snprintf(cmd, sizeof(cmd), "zstdcat out/%s > snap.ndjson", snap);
 		cr_assert(eq(int, sh(cmd), 0), "zstdcat %s", snap);
-		char *s = slurp("snap.ndjson"), *q = s, *h = next_line(&q), *m, *last = NULL;
+		char *s = slurp("snap.ndjson"), *q = s, *h = th_next_line(&q), *m, *last = NULL;
 		size_t lines = 1, records = 0;
 		char want[64];
 
@@ -205,7 +170,7 @@ Test(evidence, every_snapshot_reads_with_zstdcat_and_replays_to_its_trigger)
 		cr_assert(ne(ptr, strstr(h, "\"reproducible\":true"), NULL), "%.300s", h);
 		cr_assert(ne(ptr, strstr(h, "\"minutes\":[{\"minute\""), NULL));
 		cr_assert(ne(ptr, strstr(h, "\"replay_state\":\""), NULL));
-		while ((m = next_line(&q))) {
+		while ((m = th_next_line(&q))) {
 			lines++;
 			last = m;
 			if (strncmp(m, "{\"type\":\"tripline.", 18) != 0)
@@ -226,7 +191,7 @@ Test(evidence, every_snapshot_reads_with_zstdcat_and_replays_to_its_trigger)
 		char *r = slurp("rerun.ndjson"), *rq = r, *rl;
 		bool same = false;
 
-		while ((rl = next_line(&rq)) && !same)
+		while ((rl = th_next_line(&rq)) && !same)
 			same = core_len(rl) == core_len(l) && memcmp(rl, l, core_len(l)) == 0;
 		cr_assert(same, "replaying %s gives %.*s", snap, (int)core_len(l), l);
 		free(r);

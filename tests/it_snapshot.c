@@ -63,41 +63,6 @@ static void teardown(void)
 
 TestSuite(snapshot, .init = setup, .fini = teardown, .timeout = 300);
 
-/* The string value of "key" in @line (flat, no escapes), in @out. */
-static bool field(const char *line, const char *key, char *out, size_t cap)
-{
-	char pat[64];
-	const char *p, *e;
-
-	(void)snprintf(pat, sizeof(pat), "\"%s\":\"", key);
-	if (!(p = strstr(line, pat)))
-		return false;
-	p += strlen(pat);
-	e = strchr(p, '"');
-	if (!e || (size_t)(e - p) >= cap)
-		return false;
-	memcpy(out, p, (size_t)(e - p));
-	out[e - p] = '\0';
-	return true;
-}
-
-/* The next line of *@p (NUL-terminated in place), NULL at the end. */
-static char *next_line(char **p)
-{
-	char *l = *p, *e;
-
-	if (!*l)
-		return NULL;
-	e = strchr(l, '\n');
-	if (e) {
-		*e = '\0';
-		*p = e + 1;
-	} else {
-		*p = l + strlen(l);
-	}
-	return l;
-}
-
 struct snap {
 	char id[32], rule[32], path[128];
 };
@@ -108,11 +73,11 @@ static size_t snapshots(struct snap *s, size_t cap)
 	char *text = slurp("triggers.ndjson"), *p = text, *l;
 	size_t n = 0;
 
-	while ((l = next_line(&p)) && n < cap) {
-		if (!field(l, "snapshot", s[n].path, sizeof(s[n].path)))
+	while ((l = th_next_line(&p)) && n < cap) {
+		if (!th_field(l, "snapshot", s[n].path, sizeof(s[n].path)))
 			continue;
-		cr_assert(field(l, "incident_id", s[n].id, sizeof(s[n].id)));
-		cr_assert(field(l, "rule", s[n].rule, sizeof(s[n].rule)));
+		cr_assert(th_field(l, "incident_id", s[n].id, sizeof(s[n].id)));
+		cr_assert(th_field(l, "rule", s[n].rule, sizeof(s[n].rule)));
 		n++;
 	}
 	free(text);
@@ -251,7 +216,7 @@ Test(snapshot, extract_writes_the_records_exactly_as_stored)
 		char *text = slurp("recs.ndjson"), *p = text, *l;
 		unsigned long lines = 0;
 
-		while ((l = next_line(&p))) {
+		while ((l = th_next_line(&p))) {
 			lines++;
 			cr_assert(ne(int, strncmp(l, "{\"type\":\"tripline.", 18), 0), "%s", l);
 			cr_assert(eq(int, l[0], '{'), "a record: %.200s", l);
