@@ -338,7 +338,7 @@ static int fill(struct tl_alert_format *af, char *err, size_t err_len)
 	static const char *const types[] = { "trigger", "update", "resolved" };
 	const struct tl_jval *v = af->vals;
 	struct tl_alert_event *ev = &af->ev;
-	struct tl_alert_str sev;
+	struct tl_alert_str sev = { 0 };
 	int r;
 
 	*ev = (struct tl_alert_event){ 0 };
