@@ -2,6 +2,8 @@
 # Build tripline for release, generate the corpora, run the benchmarks; print figures.
 #   bench/run.sh            everything (about 10 minutes on 2 cores; 3 GB of disk in build/)
 #   bench/run.sh decode     only the decode benchmark (likewise: engine, replay, memory, retain)
+#   bench/run.sh compare    tripline beside DuckDB, pandas, jq and simdjson alone (bench/compare.sh;
+#                           about 5 minutes more; installs those tools if missing)
 # Figures are medians of repeated runs; see bench/RESULTS.md for what they were last time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -86,4 +88,10 @@ if [[ $what == all || $what == retain ]]; then
 	build/bench/bench_retain --repeat 5 --series 1000 "$c/rr-1m.ndjson"
 	echo "## retain: the same, every block compressed as it is sealed"
 	build/bench/bench_retain --repeat 5 --series 1000 --max-raw 1 "$c/rr-1m.ndjson"
+fi
+if [[ $what == all || $what == compare ]]; then
+	corpus rr-1m.ndjson --format ndjson --kind rr --records 1000000 --scale 50
+	echo "## side by side: 1 M RequestResponse records; tripline (all rules), the latency rule"
+	echo "## in DuckDB and pandas, jq extracting fields, simdjson alone; interleaved, median of 5"
+	bench/compare.sh "$c/rr-1m.ndjson"
 fi
