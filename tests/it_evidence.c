@@ -291,6 +291,23 @@ Test(evidence, options_that_do_not_apply_to_a_snapshot_are_refused)
 	free(snap);
 }
 
+Test(evidence, replaying_the_same_logs_again_shows_each_event_once)
+{
+	cr_assert(eq(int, run("replay --quiet --out out day > t1.ndjson"), 0));
+	cr_assert(eq(int, run("replay --quiet --out out day > t2.ndjson"), 0));
+	char *t = slurp("t1.ndjson"), id[32];
+
+	cr_assert(th_field(t, "incident_id", id, sizeof(id)));
+	free(t);
+	char cmd[128];
+
+	(void)snprintf(cmd, sizeof(cmd), "incidents show %s --out out > show.json", id);
+	cr_assert(eq(int, run(cmd), 0));
+	cr_assert(eq(int, sh("test $(grep -c '\"type\":\"trigger\"' show.json) -eq 1"), 0),
+		  "the journal has it twice; show prints it once");
+	cr_assert(eq(int, sh("test $(ls out/journal/*.tlj | wc -l) -ge 1"), 0));
+}
+
 Test(evidence, no_evidence_writes_no_journal_and_no_snapshots)
 {
 	cr_assert(eq(int, run("replay --quiet --no-evidence --out out day > t.ndjson"), 0));

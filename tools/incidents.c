@@ -486,6 +486,11 @@ static int on_load(void *ud, struct tl_inc_event *ev)
 
 	if (strcmp(ev->id, l->id) != 0)
 		return 0;
+	/* the same event journaled again (the same logs replayed into the same DIR) is one */
+	for (size_t i = 0; i < l->n; i++)
+		if (l->evs[i].raw_len == ev->raw_len &&
+		    memcmp(l->evs[i].raw, ev->raw, ev->raw_len) == 0)
+			return 0;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 16;
 		struct tl_inc_event *e = realloc(l->evs, cap * sizeof(*e));
@@ -790,7 +795,8 @@ static const char show_usage[] =
     "object:\n"
     "  {\"incident_id\":\"ID\",\"events\":[...]}\n"
     "with every event of the incident (trigger, update, resolved), in the order they were\n"
-    "journaled, each exactly as tripline wrote it to stdout.\n"
+    "journaled, each exactly as tripline wrote it to stdout; an event journaled again (the\n"
+    "same logs replayed into the same DIR) is shown once.\n"
     "\n"
     "options:\n"
     "  --out DIR   the output directory of 'tripline replay' (default ./tripline-out)\n"
