@@ -223,7 +223,10 @@ out_abort:
 	return r;
 }
 
-int tl_snapshot_add_line(struct tl_snapshot *w, const char *json, size_t len)
+/* One line within the bound, counted in @done (and a replaced newline in @replaced_n), or
+ * counted in @omitted past it. Return: as tl_snapshot_add_line(). */
+static int add(struct tl_snapshot *w, const void *data, size_t len, uint64_t *done,
+	       uint64_t *omitted, uint64_t *replaced_n)
 {
 	bool replaced;
 	int r;
@@ -233,34 +236,26 @@ int tl_snapshot_add_line(struct tl_snapshot *w, const char *json, size_t len)
 	r = fits(w, len);
 	if (r <= 0) {
 		if (r == 0)
-			w->st.lines_omitted++;
+			(*omitted)++;
 		return r < 0 ? r : 1;
 	}
-	r = feed_line(w, json, len, &replaced);
-	if (r == 0)
-		w->st.lines++;
-	return r;
+	r = feed_line(w, data, len, &replaced);
+	if (r)
+		return r;
+	(*done)++;
+	if (replaced_n)
+		*replaced_n += replaced;
+	return 0;
+}
+
+int tl_snapshot_add_line(struct tl_snapshot *w, const char *json, size_t len)
+{
+	return add(w, json, len, &w->st.lines, &w->st.lines_omitted, NULL);
 }
 
 int tl_snapshot_add_record(struct tl_snapshot *w, const void *raw, size_t len)
 {
-	bool replaced;
-	int r;
-
-	if (w->err)
-		return w->err;
-	r = fits(w, len);
-	if (r <= 0) {
-		if (r == 0)
-			w->st.records_omitted++;
-		return r < 0 ? r : 1;
-	}
-	r = feed_line(w, raw, len, &replaced);
-	if (r)
-		return r;
-	w->st.records++;
-	w->st.newlines_replaced += replaced;
-	return 0;
+	return add(w, raw, len, &w->st.records, &w->st.records_omitted, &w->st.newlines_replaced);
 }
 
 void tl_snapshot_stats(const struct tl_snapshot *w, struct tl_snapshot_stats *ret_st)

@@ -45,15 +45,24 @@ static inline char *th_slurp(const char *dir, const char *rel, size_t pad, size_
 	return buf;
 }
 
+/* Run the shell command @cmd in @dir. Return: its exit status, -1 if it did not exit. */
+static inline int th_sh(const char *dir, const char *cmd)
+{
+	char c[9216];
+	int st;
+
+	(void)snprintf(c, sizeof(c), "cd '%s' && %s", dir, cmd);
+	st = system(c);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 /* Run the tripline binary @exe in @dir with @args, a shell fragment that may redirect. */
 static inline int th_run(const char *dir, const char *exe, const char *args)
 {
 	char cmd[8192];
-	int st;
 
-	(void)snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s", dir, exe, args);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	(void)snprintf(cmd, sizeof(cmd), "'%s' %s", exe, args);
+	return th_sh(dir, cmd);
 }
 
 /*

@@ -33,12 +33,7 @@ static int run(const char *args, const char *err)
 
 static int sh(const char *cmd)
 {
-	char c[4096];
-
-	(void)snprintf(c, sizeof(c), "cd '%s' && %s", dir, cmd);
-	int st = system(c);
-
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return th_sh(dir, cmd);
 }
 
 static char *slurp(const char *rel)

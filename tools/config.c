@@ -186,7 +186,18 @@ static int parse_file(struct ctx *c, FILE *f, struct node **ret)
 
 /* ---- tables ----------------------------------------------------------------------------- */
 
-enum otype { O_DURATION, O_DOUBLE, O_UINT, O_BOOL, O_QUANTILE, O_STRING, O_RATIOS, O_TEXT };
+/* O_UINT0: a whole number from lo to hi, or 0 (which stands for a default) */
+enum otype {
+	O_DURATION,
+	O_DOUBLE,
+	O_UINT,
+	O_UINT0,
+	O_BOOL,
+	O_QUANTILE,
+	O_STRING,
+	O_RATIOS,
+	O_TEXT
+};
 
 struct opt {
 	const char *key;
@@ -306,7 +317,7 @@ static const struct opt evidence_opts[] = {
 	  "bound on one snapshot file (MiB)", 0 },
 	{ "level", O_UINT, OFF(struct tl_config_evidence, level), 1, 19,
 	  "zstd level of retained records and snapshots", 0 },
-	{ "window_log", O_UINT, OFF(struct tl_config_evidence, window_log), 0, 27,
+	{ "window_log", O_UINT0, OFF(struct tl_config_evidence, window_log), 10, 27,
 	  "zstd window of retained records, log2 of bytes (10 to 27; 0: the level's)", 0 },
 	{ "stable_after", O_DURATION, OFF(struct tl_config_evidence, stable_after_ns), 60e9,
 	  30 * 86400e9, "a version this long without incident is a rollback target", 0 },
@@ -358,6 +369,7 @@ static const char *describe(enum otype t)
 	case O_DOUBLE:
 		return "a number";
 	case O_UINT:
+	case O_UINT0:
 		return "a whole number";
 	case O_BOOL:
 		return "true or false";
@@ -417,14 +429,17 @@ static int set_value(struct ctx *c, const struct opt *o, const struct node *key,
 	}
 	case O_DOUBLE:
 	case O_UINT:
+	case O_UINT0:
 		d = strtod(s, &end);
 		if (*end || end == s || isnan(d))
 			return fail(c, v->line, "key '%s': expected %s, got '%s'", key->text,
 				    describe(o->t), s);
-		if (d < o->lo || d > o->hi || (o->t == O_UINT && d != floor(d)))
-			return fail(c, v->line, "key '%s': %s is out of range (%g to %g)",
-				    key->text, s, o->lo, o->hi);
-		if (o->t == O_UINT) {
+		if (o->t == O_UINT0 && d == 0)
+			;
+		else if (d < o->lo || d > o->hi || (o->t != O_DOUBLE && d != floor(d)))
+			return fail(c, v->line, "key '%s': %s is out of range (%s%g to %g)",
+				    key->text, s, o->t == O_UINT0 ? "0, or " : "", o->lo, o->hi);
+		if (o->t != O_DOUBLE) {
 			uint32_t u = (uint32_t)d;
 
 			memcpy(p, &u, sizeof(u));
@@ -648,17 +663,10 @@ static int apply_root(struct ctx *c, const struct node *root, struct tl_config *
 			r = apply_table(c, v, trigger_opts, N(trigger_opts), cfg, "triggers");
 		else if (strcmp(k, "pricing") == 0)
 			r = apply_pricing(c, v, cfg);
-		else if (strcmp(k, "evidence") == 0) {
+		else if (strcmp(k, "evidence") == 0)
 			r = apply_table(c, v, evidence_opts, N(evidence_opts), &cfg->evidence,
 					"evidence");
-			const uint32_t w = cfg->evidence.window_log;
-
-			for (size_t e = 0; r == 0 && w && w < 10 && e < v->n; e += 2)
-				if (strcmp(v->kids[e]->text, "window_log") == 0)
-					r = fail(c, v->kids[e]->line,
-						 "key 'window_log': zstd takes 10 to 27 (or 0 for "
-						 "the level's own)");
-		} else if (strcmp(k, "rules") == 0)
+		else if (strcmp(k, "rules") == 0)
 			rules = v;
 		else if (strcmp(k, "deployments") == 0)
 			deps = v;
@@ -843,7 +851,8 @@ static void print_value(FILE *f, const struct opt *o, const void *base)
 		fprintf(f, "%g", d);
 		break;
 	}
-	case O_UINT: {
+	case O_UINT:
+	case O_UINT0: {
 		uint32_t u;
 
 		memcpy(&u, p, sizeof(u));

@@ -184,14 +184,13 @@ static void keeper_send(struct tl_evidence *ev, const struct kmsg *m)
 		pause_briefly(&spins);
 }
 
-/* Send @m and wait for the keeper's answer (K_PIN, K_CLOSE). */
+/*
+ * Send @m and wait for the keeper's answer (K_PIN, K_CLOSE). The keeper runs whenever there
+ * is retention, from tl_evidence_new() to tl_evidence_finish(): every call below is made
+ * in between.
+ */
 static int keeper_call(struct tl_evidence *ev, const struct kmsg *m)
 {
-	if (!ev->keeper_running) {
-		if (m->kind == K_PIN)
-			return tl_retain_pin(ev->retain, m->series, &ev->k_pin);
-		return tl_retain_pin_close(m->pin);
-	}
 	atomic_store_explicit(&ev->k_done, 0, memory_order_relaxed);
 	keeper_send(ev, m);
 	for (unsigned spins = 0; !atomic_load_explicit(&ev->k_done, memory_order_acquire);)
@@ -203,10 +202,6 @@ static void keeper_unpin(struct tl_evidence *ev, struct tl_retain_pin *pin)
 {
 	if (!pin)
 		return;
-	if (!ev->keeper_running) {
-		tl_retain_unpin(pin);
-		return;
-	}
 	const struct kmsg m = { .kind = K_UNPIN, .pin = pin };
 
 	keeper_send(ev, &m);
@@ -691,12 +686,6 @@ void tl_evidence_event(struct tl_evidence *ev, const struct tl_event *e)
 	ev->last_len = e->raw.len;
 	ev->last_series = e->series;
 	ev->last_time = e->time_ns;
-	if (!ev->keeper_running) {
-		if (tl_retain_add(ev->retain, e->series, e->time_ns, e->raw.ptr, e->raw.len,
-				  flags) < 0)
-			ev->counts.retain_errors++; /* a snapshot will say what it lacks */
-		return;
-	}
 	struct kmsg m = { .kind = K_ADD,
 			  .flags = flags,
 			  .len = e->raw.len,
@@ -746,10 +735,7 @@ void tl_evidence_watermark(struct tl_evidence *ev, int64_t watermark_ns)
 		ev->last_expire = e;
 		const struct kmsg m = { .kind = K_EXPIRE, .time = e };
 
-		if (ev->keeper_running)
-			keeper_send(ev, &m);
-		else if (tl_retain_expire(ev->retain, e) < 0)
-			ev->counts.retain_errors++;
+		keeper_send(ev, &m);
 	}
 }
 
