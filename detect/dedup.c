@@ -8,7 +8,9 @@
  * anchored at the first record's slot.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -226,4 +228,189 @@ void tl_dedup_get_stats(const struct tl_dedup *d, struct tl_dedup_stats *ret_sta
 	*ret_stats = (struct tl_dedup_stats){ .entries = d->total,
 					      .unchecked = d->unchecked,
 					      .bytes = bytes };
+}
+
+/* ---- save and load ---------------------------------------------------------------------- */
+
+/*
+ * The saved state, every field little-endian:
+ *   i64 slice_ns, u32 n_slices, u64 max_entries   the settings, checked on load
+ *   i64 oldest, u64 unchecked
+ *   n_slices x { i64 slot, u64 used, u64 cells (0: no table), cells x u64 }
+ * A table is written as it lies, empty cells included, so a load puts every fingerprint back
+ * in its cell and later probes go exactly as they would have (the file is compressed).
+ */
+static void put_u64(struct tl_buf *b, uint64_t v)
+{
+	unsigned char t[8];
+
+	for (int i = 0; i < 8; i++)
+		t[i] = (unsigned char)(v >> (8 * i));
+	tl_buf_put(b, t, 8);
+}
+
+void tl_dedup_save(const struct tl_dedup *d, struct tl_buf *out)
+{
+	unsigned char chunk[4096];
+
+	put_u64(out, (uint64_t)d->o.slice_ns);
+	put_u64(out, d->o.n_slices);
+	put_u64(out, d->o.max_entries);
+	put_u64(out, (uint64_t)d->oldest);
+	put_u64(out, d->unchecked);
+	for (uint32_t i = 0; i < d->o.n_slices; i++) {
+		const struct slice *s = &d->slices[i];
+		const uint64_t cells = s->mask ? s->mask + 1 : 0;
+
+		put_u64(out, (uint64_t)s->slot);
+		put_u64(out, s->used);
+		put_u64(out, cells);
+		/* in chunks of 512 cells, one append each */
+		for (uint64_t c = 0; c < cells; c += sizeof(chunk) / 8) {
+			size_t k = 0;
+
+			for (; k < sizeof(chunk) / 8 && c + k < cells; k++)
+				for (int j = 0; j < 8; j++)
+					chunk[8 * k + (size_t)j] =
+					    (unsigned char)(s->cells[c + k] >> (8 * j));
+			tl_buf_put(out, chunk, 8 * k);
+		}
+	}
+}
+
+/* A reader over the saved bytes; a read past the end zeroes the rest and marks it short. */
+struct reader {
+	const unsigned char *p;
+	size_t n;
+	bool short_read;
+};
+
+static uint64_t get_u64(struct reader *r)
+{
+	uint64_t v = 0;
+
+	if (r->n < 8) {
+		r->short_read = true;
+		r->n = 0;
+		return 0;
+	}
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)r->p[i] << (8 * i);
+	r->p += 8;
+	r->n -= 8;
+	return v;
+}
+
+/* Times and slots a window can hold: no sum or difference of two of them overflows. */
+static bool slot_ok(int64_t v)
+{
+	return v > -(INT64_C(1) << 61) && v < (INT64_C(1) << 61);
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) TL_PRINTF(3, 4);
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errlen) {
+		va_start(ap, fmt);
+		(void)vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return TL_ECORRUPT;
+}
+
+static int mismatch(char *err, size_t errlen, const char *what, uint64_t saved, uint64_t now)
+{
+	if (errlen)
+		(void)snprintf(err, errlen, "duplicate window %s: saved %llu, now %llu", what,
+			       (unsigned long long)saved, (unsigned long long)now);
+	return TL_EMISMATCH;
+}
+
+int tl_dedup_load(struct tl_dedup *d, const void *p, size_t n, size_t *ret_used, char *err,
+		  size_t errlen)
+{
+	struct reader r = { .p = p, .n = n };
+	const uint32_t ns = d->o.n_slices;
+	const uint64_t first = first_cells(d->o.max_entries);
+	struct slice tmp[64];
+	uint64_t total = 0, v;
+	uint32_t i = 0;
+	int ret = -ENOMEM;
+
+	if (d->oldest != INT64_MIN || d->total || d->unchecked)
+		return -EINVAL;
+	if ((v = get_u64(&r)) != (uint64_t)d->o.slice_ns && !r.short_read)
+		return mismatch(err, errlen, "slice_ns", v, (uint64_t)d->o.slice_ns);
+	if ((v = get_u64(&r)) != ns && !r.short_read)
+		return mismatch(err, errlen, "n_slices", v, ns);
+	if ((v = get_u64(&r)) != d->o.max_entries && !r.short_read)
+		return mismatch(err, errlen, "max_entries", v, d->o.max_entries);
+	const int64_t oldest = (int64_t)get_u64(&r);
+	const uint64_t unchecked = get_u64(&r);
+
+	if (r.short_read)
+		return fail(err, errlen, "duplicate window: truncated");
+	if (oldest != INT64_MIN && !slot_ok(oldest))
+		return fail(err, errlen, "duplicate window: oldest slot %lld", (long long)oldest);
+	memset(tmp, 0, sizeof(tmp));
+	for (; i < ns; i++) {
+		struct slice *s = &tmp[i];
+		const int64_t slot = (int64_t)get_u64(&r);
+		const uint64_t used = get_u64(&r), cells = get_u64(&r);
+		uint64_t held = 0;
+
+		if (r.short_read || cells > r.n / 8)
+			goto out_truncated;
+		/* a slice holds the slots of its place in the ring; a table is a power of two,
+		 * of a size slice_grow() makes, at most half full; a slice no slot uses is empty */
+		if (slot != INT64_MIN && (!slot_ok(slot) || ring_pos(d, slot) != i))
+			goto out_impossible;
+		if (cells && ((cells & (cells - 1)) || cells < 2 ||
+			      (cells != first && (cells < first || cells > 2 * d->o.max_entries))))
+			goto out_impossible;
+		if (used * 2 > cells || (slot == INT64_MIN && used))
+			goto out_impossible;
+		s->slot = slot;
+		if (cells) {
+			s->cells = malloc(cells * sizeof(*s->cells));
+			if (!s->cells)
+				goto out_free;
+			s->mask = cells - 1;
+			for (uint64_t c = 0; c < cells; c++) {
+				s->cells[c] = get_u64(&r);
+				held += s->cells[c] != 0;
+			}
+		}
+		if (held != used)
+			goto out_impossible;
+		s->used = used;
+		total += used;
+	}
+	if (total > d->o.max_entries) {
+		ret = fail(err, errlen, "duplicate window: %llu fingerprints, more than it keeps",
+			   (unsigned long long)total);
+		goto out_free;
+	}
+	for (i = 0; i < ns; i++) {
+		free(d->slices[i].cells);
+		d->slices[i] = tmp[i];
+	}
+	d->oldest = oldest;
+	d->total = total;
+	d->unchecked = unchecked;
+	*ret_used = n - r.n;
+	return 0;
+
+out_truncated:
+	ret = fail(err, errlen, "duplicate window: truncated");
+	goto out_free;
+out_impossible:
+	ret = fail(err, errlen, "duplicate window: slice %u is impossible", i);
+out_free:
+	for (uint32_t k = 0; k < ns; k++)
+		free(tmp[k].cells);
+	return ret;
 }

@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -385,10 +386,37 @@ static const struct tl_rules *rules_for(const struct tl_engine *e, uint32_t depl
 	return &e->default_rules;
 }
 
+/* Point the arrays of block @s into the rest of the block, widest alignment first. */
+static void series_carve(const struct tl_engine *e, struct series *s)
+{
+	unsigned char *p = (unsigned char *)(s + 1);
+
+	s->day_at = (double *)p;
+	p += SPEND_AT * sizeof(double);
+	s->hour_at = (double *)p;
+	p += SPEND_AT * sizeof(double);
+	s->cnt = (uint32_t *)p;
+	p += (size_t)C_COUNT * e->ring * sizeof(uint32_t);
+	s->spend = (float *)p;
+	p += e->ring * sizeof(float);
+	s->min_spend = (float *)p;
+	p += COST_MINUTES * sizeof(float);
+	s->hours = (float *)p;
+	p += (COST_HOURS + 1) * sizeof(float);
+	s->lat = (uint16_t *)p;
+	p += e->horizon * sizeof(uint16_t);
+	s->lat_base = (uint16_t *)p;
+	p += TL_HIST_BINS * sizeof(uint16_t);
+	s->ref_base = (uint16_t *)p;
+	p += REF_CODES * sizeof(uint16_t);
+	s->ref = p;
+	p += e->horizon;
+	s->mflag = p;
+}
+
 static struct series *new_series(struct tl_engine *e, const struct tl_event *ev)
 {
 	struct series *s = calloc(1, e->block);
-	unsigned char *p;
 
 	if (!s)
 		return NULL;
@@ -408,31 +436,9 @@ static struct series *new_series(struct tl_engine *e, const struct tl_event *ev)
 		s->om[k].minute = INT64_MIN;
 	for (int r = 0; r < TL_RULE_COUNT; r++)
 		s->rs[r].false_since = INT64_MIN;
-	/* carve the arrays, widest alignment first */
-	p = (unsigned char *)(s + 1);
-	s->day_at = (double *)p;
-	p += SPEND_AT * sizeof(double);
-	s->hour_at = (double *)p;
-	p += SPEND_AT * sizeof(double);
 	s->at_last = INT64_MIN;
 	s->last_hour_push = INT64_MIN;
-	s->cnt = (uint32_t *)p;
-	p += (size_t)C_COUNT * e->ring * sizeof(uint32_t);
-	s->spend = (float *)p;
-	p += e->ring * sizeof(float);
-	s->min_spend = (float *)p;
-	p += COST_MINUTES * sizeof(float);
-	s->hours = (float *)p;
-	p += (COST_HOURS + 1) * sizeof(float);
-	s->lat = (uint16_t *)p;
-	p += e->horizon * sizeof(uint16_t);
-	s->lat_base = (uint16_t *)p;
-	p += TL_HIST_BINS * sizeof(uint16_t);
-	s->ref_base = (uint16_t *)p;
-	p += REF_CODES * sizeof(uint16_t);
-	s->ref = p;
-	p += e->horizon;
-	s->mflag = p;
+	series_carve(e, s);
 	return s;
 }
 
@@ -1819,4 +1825,922 @@ size_t tl_engine_memory(const struct tl_engine *e)
 	return sizeof(*e) + e->n_series * (e->block + sizeof(void *)) +
 	       (e->index_mask + 1) * sizeof(struct index_slot) + e->cap_active * sizeof(uint32_t) +
 	       e->hists_allocated * sizeof(struct tl_hist) + d.bytes + u.bytes;
+}
+
+int64_t tl_engine_watermark(const struct tl_engine *e)
+{
+	return e->watermark;
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------ */
+
+/*
+ * The blob of tl_engine_save(), every field little-endian and fixed-width (f32/f64 as their
+ * bits):
+ *
+ *   header   u8 magic[8] "TLENGINE", u32 version, u32 0, u64 body bytes, u64 tl_hash64 of the
+ *            body (seed TL_HASH_SEED)
+ *   geometry i64 bucket_ns, i64 lateness_ns, u32 horizon (minutes), u32 ring, u32 w_max,
+ *            u32 max_series; then the layout constants (layout[] below) as u32
+ *   engine   i64 watermark, i64 closed_until, i64 first_bucket, the 8 counts as u64
+ *   names    u32 count, each u32 length and the bytes; a name is referred to as 1 + its
+ *            position, 0 being the empty symbol
+ *   active   u32 series, u32 active, u32 x active: the active list in its order
+ *   series   each in table order, see save_series()
+ *   windows  the duplicate window, then the usage window (tl_dedup_save())
+ *
+ * Not saved, because they are derived or are caches that give the same answers empty: the
+ * pointers of a block, its rules (the current ones of its deployment; the window widths saved
+ * only tell which window sums to take again), the series index, the baselines' code counts
+ * (from the minutes' MF_*_IN flags), ref_med, recent_spend, the price cache, the bucket memo,
+ * the histogram pool, and the triggers not yet taken.
+ */
+_Static_assert(sizeof(struct tl_engine_counts) == 8 * sizeof(uint64_t),
+	       "a count added is saved and loaded in tl_engine_save() and tl_engine_load()");
+_Static_assert(sizeof(struct tl_series_stats) == 4 * sizeof(uint32_t) + 15 * sizeof(uint64_t),
+	       "a total added is saved and loaded in save_series() and load_series()");
+
+#define CKPT_MAGIC   "TLENGINE"
+#define CKPT_VERSION 1
+#define CKPT_HEADER  32
+
+static const struct {
+	const char *name;
+	uint32_t value;
+} layout[] = {
+	{ "TL_HIST_BINS", TL_HIST_BINS },     { "TL_RULE_COUNT", TL_RULE_COUNT },
+	{ "window rules", W_COUNT },          { "counters", C_COUNT },
+	{ "open minutes", MAX_OPEN_MINUTES }, { "refusal codes", REF_CODES },
+	{ "spend minutes", COST_MINUTES },    { "spend hours", COST_HOURS },
+	{ "spend sums", SPEND_AT },
+};
+
+/* Appends in chunks: one tl_buf_put() per 4 KiB, not per field. */
+struct writer {
+	struct tl_buf *b;
+	size_t n;
+	unsigned char chunk[4096];
+};
+
+static void w_flush(struct writer *w)
+{
+	tl_buf_put(w->b, w->chunk, w->n);
+	w->n = 0;
+}
+
+static void w_le(struct writer *w, uint64_t v, size_t width)
+{
+	if (sizeof(w->chunk) - w->n < width)
+		w_flush(w);
+	for (size_t i = 0; i < width; i++)
+		w->chunk[w->n++] = (unsigned char)(v >> (8 * i));
+}
+
+static void w_u8(struct writer *w, uint8_t v)
+{
+	w_le(w, v, 1);
+}
+
+static void w_u16(struct writer *w, uint16_t v)
+{
+	w_le(w, v, 2);
+}
+
+static void w_u32(struct writer *w, uint32_t v)
+{
+	w_le(w, v, 4);
+}
+
+static void w_u64(struct writer *w, uint64_t v)
+{
+	w_le(w, v, 8);
+}
+
+static void w_i64(struct writer *w, int64_t v)
+{
+	w_le(w, (uint64_t)v, 8);
+}
+
+static void w_f32(struct writer *w, float v)
+{
+	uint32_t u;
+
+	memcpy(&u, &v, sizeof(u));
+	w_le(w, u, 4);
+}
+
+static void w_f64(struct writer *w, double v)
+{
+	uint64_t u;
+
+	memcpy(&u, &v, sizeof(u));
+	w_le(w, u, 8);
+}
+
+static void w_bytes(struct writer *w, const void *p, size_t n)
+{
+	if (sizeof(w->chunk) - w->n < n) {
+		w_flush(w);
+		if (n > sizeof(w->chunk)) {
+			tl_buf_put(w->b, p, n);
+			return;
+		}
+	}
+	memcpy(w->chunk + w->n, p, n);
+	w->n += n;
+}
+
+/* Reads from the blob; a read past its end gives zeros and marks the reader short. */
+struct reader {
+	const unsigned char *p;
+	size_t n;
+	bool short_read;
+};
+
+static uint64_t r_le(struct reader *r, size_t width)
+{
+	uint64_t v = 0;
+
+	if (r->n < width) {
+		r->short_read = true;
+		r->n = 0;
+		return 0;
+	}
+	for (size_t i = 0; i < width; i++)
+		v |= (uint64_t)r->p[i] << (8 * i);
+	r->p += width;
+	r->n -= width;
+	return v;
+}
+
+static uint8_t r_u8(struct reader *r)
+{
+	return (uint8_t)r_le(r, 1);
+}
+
+static uint16_t r_u16(struct reader *r)
+{
+	return (uint16_t)r_le(r, 2);
+}
+
+static uint32_t r_u32(struct reader *r)
+{
+	return (uint32_t)r_le(r, 4);
+}
+
+static uint64_t r_u64(struct reader *r)
+{
+	return r_le(r, 8);
+}
+
+static int64_t r_i64(struct reader *r)
+{
+	return (int64_t)r_le(r, 8);
+}
+
+static float r_f32(struct reader *r)
+{
+	const uint32_t u = (uint32_t)r_le(r, 4);
+	float v;
+
+	memcpy(&v, &u, sizeof(v));
+	return v;
+}
+
+static double r_f64(struct reader *r)
+{
+	const uint64_t u = r_le(r, 8);
+	double v;
+
+	memcpy(&v, &u, sizeof(v));
+	return v;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	const uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The reference of symbol @sym in the names (@names sorted, @n of them). */
+static uint32_t name_ref(const uint32_t *names, size_t n, uint32_t sym)
+{
+	size_t lo = 0, hi = n;
+
+	if (!sym)
+		return 0;
+	while (lo < hi) {
+		const size_t mid = lo + (hi - lo) / 2;
+
+		if (names[mid] < sym)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (uint32_t)lo + 1;
+}
+
+/*
+ * One series:
+ *   u64 key; u32 name refs of resource, deployment, model, model_version
+ *   i64 last_close, last_data, last_minute; the totals (14 u64, f64 cost_usd)
+ *   u8 om_last, u8 open minutes, each: u8 slot, i64 minute, u32 n, u16 bins used, each
+ *      u16 bin and u32 count, bins ascending
+ *   u32 lat_consec, u64 win[W_COUNT][2], u32 wb[W_COUNT], u8 ref_breach_minute
+ *   i64 day, f64 day_spend, hour_spend, minute_spend, u8 cost_level, hours_n, hour_spike,
+ *   f32 hour_spike_value, hour_median
+ *   per rule: u8 state, severity, i64 onset, fired_at, false_since, last_update,
+ *      u64 incident, the impact (5 u64, f64 cost_usd)
+ *   u32 cnt[C_COUNT][ring], f32 spend[ring], u16 lat[H], u8 ref[H], u8 mflag[H]
+ *   f32 min_spend[COST_MINUTES], f32 hours[COST_HOURS + 1], i64 last_hour_push
+ *   f64 day_at[SPEND_AT], f64 hour_at[SPEND_AT], u64 at_valid, i64 at_last
+ */
+static void save_series(struct writer *w, const struct tl_engine *e, const struct series *s,
+			const uint32_t *names, size_t n_names)
+{
+	const struct tl_series_stats *st = &s->st;
+	uint8_t open = 0;
+
+	w_u64(w, s->key);
+	w_u32(w, name_ref(names, n_names, st->resource));
+	w_u32(w, name_ref(names, n_names, st->deployment));
+	w_u32(w, name_ref(names, n_names, st->model));
+	w_u32(w, name_ref(names, n_names, st->model_version));
+	w_i64(w, s->last_close);
+	w_i64(w, s->last_data);
+	w_i64(w, s->last_minute);
+	const uint64_t totals[] = { st->requests,          st->status_2xx,       st->status_4xx,
+				    st->status_429,        st->status_5xx,       st->status_other,
+				    st->tokens_in,         st->tokens_out,       st->tokens_cached,
+				    st->guardrail_checked, st->guardrail_failed, st->refusals,
+				    st->metric_rows,       st->changes };
+
+	for (size_t i = 0; i < sizeof(totals) / sizeof(totals[0]); i++)
+		w_u64(w, totals[i]);
+	w_f64(w, st->cost_usd);
+	w_u8(w, s->om_last);
+	for (int k = 0; k < MAX_OPEN_MINUTES; k++)
+		open += s->om[k].minute != INT64_MIN;
+	w_u8(w, open);
+	for (int k = 0; k < MAX_OPEN_MINUTES; k++) {
+		const struct open_minute *om = &s->om[k];
+		uint16_t used = 0;
+
+		if (om->minute == INT64_MIN)
+			continue;
+		w_u8(w, (uint8_t)k);
+		w_i64(w, om->minute);
+		w_u32(w, om->h->n);
+		for (uint32_t b = 0; b < TL_HIST_BINS; b++)
+			used += om->h->bins[b] != 0;
+		w_u16(w, used);
+		for (uint32_t b = 0; b < TL_HIST_BINS; b++) {
+			if (!om->h->bins[b])
+				continue;
+			w_u16(w, (uint16_t)b);
+			w_u32(w, om->h->bins[b]);
+		}
+	}
+	w_u32(w, s->lat_consec);
+	for (int i = 0; i < W_COUNT; i++) {
+		w_u64(w, s->win[i][0]);
+		w_u64(w, s->win[i][1]);
+	}
+	for (int i = 0; i < W_COUNT; i++)
+		w_u32(w, s->wb[i]);
+	w_u8(w, s->ref_breach_minute);
+	w_i64(w, s->day);
+	w_f64(w, s->day_spend);
+	w_f64(w, s->hour_spend);
+	w_f64(w, s->minute_spend);
+	w_u8(w, s->cost_level);
+	w_u8(w, s->hours_n);
+	w_u8(w, s->hour_spike);
+	w_f32(w, s->hour_spike_value);
+	w_f32(w, s->hour_median);
+	for (int r = 0; r < TL_RULE_COUNT; r++) {
+		const struct rule_state *rs = &s->rs[r];
+
+		w_u8(w, rs->state);
+		w_u8(w, rs->severity);
+		w_i64(w, rs->onset);
+		w_i64(w, rs->fired_at);
+		w_i64(w, rs->false_since);
+		w_i64(w, rs->last_update);
+		w_u64(w, rs->incident);
+		w_u64(w, rs->impact.requests);
+		w_u64(w, rs->impact.errors_5xx);
+		w_u64(w, rs->impact.throttled_429);
+		w_u64(w, rs->impact.guardrail_failed);
+		w_u64(w, rs->impact.refusals);
+		w_f64(w, rs->impact.cost_usd);
+	}
+	for (size_t i = 0; i < (size_t)C_COUNT * e->ring; i++)
+		w_u32(w, s->cnt[i]);
+	for (uint32_t i = 0; i < e->ring; i++)
+		w_f32(w, s->spend[i]);
+	for (uint32_t i = 0; i < e->horizon; i++)
+		w_u16(w, s->lat[i]);
+	w_bytes(w, s->ref, e->horizon);
+	w_bytes(w, s->mflag, e->horizon);
+	for (int i = 0; i < COST_MINUTES; i++)
+		w_f32(w, s->min_spend[i]);
+	for (int i = 0; i < COST_HOURS + 1; i++)
+		w_f32(w, s->hours[i]);
+	w_i64(w, s->last_hour_push);
+	for (int i = 0; i < SPEND_AT; i++)
+		w_f64(w, s->day_at[i]);
+	for (int i = 0; i < SPEND_AT; i++)
+		w_f64(w, s->hour_at[i]);
+	w_u64(w, s->at_valid);
+	w_i64(w, s->at_last);
+}
+
+static void put_le(unsigned char *p, uint64_t v, size_t width)
+{
+	for (size_t i = 0; i < width; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+int tl_engine_save(const struct tl_engine *e, struct tl_buf *out)
+{
+	const size_t start = out->n;
+	struct writer *w = malloc(sizeof(*w));
+	uint32_t *names = malloc((e->n_series * 4 + 1) * sizeof(*names));
+	size_t n_names = 0;
+
+	if (!w || !names) {
+		free(w);
+		free(names);
+		return -ENOMEM;
+	}
+	/* the names the series use, each once, in symbol order */
+	for (size_t i = 0; i < e->n_series; i++) {
+		const struct tl_series_stats *st = &e->series[i]->st;
+		const uint32_t sym[4] = { st->resource, st->deployment, st->model,
+					  st->model_version };
+
+		for (int k = 0; k < 4; k++)
+			if (sym[k])
+				names[n_names++] = sym[k];
+	}
+	qsort(names, n_names, sizeof(*names), cmp_u32);
+	size_t u = 0;
+
+	for (size_t i = 0; i < n_names; i++)
+		if (u == 0 || names[i] != names[u - 1])
+			names[u++] = names[i];
+	n_names = u;
+
+	w->b = out;
+	w->n = 0;
+	w_bytes(w, CKPT_MAGIC, 8);
+	w_u32(w, CKPT_VERSION);
+	w_u32(w, 0);
+	w_u64(w, 0); /* the body's length and checksum, written last */
+	w_u64(w, 0);
+	w_i64(w, e->o.bucket_ns);
+	w_i64(w, e->o.lateness_ns);
+	w_u32(w, e->horizon);
+	w_u32(w, e->ring);
+	w_u32(w, e->w_max);
+	w_u32(w, e->o.max_series);
+	for (size_t i = 0; i < sizeof(layout) / sizeof(layout[0]); i++)
+		w_u32(w, layout[i].value);
+	w_i64(w, e->watermark);
+	w_i64(w, e->closed_until);
+	w_i64(w, e->first_bucket);
+	const struct tl_engine_counts *c = &e->counts;
+	const uint64_t counts[] = { c->decoded,         c->duplicate,      c->late,
+				    c->dedup_unchecked, c->series_dropped, c->tokens_unpriced,
+				    c->tokens_repeated, c->ahead };
+
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		w_u64(w, counts[i]);
+	w_u32(w, (uint32_t)n_names);
+	for (size_t i = 0; i < n_names; i++) {
+		size_t len;
+		const char *str = tl_symtab_str(e->syms, names[i], &len);
+
+		w_u32(w, (uint32_t)len);
+		w_bytes(w, str, len);
+	}
+	w_u32(w, (uint32_t)e->n_series);
+	w_u32(w, (uint32_t)e->n_active);
+	for (size_t i = 0; i < e->n_active; i++)
+		w_u32(w, e->active[i]);
+	for (size_t i = 0; i < e->n_series; i++)
+		save_series(w, e, e->series[i], names, n_names);
+	w_flush(w);
+	free(w);
+	free(names);
+	tl_dedup_save(e->dedup, out);
+	tl_dedup_save(e->usage, out);
+	if (!tl_buf_ok(out))
+		return -ENOMEM;
+	const size_t body = out->n - start - CKPT_HEADER;
+	unsigned char *h = (unsigned char *)out->p + start;
+
+	put_le(h + 16, body, 8);
+	put_le(h + 24, tl_hash64(h + CKPT_HEADER, body, TL_HASH_SEED), 8);
+	return 0;
+}
+
+static int ckpt_error(int code, char *err, size_t errlen, const char *fmt, ...) TL_PRINTF(4, 5);
+
+static int ckpt_error(int code, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errlen) {
+		va_start(ap, fmt);
+		(void)vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+static int mismatch(char *err, size_t errlen, const char *what, long long saved, long long now)
+{
+	return ckpt_error(TL_EMISMATCH, err, errlen, "%s: saved %lld, now %lld", what, saved, now);
+}
+
+/*
+ * Times a checkpoint may hold: INT64_MIN (none) or from 0 to 2^62 (years 1970 to 2116), so
+ * that no difference the engine takes of two of them overflows. The engine closes no minute
+ * before 1970 (its minute rings are indexed by the time's remainder).
+ */
+static bool time_ok(int64_t t)
+{
+	return t == INT64_MIN || (t >= 0 && t < (INT64_C(1) << 62));
+}
+
+/* A time that is set, and a multiple of @unit. */
+static bool time_at(int64_t t, int64_t unit)
+{
+	return t != INT64_MIN && time_ok(t) && t % unit == 0;
+}
+
+static void series_free(struct series *s)
+{
+	if (!s)
+		return;
+	for (int k = 0; k < MAX_OPEN_MINUTES; k++)
+		free(s->om[k].h);
+	free(s);
+}
+
+/* Read the open minutes of @s; what is set is freed by series_free(). Return: as load_series. */
+static int load_open_minutes(struct reader *r, struct series *s, uint32_t idx, char *err,
+			     size_t errlen)
+{
+	const uint8_t open = r_u8(r);
+
+	if (s->om_last >= MAX_OPEN_MINUTES || open > MAX_OPEN_MINUTES)
+		goto out_bad;
+	for (uint8_t i = 0; i < open; i++) {
+		const uint8_t k = r_u8(r);
+		const int64_t minute = r_i64(r);
+		const uint32_t n = r_u32(r);
+		const uint16_t used = r_u16(r);
+		uint32_t sum = 0;
+		int last = -1;
+
+		if (r->short_read)
+			goto out_bad;
+		if (k >= MAX_OPEN_MINUTES || s->om[k].h || !time_at(minute, MINUTE) ||
+		    om_find(s, minute) || used == 0 || used > TL_HIST_BINS)
+			goto out_bad;
+		struct tl_hist *h = calloc(1, sizeof(*h));
+
+		if (!h)
+			return -ENOMEM;
+		s->om[k].h = h;
+		s->om[k].minute = minute;
+		h->n = n;
+		for (uint16_t j = 0; j < used; j++) {
+			const uint16_t b = r_u16(r);
+			const uint32_t c = r_u32(r);
+
+			if (b >= TL_HIST_BINS || (int)b <= last || c == 0)
+				goto out_bad;
+			h->bins[b] = c;
+			sum += c; /* the counts wrap as n does */
+			last = b;
+		}
+		if (sum != n)
+			goto out_bad;
+	}
+	return 0;
+
+out_bad:
+	return ckpt_error(TL_ECORRUPT, err, errlen, "series %u: %s open minutes", idx,
+			  r->short_read ? "truncated in its" : "impossible");
+}
+
+/*
+ * Read series @idx into @s, a zeroed block with its arrays carved. @closed is the closed time
+ * the checkpoint was taken at. Return: 0, TL_ECORRUPT, -ENOMEM.
+ */
+static int load_series(struct tl_engine *e, struct reader *r, const uint32_t *names,
+		       uint32_t n_names, int64_t closed, struct series *s, uint32_t idx, char *err,
+		       size_t errlen)
+{
+	struct tl_series_stats *st = &s->st;
+	uint32_t *sym[4] = { &st->resource, &st->deployment, &st->model, &st->model_version };
+	uint32_t wb[W_COUNT];
+	const char *what = "";
+	int ret;
+
+	s->idx = idx;
+	s->active_pos = UINT32_MAX;
+	s->ref_med = -1;
+	s->recent_m = INT64_MIN;
+	for (int k = 0; k < MAX_OPEN_MINUTES; k++)
+		s->om[k].minute = INT64_MIN;
+	s->key = r_u64(r);
+	for (int k = 0; k < 4; k++) {
+		const uint32_t ref = r_u32(r);
+
+		if (ref > n_names) {
+			what = "a name";
+			goto out_bad;
+		}
+		*sym[k] = ref ? names[ref - 1] : 0;
+	}
+	s->last_close = r_i64(r);
+	s->last_data = r_i64(r);
+	s->last_minute = r_i64(r);
+	if ((s->last_close != INT64_MIN && !time_at(s->last_close, e->o.bucket_ns)) ||
+	    (s->last_data != INT64_MIN && !time_at(s->last_data, e->o.bucket_ns)) ||
+	    (s->last_minute != INT64_MIN && !time_at(s->last_minute, MINUTE))) {
+		what = "times";
+		goto out_bad;
+	}
+	uint64_t *totals[] = { &st->requests,          &st->status_2xx,       &st->status_4xx,
+			       &st->status_429,        &st->status_5xx,       &st->status_other,
+			       &st->tokens_in,         &st->tokens_out,       &st->tokens_cached,
+			       &st->guardrail_checked, &st->guardrail_failed, &st->refusals,
+			       &st->metric_rows,       &st->changes };
+
+	for (size_t i = 0; i < sizeof(totals) / sizeof(totals[0]); i++)
+		*totals[i] = r_u64(r);
+	st->cost_usd = r_f64(r);
+	s->om_last = r_u8(r);
+	ret = load_open_minutes(r, s, idx, err, errlen);
+	if (ret < 0)
+		return ret;
+	/* a streak longer than 2^24 minutes (32 years) would overflow its onset */
+	s->lat_consec = r_u32(r);
+	for (int i = 0; i < W_COUNT; i++) {
+		s->win[i][0] = r_u64(r);
+		s->win[i][1] = r_u64(r);
+	}
+	for (int i = 0; i < W_COUNT; i++)
+		wb[i] = r_u32(r);
+	const uint8_t rbm = r_u8(r);
+
+	s->ref_breach_minute = rbm;
+	s->day = r_i64(r);
+	s->day_spend = r_f64(r);
+	s->hour_spend = r_f64(r);
+	s->minute_spend = r_f64(r);
+	s->cost_level = r_u8(r);
+	s->hours_n = r_u8(r);
+	const uint8_t spike = r_u8(r);
+
+	s->hour_spike = spike;
+	s->hour_spike_value = r_f32(r);
+	s->hour_median = r_f32(r);
+	if (s->lat_consec > (1u << 24) || rbm > 1 || spike > 1 ||
+	    (s->day != INT64_MIN && !time_at(s->day, DAY)) || s->cost_level > TL_COST_MAX_WARN ||
+	    s->hours_n > COST_HOURS) {
+		what = "latency or spend state";
+		goto out_bad;
+	}
+	for (int k = 0; k < TL_RULE_COUNT; k++) {
+		struct rule_state *rs = &s->rs[k];
+
+		rs->state = r_u8(r);
+		rs->severity = r_u8(r);
+		rs->onset = r_i64(r);
+		rs->fired_at = r_i64(r);
+		rs->false_since = r_i64(r);
+		rs->last_update = r_i64(r);
+		rs->incident = r_u64(r);
+		rs->impact.requests = r_u64(r);
+		rs->impact.errors_5xx = r_u64(r);
+		rs->impact.throttled_429 = r_u64(r);
+		rs->impact.guardrail_failed = r_u64(r);
+		rs->impact.refusals = r_u64(r);
+		rs->impact.cost_usd = r_f64(r);
+		/* onset, fired_at and last_update are set (0 before a first firing) */
+		if (rs->state > ST_FIRING || rs->severity > 4 || !time_at(rs->onset, 1) ||
+		    !time_at(rs->fired_at, 1) || !time_at(rs->last_update, 1) ||
+		    !time_ok(rs->false_since)) {
+			what = "rule state";
+			goto out_bad;
+		}
+	}
+	for (size_t i = 0; i < (size_t)C_COUNT * e->ring; i++)
+		s->cnt[i] = r_u32(r);
+	for (uint32_t i = 0; i < e->ring; i++)
+		s->spend[i] = r_f32(r);
+	for (uint32_t i = 0; i < e->horizon; i++)
+		s->lat[i] = r_u16(r);
+	for (uint32_t i = 0; i < e->horizon; i++)
+		s->ref[i] = r_u8(r);
+	for (uint32_t i = 0; i < e->horizon; i++)
+		s->mflag[i] = r_u8(r);
+	for (int i = 0; i < COST_MINUTES; i++)
+		s->min_spend[i] = r_f32(r);
+	for (int i = 0; i < COST_HOURS + 1; i++)
+		s->hours[i] = r_f32(r);
+	s->last_hour_push = r_i64(r); /* only carried into seeds */
+	for (int i = 0; i < SPEND_AT; i++)
+		s->day_at[i] = r_f64(r);
+	for (int i = 0; i < SPEND_AT; i++)
+		s->hour_at[i] = r_f64(r);
+	s->at_valid = r_u64(r);
+	s->at_last = r_i64(r);
+	if (s->at_last != INT64_MIN && !time_at(s->at_last, MINUTE)) {
+		what = "times";
+		goto out_bad;
+	}
+	/* the baselines' counts of codes are those of the minutes flagged in them */
+	for (uint32_t j = 0; j < e->horizon; j++) {
+		const uint8_t f = s->mflag[j];
+
+		if (s->lat[j] > TL_HIST_BINS ||
+		    (f & ~(MF_LAT_EXCL | MF_REF_EXCL | MF_LAT_IN | MF_REF_IN | MF_LAT_BREACH)) ||
+		    ((f & MF_LAT_IN) && !s->lat[j]) || ((f & MF_REF_IN) && !s->ref[j])) {
+			what = "baseline minutes";
+			goto out_bad;
+		}
+		if (f & MF_LAT_IN) {
+			s->lat_base[s->lat[j] - 1]++;
+			s->lat_base_n++;
+		}
+		if (f & MF_REF_IN) {
+			s->ref_base[s->ref[j] - 1]++;
+			s->ref_base_n++;
+		}
+	}
+	if (r->short_read)
+		goto out_bad;
+	/* the current rules of its deployment; a window whose width changed is summed again
+	 * over the buckets the ring still holds (at most w_max, which is the same) */
+	s->rules = rules_for(e, st->deployment);
+	window_widths(s->rules, e->o.bucket_ns, s->wb);
+	for (int i = 0; i < W_COUNT; i++) {
+		if (s->wb[i] == wb[i] || closed == INT64_MIN || s->last_close == INT64_MIN)
+			continue;
+		const int64_t n = tl_floor_div(s->last_close, e->o.bucket_ns) - 1;
+
+		for (int k = 0; k < 2; k++)
+			s->win[i][k] = wsum(e, s, win_counters[i][k], n, s->wb[i]);
+	}
+	return 0;
+
+out_bad:
+	if (r->short_read)
+		return ckpt_error(TL_ECORRUPT, err, errlen, "series %u: truncated", idx);
+	return ckpt_error(TL_ECORRUPT, err, errlen, "series %u: impossible %s", idx, what);
+}
+
+static bool engine_fresh(const struct tl_engine *e)
+{
+	static const struct tl_engine_counts zero;
+
+	return e->n_series == 0 && e->watermark == INT64_MIN && e->closed_until == INT64_MIN &&
+	       e->first_bucket == INT64_MAX && memcmp(&e->counts, &zero, sizeof(zero)) == 0;
+}
+
+/* Compare the geometry the blob was taken with to @e's. Return: 0, TL_EMISMATCH. */
+static int check_geometry(const struct tl_engine *e, struct reader *r, char *err, size_t errlen)
+{
+	const int64_t bucket = r_i64(r), lateness = r_i64(r);
+	const uint32_t horizon = r_u32(r), ring = r_u32(r), w_max = r_u32(r);
+	const uint32_t max_series = r_u32(r);
+	uint32_t v[sizeof(layout) / sizeof(layout[0])];
+
+	for (size_t i = 0; i < sizeof(layout) / sizeof(layout[0]); i++)
+		v[i] = r_u32(r);
+	if (r->short_read)
+		return ckpt_error(TL_ECORRUPT, err, errlen, "truncated");
+	if (bucket != e->o.bucket_ns)
+		return mismatch(err, errlen, "bucket_ns", bucket, e->o.bucket_ns);
+	if (lateness != e->o.lateness_ns)
+		return mismatch(err, errlen, "lateness_ns", lateness, e->o.lateness_ns);
+	if (horizon != e->horizon)
+		return mismatch(err, errlen, "horizon (minutes)", horizon, e->horizon);
+	if (w_max != e->w_max)
+		return mismatch(err, errlen, "longest window (buckets, of the rules' windows)",
+				w_max, e->w_max);
+	if (ring != e->ring)
+		return mismatch(err, errlen, "ring (buckets, from the windows and lateness)", ring,
+				e->ring);
+	if (max_series != e->o.max_series)
+		return mismatch(err, errlen, "max_series", max_series, e->o.max_series);
+	for (size_t i = 0; i < sizeof(layout) / sizeof(layout[0]); i++)
+		if (v[i] != layout[i].value)
+			return mismatch(err, errlen, layout[i].name, v[i], layout[i].value);
+	return 0;
+}
+
+int tl_engine_load(struct tl_engine *e, const void *p, size_t n, char *err, size_t errlen)
+{
+	struct reader r = { .p = p, .n = n };
+	struct series **series = NULL;
+	struct index_slot *index = NULL;
+	struct tl_dedup *dedup = NULL, *usage = NULL;
+	uint32_t *names = NULL, *active = NULL, n_series = 0, n_active = 0, n_names;
+	size_t index_mask = 1023, used, hists = 0;
+	int ret;
+
+	if (errlen)
+		err[0] = '\0';
+	if (!engine_fresh(e))
+		return ckpt_error(-EINVAL, err, errlen, "the engine has taken events already");
+	if (n < CKPT_HEADER)
+		return ckpt_error(TL_ECORRUPT, err, errlen, "truncated: %zu bytes", n);
+	if (memcmp(p, CKPT_MAGIC, 8) != 0)
+		return ckpt_error(TL_ECORRUPT, err, errlen, "not an engine checkpoint");
+	r.p += 8;
+	r.n -= 8;
+	const uint32_t version = r_u32(&r), zero = r_u32(&r);
+	const uint64_t body = r_u64(&r), sum = r_u64(&r);
+
+	if (version != CKPT_VERSION)
+		return mismatch(err, errlen, "format version", version, CKPT_VERSION);
+	if (zero != 0 || body != r.n)
+		return ckpt_error(TL_ECORRUPT, err, errlen,
+				  "truncated or overlong: %llu bytes of state, %zu there",
+				  (unsigned long long)body, r.n);
+	if (tl_hash64(r.p, r.n, TL_HASH_SEED) != sum)
+		return ckpt_error(TL_ECORRUPT, err, errlen, "checksum mismatch");
+	ret = check_geometry(e, &r, err, errlen);
+	if (ret < 0)
+		return ret;
+	const int64_t watermark = r_i64(&r), closed = r_i64(&r), first_bucket = r_i64(&r);
+	struct tl_engine_counts counts;
+	uint64_t *count[] = {
+		&counts.decoded,         &counts.duplicate,      &counts.late,
+		&counts.dedup_unchecked, &counts.series_dropped, &counts.tokens_unpriced,
+		&counts.tokens_repeated, &counts.ahead
+	};
+
+	for (size_t i = 0; i < sizeof(count) / sizeof(count[0]); i++)
+		*count[i] = r_u64(&r);
+	if (r.short_read)
+		goto out_truncated;
+	/* every advance closes up to its watermark */
+	if ((watermark != INT64_MIN && !time_at(watermark, e->o.bucket_ns)) ||
+	    closed != watermark ||
+	    (first_bucket != INT64_MAX && !time_at(first_bucket, e->o.bucket_ns))) {
+		ret = ckpt_error(TL_ECORRUPT, err, errlen, "impossible watermark");
+		goto out_free;
+	}
+	/* the names, each taking at least 4 bytes */
+	n_names = r_u32(&r);
+	if (n_names > r.n / 4)
+		goto out_truncated;
+	names = malloc(((size_t)n_names + 1) * sizeof(*names));
+	if (!names) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	for (uint32_t i = 0; i < n_names; i++) {
+		const uint32_t len = r_u32(&r);
+
+		if (len > r.n)
+			goto out_truncated;
+		if (len == 0 || len > 4096) {
+			ret = ckpt_error(TL_ECORRUPT, err, errlen, "impossible name");
+			goto out_free;
+		}
+		ret = tl_symtab_intern(e->syms, (const char *)r.p, len, &names[i]);
+		if (ret < 0) {
+			(void)ckpt_error(ret, err, errlen, "names: %s", tl_strerror(ret));
+			goto out_free;
+		}
+		r.p += len;
+		r.n -= len;
+	}
+	n_series = r_u32(&r);
+	n_active = r_u32(&r);
+	if (r.short_read) {
+		n_series = 0;
+		goto out_truncated;
+	}
+	if (n_series > e->o.max_series || n_active > n_series) {
+		ret = ckpt_error(TL_ECORRUPT, err, errlen, "impossible series count");
+		goto out_free;
+	}
+	/* a series takes at least its counters */
+	if (n_series > r.n / ((size_t)C_COUNT * e->ring * 4) || n_active > r.n / 4)
+		goto out_truncated;
+	series = calloc(n_series ? n_series : 1, sizeof(*series));
+	active = malloc((n_active ? n_active : 1) * sizeof(*active));
+	if (!series || !active) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	for (uint32_t i = 0; i < n_active; i++)
+		active[i] = r_u32(&r);
+	if (r.short_read)
+		goto out_truncated;
+	for (uint32_t i = 0; i < n_series; i++) {
+		series[i] = calloc(1, e->block);
+		if (!series[i]) {
+			ret = -ENOMEM;
+			goto out_free;
+		}
+		series_carve(e, series[i]);
+		ret = load_series(e, &r, names, n_names, closed, series[i], i, err, errlen);
+		if (ret < 0)
+			goto out_free;
+		for (int k = 0; k < MAX_OPEN_MINUTES; k++)
+			hists += series[i]->om[k].h != NULL;
+	}
+	for (uint32_t i = 0; i < n_active; i++) {
+		if (active[i] >= n_series || series[active[i]]->active_pos != UINT32_MAX) {
+			ret = ckpt_error(TL_ECORRUPT, err, errlen, "impossible active series");
+			goto out_free;
+		}
+		series[active[i]]->active_pos = i;
+	}
+	/* the index, as large as find_series() would have grown it */
+	while (n_series * (size_t)2 > index_mask)
+		index_mask = index_mask * 2 + 1;
+	index = calloc(index_mask + 1, sizeof(*index));
+	if (!index) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	for (uint32_t i = 0; i < n_series; i++) {
+		size_t j = series[i]->key & index_mask;
+
+		while (index[j].s && index[j].key != series[i]->key)
+			j = (j + 1) & index_mask;
+		if (index[j].s) {
+			ret =
+			    ckpt_error(TL_ECORRUPT, err, errlen, "series %u: a key seen before", i);
+			goto out_free;
+		}
+		index[j] = (struct index_slot){ .key = series[i]->key, .s = series[i] };
+	}
+	dedup = tl_dedup_new(&e->o.dedup);
+	usage = tl_dedup_new(&e->o.dedup);
+	if (!dedup || !usage) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	ret = tl_dedup_load(dedup, r.p, r.n, &used, err, errlen);
+	if (ret < 0)
+		goto out_free;
+	r.p += used;
+	r.n -= used;
+	ret = tl_dedup_load(usage, r.p, r.n, &used, err, errlen);
+	if (ret < 0)
+		goto out_free;
+	if (used != r.n) {
+		ret = ckpt_error(TL_ECORRUPT, err, errlen, "%zu bytes after the state", r.n - used);
+		goto out_free;
+	}
+	/* all read: the engine takes it */
+	free(e->series);
+	e->series = series;
+	e->n_series = e->cap_series = n_series;
+	free(e->index);
+	e->index = index;
+	e->index_mask = index_mask;
+	free(e->active);
+	e->active = active;
+	e->n_active = e->cap_active = n_active;
+	e->hists_allocated += hists;
+	tl_dedup_free(e->dedup);
+	tl_dedup_free(e->usage);
+	e->dedup = dedup;
+	e->usage = usage;
+	e->counts = counts;
+	e->watermark = watermark;
+	e->closed_until = closed;
+	e->first_bucket = first_bucket;
+	free(names);
+	return 0;
+
+out_truncated:
+	ret = ckpt_error(TL_ECORRUPT, err, errlen, "truncated");
+out_free:
+	for (uint32_t i = 0; series && i < n_series; i++)
+		series_free(series[i]);
+	free(series);
+	free(active);
+	free(index);
+	free(names);
+	tl_dedup_free(dedup);
+	tl_dedup_free(usage);
+	return ret;
 }

@@ -12,8 +12,10 @@
  */
 #ifndef TL_DEDUP_H
 #define TL_DEDUP_H
+#include <stddef.h>
 #include <stdint.h>
 
+#include <tripline/buf.h>
 #include <tripline/error.h>
 
 struct tl_dedup_opts {
@@ -60,5 +62,24 @@ void tl_dedup_prefetch(const struct tl_dedup *d, int64_t time_ns, uint64_t finge
 void tl_dedup_advance(struct tl_dedup *d, int64_t watermark_ns);
 
 void tl_dedup_get_stats(const struct tl_dedup *d, struct tl_dedup_stats *ret_stats);
+
+/**
+ * tl_dedup_save() - append @d's whole state to @out: its settings, its position, and each
+ * slice's table as it lies in memory (little-endian; the layout is in dedup.c). A failed
+ * append shows in tl_buf_ok(@out). Thread: the owner, between checks.
+ */
+void tl_dedup_save(const struct tl_dedup *d, struct tl_buf *out);
+
+/**
+ * tl_dedup_load() - restore the state tl_dedup_save() wrote at the start of the @n bytes at
+ * @p into @d, a window that has checked nothing yet, made with the same settings. It then
+ * decides every later record as the saved window would have.
+ * @ret_used: the bytes the state took, written on success only.
+ * @err: what was wrong, for TL_EMISMATCH the setting with its saved and current value.
+ * Return: 0, TL_ECORRUPT (truncated or impossible), TL_EMISMATCH, -EINVAL (@d has checked
+ * records), -ENOMEM. On failure @d is unchanged. Reads nothing outside the @n bytes.
+ */
+int tl_dedup_load(struct tl_dedup *d, const void *p, size_t n, size_t *ret_used, char *err,
+		  size_t errlen);
 
 #endif /* TL_DEDUP_H */

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <tripline/buf.h>
 #include <tripline/dedup.h>
 #include <tripline/error.h>
 #include <tripline/event.h>
@@ -178,5 +179,35 @@ int64_t tl_engine_ahead_ns(const struct tl_engine *e);
 
 /** tl_engine_lateness() - the lateness in effect. */
 int64_t tl_engine_lateness(const struct tl_engine *e);
+
+/** tl_engine_watermark() - the latest watermark taken, a bucket end (INT64_MIN: none yet). */
+int64_t tl_engine_watermark(const struct tl_engine *e);
+
+/**
+ * tl_engine_save() - append the engine's whole state to @out as one self-describing blob: a
+ * magic, a format version, the geometry it was taken with and a checksum, then every series
+ * (its rings, baselines, open minutes' histograms, spend and rule states), the counts, the
+ * watermark and closed time, and both duplicate windows. Names are written as text (symbols
+ * differ between processes). Little-endian fixed-width fields, uncompressed: the caller
+ * compresses. Triggers not yet taken (tl_engine_triggers()) are not part of the state.
+ * Return: 0, or -ENOMEM (@out may then hold part of a blob). Thread: the owner, with the
+ * engine between pushes.
+ */
+int tl_engine_save(const struct tl_engine *e, struct tl_buf *out);
+
+/**
+ * tl_engine_load() - restore the @n bytes at @p, one blob of tl_engine_save(), into @e: an
+ * engine that has taken no event, watermark or seed, made with settings of the same geometry
+ * (bucket, lateness, horizon, ring and longest rule window, max_series, the duplicate windows).
+ * Rules, thresholds and prices may differ (a configuration reload): each series takes the
+ * current rules of its deployment. Given the same events and watermarks from there on, @e
+ * then does exactly what the saved engine would have: same triggers, incident ids, counts.
+ * @err: what was wrong (for TL_EMISMATCH the setting with its saved and current value).
+ * Return: 0; TL_ECORRUPT (not a checkpoint, checksum, truncated, impossible values);
+ * TL_EMISMATCH (other geometry or format version); -EINVAL (@e has started); -ENOMEM, or a
+ * tl_symtab_intern() error. On failure @e is as it was, but for names added to its symbol
+ * table. Reads nothing outside the @n bytes, whatever they hold. Thread: the owner.
+ */
+int tl_engine_load(struct tl_engine *e, const void *p, size_t n, char *err, size_t errlen);
 
 #endif /* TL_ENGINE_H */

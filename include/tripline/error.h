@@ -35,7 +35,9 @@
 	X(TL_ECPU, -1008, "this CPU lacks the instructions tripline was built for") \
 	X(TL_EFULL, -1009, "table full")                                            \
 	X(TL_ECATEGORY, -1010, "not a record of a known category")                  \
-	X(TL_EUSAGE, -1011, "usage error")
+	X(TL_EUSAGE, -1011, "usage error")                                          \
+	X(TL_ECORRUPT, -1012, "corrupt or truncated saved state")                   \
+	X(TL_EMISMATCH, -1013, "saved state was taken with different settings")
 
 enum tl_error {
 #define TL_ERROR_ENUM(name, value, msg) name = (value),
