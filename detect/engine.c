@@ -2742,5 +2742,7 @@ out_free:
 	free(names);
 	tl_dedup_free(dedup);
 	tl_dedup_free(usage);
+	if (errlen && !err[0]) /* out of memory */
+		(void)snprintf(err, errlen, "%s", tl_strerror(ret));
 	return ret;
 }
