@@ -27,6 +27,8 @@ static const char usage[] =
     "  postmortem ID               a Markdown draft of an incident's postmortem\n"
     "  snapshot show|extract FILE  summarize an evidence snapshot, or write its raw\n"
     "                              records as stored\n"
+    "  hub [options]               a Kafka-protocol hub on loopback for tests and demos;\n"
+    "                              prints its bootstrap address, --feed FILE produces to it\n"
     "\n"
     "Run 'tripline <command> --help' for the options of a command.\n";
 
@@ -134,6 +136,8 @@ int main(int argc, char **argv)
 		return tl_cmd_postmortem(argc - 1, argv + 1);
 	if (strcmp(argv[1], "snapshot") == 0)
 		return tl_cmd_snapshot(argc - 1, argv + 1);
+	if (strcmp(argv[1], "hub") == 0)
+		return tl_cmd_hub(argc - 1, argv + 1);
 	tl_err("unknown command '%s' (see 'tripline --help')", argv[1]);
 	return TL_EXIT_USAGE;
 }
