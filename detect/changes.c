@@ -16,7 +16,9 @@
  *   fire[]  incidents of the rules that can roll back, in the order they fired.
  * Arrays grow by doubling up to max_per_series, then drop their oldest entry. Series live in
  * an open-addressing table (linear probing, backward-shift deletion) keyed by series key.
+ * The checkpoint format is described in the checkpoint section below.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -86,6 +88,7 @@ struct series {
 	uint32_t resource;
 	int64_t last_active; /* latest event or trigger time */
 	int64_t max_minute;  /* newest minute of open[]; NONE = none yet */
+	int64_t decided;     /* minutes up to this one are decided (set by a load); NONE */
 	struct minute *open; /* n_open slots; NULL until a versioned request */
 	struct timeline tl;
 	struct chg *chg;
@@ -233,6 +236,7 @@ static struct series *get(struct tl_changes *c, uint64_t key, uint32_t resource)
 	s->resource = resource;
 	s->last_active = NONE;
 	s->max_minute = NONE;
+	s->decided = NONE;
 	size_t i = slot_of(c, key);
 
 	while (c->tab[i])
@@ -421,7 +425,7 @@ static void add_version(struct tl_changes *c, struct series *s, const struct tl_
 		if (s->max_minute != NONE)
 			close_minutes(c, s, m - c->n_open);
 		s->max_minute = m;
-	} else if (m <= s->max_minute - c->n_open) {
+	} else if (m <= s->max_minute - c->n_open || m <= s->decided) {
 		c->counts.late++;
 		return;
 	}
@@ -1043,6 +1047,716 @@ void tl_annotation_json(const struct tl_annotation *a, const struct tl_symtab *s
 	tl_buf_puts(b, ",\"reason\":");
 	tl_buf_json_str(b, a->reason, strlen(a->reason));
 	tl_buf_puts(b, "}");
+}
+
+/* ---- checkpoint ----------------------------------------------------------------------------- */
+
+/*
+ * The blob. Integers are little-endian; times and minutes are signed, NONE is INT64_MIN.
+ *   header, CKPT_HEAD bytes: "TLCHANGE", u32 format version, u32 0, u64 payload length,
+ *       u64 tl_hash64(payload, length, TL_HASH_SEED)
+ *   payload:
+ *       u32 n_names, then per name: u32 length (> 0), the bytes. Records refer to a name by
+ *           its position, from 1; 0 is symbol 0 (none).
+ *       i64 now, i64 next_prune, the nine u64 counters in the order of tl_changes_counts
+ *       u64 n_series, then per series, by ascending key:
+ *           u64 key, name resource, i64 last_active, i64 max_minute, i64 decided
+ *           per dimension: name cur, name cand, u32 cand_n, i64 cand_start
+ *           u32 n, then per segment: i64 start, confirm_at, last_seen, name v[2], from[2]
+ *           u32 n, then per change: i64 time, u8 op, name model, model_version, detail,
+ *               operation
+ *           u32 n, then per incident: i64 onset, fired_at, resolved_at, reported_at,
+ *               u64 incident
+ *           u8 0, or u8 1 and u32 n, then per open minute, by ascending minute: i64 m, per
+ *               dimension TALLY x (name sym, u32 n, i64 first) and u32 other
+ * `decided` (the newest minute decided) keeps a load with a longer lateness from reopening a
+ * minute the saved tracker had decided. Loading reads the payload twice: once to check all
+ * of it, then, with the names interned, to build the series; so a bad blob changes nothing.
+ */
+#define CKPT_MAGIC   "TLCHANGE"
+#define CKPT_VERSION 1
+#define CKPT_HEAD    32
+/* the newest minute a series may have: its end is still a time */
+#define MINUTE_MAX (INT64_MAX / TL_NS_PER_MIN - 1)
+#define MAX_OPEN   64 /* open minutes a series can have (tl_changes_new() caps n_open) */
+/* bytes of the smallest series record, and of each entry */
+#define SERIES_SIZE (8 + 4 + 3 * 8 + N_DIM * (3 * 4 + 8) + 3 * 4 + 1)
+#define SEG_SIZE    (3 * 8 + 2 * N_DIM * 4)
+#define CHG_SIZE    (8 + 1 + 4 * 4)
+#define FIRE_SIZE   (5 * 8)
+#define MINUTE_SIZE (8 + N_DIM * (TALLY * (4 + 4 + 8) + 4))
+
+static void put_le(struct tl_buf *b, uint64_t v, size_t n)
+{
+	uint8_t x[8];
+
+	for (size_t i = 0; i < n; i++)
+		x[i] = (uint8_t)(v >> (8 * i));
+	tl_buf_put(b, x, n);
+}
+
+static void put_i64(struct tl_buf *b, int64_t v)
+{
+	put_le(b, (uint64_t)v, 8);
+}
+
+static uint64_t le_at(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = n; i-- > 0;)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The names a blob refers to: symbol -> position in the name table, by open addressing. */
+struct names {
+	const struct tl_symtab *syms;
+	uint32_t *sym, *ref; /* sym 0: empty slot */
+	size_t mask, n;
+	struct tl_buf text; /* the name table's entries, in order of first reference */
+	bool oom;
+};
+
+static bool names_grow(struct names *m)
+{
+	const size_t cap = m->sym ? (m->mask + 1) * 2 : 256;
+	uint32_t *sym = calloc(cap, sizeof(*sym)), *ref = calloc(cap, sizeof(*ref));
+
+	if (!sym || !ref) {
+		free(sym);
+		free(ref);
+		return false;
+	}
+	for (size_t i = 0; m->sym && i <= m->mask; i++) {
+		if (!m->sym[i])
+			continue;
+		size_t j = (size_t)tl_hash_mix(m->sym[i]) & (cap - 1);
+
+		while (sym[j])
+			j = (j + 1) & (cap - 1);
+		sym[j] = m->sym[i];
+		ref[j] = m->ref[i];
+	}
+	free(m->sym);
+	free(m->ref);
+	m->sym = sym;
+	m->ref = ref;
+	m->mask = cap - 1;
+	return true;
+}
+
+/* The reference to @sym in the blob, adding its name to the table; 0 for none. */
+static uint32_t name_ref(struct names *m, uint32_t sym)
+{
+	size_t i, len;
+
+	if (!sym || m->oom)
+		return 0;
+	if ((m->n + 1) * 2 > m->mask + 1 && !names_grow(m)) {
+		m->oom = true;
+		return 0;
+	}
+	for (i = (size_t)tl_hash_mix(sym) & m->mask; m->sym[i]; i = (i + 1) & m->mask)
+		if (m->sym[i] == sym)
+			return m->ref[i];
+	const char *s = tl_symtab_str(m->syms, sym, &len);
+
+	if (!len || len > UINT32_MAX)
+		return 0; /* not a symbol of the table: none */
+	m->sym[i] = sym;
+	m->ref[i] = (uint32_t)++m->n;
+	put_le(&m->text, len, 4);
+	tl_buf_put(&m->text, s, len);
+	return m->ref[i];
+}
+
+static void save_series(const struct tl_changes *c, struct names *m, struct tl_buf *b,
+			const struct series *s)
+{
+	int64_t decided = s->decided;
+	uint32_t idx[MAX_OPEN], k = 0;
+
+	if (s->max_minute != NONE)
+		decided = max64(decided, s->max_minute - c->n_open);
+	put_le(b, s->key, 8);
+	put_le(b, name_ref(m, s->resource), 4);
+	put_i64(b, s->last_active);
+	put_i64(b, s->max_minute);
+	put_i64(b, decided);
+	for (int d = 0; d < N_DIM; d++) {
+		const struct dim *x = &s->tl.dim[d];
+
+		put_le(b, name_ref(m, x->cur), 4);
+		put_le(b, name_ref(m, x->cand), 4);
+		put_le(b, x->cand_n, 4);
+		put_i64(b, x->cand_start);
+	}
+	put_le(b, s->tl.n, 4);
+	for (uint32_t i = 0; i < s->tl.n; i++) {
+		const struct seg *g = &s->tl.seg[i];
+
+		put_i64(b, g->start);
+		put_i64(b, g->confirm_at);
+		put_i64(b, g->last_seen);
+		for (int d = 0; d < N_DIM; d++)
+			put_le(b, name_ref(m, g->v[d]), 4);
+		for (int d = 0; d < N_DIM; d++)
+			put_le(b, name_ref(m, g->from[d]), 4);
+	}
+	put_le(b, s->n_chg, 4);
+	for (uint32_t i = 0; i < s->n_chg; i++) {
+		const struct chg *g = &s->chg[i];
+
+		put_i64(b, g->time);
+		put_le(b, g->op, 1);
+		put_le(b, name_ref(m, g->model), 4);
+		put_le(b, name_ref(m, g->model_version), 4);
+		put_le(b, name_ref(m, g->detail), 4);
+		put_le(b, name_ref(m, g->operation), 4);
+	}
+	put_le(b, s->n_fire, 4);
+	for (uint32_t i = 0; i < s->n_fire; i++) {
+		const struct fire *f = &s->fire[i];
+
+		put_i64(b, f->onset);
+		put_i64(b, f->fired_at);
+		put_i64(b, f->resolved_at);
+		put_i64(b, f->reported_at);
+		put_le(b, f->incident, 8);
+	}
+	put_le(b, s->open != NULL, 1);
+	if (!s->open)
+		return;
+	for (uint32_t i = 0; i < c->n_open; i++) {
+		if (s->open[i].m == NONE)
+			continue;
+		uint32_t j = k++;
+
+		while (j > 0 && s->open[idx[j - 1]].m > s->open[i].m) {
+			idx[j] = idx[j - 1];
+			j--;
+		}
+		idx[j] = i;
+	}
+	put_le(b, k, 4);
+	for (uint32_t i = 0; i < k; i++) {
+		const struct minute *mn = &s->open[idx[i]];
+
+		put_i64(b, mn->m);
+		for (int d = 0; d < N_DIM; d++) {
+			for (int t = 0; t < TALLY; t++) {
+				put_le(b, name_ref(m, mn->d[d].sym[t]), 4);
+				put_le(b, mn->d[d].n[t], 4);
+				put_i64(b, mn->d[d].first[t]);
+			}
+			put_le(b, mn->d[d].other, 4);
+		}
+	}
+}
+
+static int by_key(const void *a, const void *b)
+{
+	const uint64_t x = (*(const struct series *const *)a)->key;
+	const uint64_t y = (*(const struct series *const *)b)->key;
+
+	return (x > y) - (x < y);
+}
+
+int tl_changes_save(const struct tl_changes *c, struct tl_buf *out)
+{
+	const uint64_t *counts[] = {
+		&c->counts.events,          &c->counts.changes,      &c->counts.repeated,
+		&c->counts.version_changes, &c->counts.late,         &c->counts.dropped,
+		&c->counts.series_dropped,  &c->counts.series_freed, &c->counts.oom,
+	};
+	struct names m = { .syms = c->syms };
+	struct tl_buf body = { 0 };
+	struct series **all = NULL;
+	const size_t start = out->n;
+	size_t k = 0;
+	int r = -ENOMEM;
+
+	if (c->n_series && !(all = malloc(c->n_series * sizeof(*all))))
+		goto out;
+	for (size_t i = 0; i <= c->tab_mask; i++)
+		if (c->tab[i])
+			all[k++] = c->tab[i];
+	if (k)
+		qsort(all, k, sizeof(*all), by_key);
+	put_i64(&body, c->now);
+	put_i64(&body, c->next_prune);
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		put_le(&body, *counts[i], 8);
+	put_le(&body, k, 8);
+	for (size_t i = 0; i < k; i++)
+		save_series(c, &m, &body, all[i]);
+	if (!tl_buf_ok(&body) || !tl_buf_ok(&m.text) || m.oom)
+		goto out;
+	tl_buf_put(out, CKPT_MAGIC, 8);
+	put_le(out, CKPT_VERSION, 4);
+	put_le(out, 0, 4); /* reserved */
+	put_le(out, 0, 8); /* the length and the checksum, written below */
+	put_le(out, 0, 8);
+	put_le(out, m.n, 4);
+	if (m.text.n)
+		tl_buf_put(out, m.text.p, m.text.n);
+	tl_buf_put(out, body.p, body.n);
+	if (!tl_buf_ok(out))
+		goto out;
+	uint8_t *head = (uint8_t *)out->p + start;
+	const size_t len = out->n - start - CKPT_HEAD;
+	const uint64_t sum = tl_hash64(head + CKPT_HEAD, len, TL_HASH_SEED);
+
+	for (size_t i = 0; i < 8; i++) {
+		head[16 + i] = (uint8_t)((uint64_t)len >> (8 * i));
+		head[24 + i] = (uint8_t)(sum >> (8 * i));
+	}
+	r = 0;
+out:
+	if (r < 0 && out->n > start) {
+		out->n = start;
+		out->p[start] = '\0';
+	}
+	free(all);
+	free(m.sym);
+	free(m.ref);
+	tl_buf_fini(&m.text);
+	tl_buf_fini(&body);
+	return r;
+}
+
+/* A blob being read. A record that runs past the payload or holds a bad value sets `why`;
+ * reads after that give zeros. */
+struct loader {
+	const uint8_t *p;
+	size_t n, off;
+	const char *why;
+	struct tl_changes *c;
+	uint32_t n_names;
+	const uint32_t *sym; /* name reference -> symbol once interned; NULL while checking */
+	uint64_t n_series;
+};
+
+static void check(struct loader *ld, bool ok, const char *why)
+{
+	if (!ok && !ld->why)
+		ld->why = why;
+}
+
+/* Whether @count entries of @size bytes may follow. */
+static bool fits(const struct loader *ld, uint64_t count, size_t size)
+{
+	return count <= (ld->n - ld->off) / size;
+}
+
+static uint64_t get_le(struct loader *ld, size_t n)
+{
+	check(ld, ld->n - ld->off >= n, "a record runs past the end");
+	if (ld->why)
+		return 0;
+	const uint64_t v = le_at(ld->p + ld->off, n);
+
+	ld->off += n;
+	return v;
+}
+
+static uint8_t get_u8(struct loader *ld)
+{
+	return (uint8_t)get_le(ld, 1);
+}
+
+static uint32_t get_u32(struct loader *ld)
+{
+	return (uint32_t)get_le(ld, 4);
+}
+
+static int64_t get_i64(struct loader *ld)
+{
+	const uint64_t u = get_le(ld, 8);
+	int64_t v;
+
+	memcpy(&v, &u, sizeof(v));
+	return v;
+}
+
+/* A name reference: the symbol once interned, else 0 or 1 (whether there is one). */
+static uint32_t get_name(struct loader *ld)
+{
+	const uint32_t ref = get_u32(ld);
+
+	check(ld, ref <= ld->n_names, "a name reference past the name table");
+	if (ld->why || !ref)
+		return 0;
+	return ld->sym ? ld->sym[ref] : 1;
+}
+
+/* Times are those tl_time_parse() gives, 1970 .. 2262: no difference of two overflows. */
+static bool time_ok(int64_t t)
+{
+	return t >= 0;
+}
+
+static bool time_or_none(int64_t t)
+{
+	return t == NONE || time_ok(t);
+}
+
+/* The capacity room() would have reached holding @n (> 0) entries. */
+static uint32_t cap_for(uint32_t max, uint32_t n)
+{
+	uint32_t cap = 4;
+
+	while (cap < n)
+		cap = cap > UINT32_MAX / 2 ? n : cap * 2;
+	return cap < max ? cap : max;
+}
+
+/*
+ * @n entries of @wire bytes follow: once the names are interned, an array of entries of @size
+ * bytes for @keep of them. Return: the array; NULL for none, while checking, or on -ENOMEM.
+ */
+static void *load_array(struct loader *ld, uint32_t n, size_t wire, size_t size, uint32_t keep,
+			uint32_t *ret_cap, int *ret)
+{
+	void *p;
+
+	check(ld, fits(ld, n, wire), "more entries than bytes");
+	if (!ld->sym || ld->why || !keep)
+		return NULL;
+	*ret_cap = cap_for(ld->c->o.max_per_series, keep);
+	if (!(p = calloc(*ret_cap, size)))
+		*ret = -ENOMEM;
+	return p;
+}
+
+/*
+ * One series record into @s: checked, and built too once the names are interned (arrays
+ * allocated; open minutes the lateness no longer keeps open are decided). The newest
+ * max_per_series entries of each array are kept.
+ * Return: 0 (a bad record sets ld->why), or -ENOMEM.
+ */
+static int load_series(struct loader *ld, struct series *s)
+{
+	struct tl_changes *c = ld->c;
+	const bool build = ld->sym != NULL;
+	const uint32_t max = c->o.max_per_series;
+	uint32_t n, skip;
+	int r = 0;
+
+	s->key = get_le(ld, 8);
+	s->resource = get_name(ld);
+	s->last_active = get_i64(ld);
+	s->max_minute = get_i64(ld);
+	s->decided = get_i64(ld);
+	check(ld, time_or_none(s->last_active), "a time out of range");
+	if (s->max_minute == NONE)
+		check(ld, s->decided == NONE, "decided minutes but no newest minute");
+	else
+		check(ld,
+		      s->max_minute >= 0 && s->max_minute <= MINUTE_MAX &&
+			  s->decided >= s->max_minute - MAX_OPEN && s->decided < s->max_minute,
+		      "minutes out of range");
+	for (int d = 0; d < N_DIM; d++) {
+		struct dim *x = &s->tl.dim[d];
+
+		x->cur = get_name(ld);
+		x->cand = get_name(ld);
+		x->cand_n = get_u32(ld);
+		x->cand_start = get_i64(ld);
+		check(ld, time_ok(x->cand_start), "a time out of range");
+	}
+
+	n = get_u32(ld);
+	skip = n > max ? n - max : 0;
+	s->tl.seg = load_array(ld, n, SEG_SIZE, sizeof(*s->tl.seg), n - skip, &s->tl.cap, &r);
+	for (uint32_t i = 0; i < n && !ld->why && !r; i++) {
+		struct seg g;
+
+		g.start = get_i64(ld);
+		g.confirm_at = get_i64(ld);
+		g.last_seen = get_i64(ld);
+		for (int d = 0; d < N_DIM; d++)
+			g.v[d] = get_name(ld);
+		for (int d = 0; d < N_DIM; d++)
+			g.from[d] = get_name(ld);
+		check(ld, time_ok(g.start) && time_ok(g.confirm_at) && time_ok(g.last_seen),
+		      "a time out of range");
+		if (build && i >= skip)
+			s->tl.seg[s->tl.n++] = g;
+	}
+	if (build)
+		c->counts.dropped += skip;
+
+	int64_t prev = NONE;
+
+	n = get_u32(ld);
+	skip = n > max ? n - max : 0;
+	s->chg = load_array(ld, n, CHG_SIZE, sizeof(*s->chg), n - skip, &s->cap_chg, &r);
+	for (uint32_t i = 0; i < n && !ld->why && !r; i++) {
+		struct chg g;
+
+		g.time = get_i64(ld);
+		g.op = get_u8(ld);
+		g.model = get_name(ld);
+		g.model_version = get_name(ld);
+		g.detail = get_name(ld);
+		g.operation = get_name(ld);
+		check(ld, time_ok(g.time) && g.time >= prev, "changes out of range or order");
+		check(ld, g.op >= 1 && g.op < TL_CHANGE_OP_COUNT_,
+		      "a change of no known operation");
+		prev = g.time;
+		if (build && i >= skip)
+			s->chg[s->n_chg++] = g;
+	}
+	if (build)
+		c->counts.dropped += skip;
+
+	n = get_u32(ld);
+	skip = n > max ? n - max : 0;
+	s->fire = load_array(ld, n, FIRE_SIZE, sizeof(*s->fire), n - skip, &s->cap_fire, &r);
+	for (uint32_t i = 0; i < n && !ld->why && !r; i++) {
+		struct fire f;
+
+		f.onset = get_i64(ld);
+		f.fired_at = get_i64(ld);
+		f.resolved_at = get_i64(ld);
+		f.reported_at = get_i64(ld);
+		f.incident = get_le(ld, 8);
+		check(ld,
+		      time_ok(f.onset) && time_ok(f.fired_at) && time_or_none(f.resolved_at) &&
+			  time_or_none(f.reported_at) &&
+			  (f.reported_at == NONE || f.resolved_at != NONE),
+		      "an incident's times out of range");
+		if (build && i >= skip)
+			s->fire[s->n_fire++] = f;
+	}
+	if (build)
+		c->counts.dropped += skip;
+
+	const uint8_t has_open = get_u8(ld);
+
+	check(ld, has_open <= 1, "a bad flag");
+	if (has_open != 1 || ld->why || r)
+		return r;
+	n = get_u32(ld);
+	check(ld, n == 0 || s->max_minute != NONE, "open minutes but no newest minute");
+	check(ld, n <= MAX_OPEN && fits(ld, n, MINUTE_SIZE), "more open minutes than there can be");
+	if (build && !ld->why) {
+		if (!(s->open = malloc(c->n_open * sizeof(*s->open))))
+			return -ENOMEM;
+		for (uint32_t i = 0; i < c->n_open; i++)
+			s->open[i].m = NONE;
+	}
+	prev = s->decided;
+	for (uint32_t i = 0; i < n && !ld->why; i++) {
+		struct minute mn;
+
+		memset(&mn, 0, sizeof(mn));
+		mn.m = get_i64(ld);
+		check(ld, mn.m > prev && mn.m <= s->max_minute,
+		      "open minutes out of range or order");
+		prev = mn.m;
+		for (int d = 0; d < N_DIM; d++) {
+			struct tally *t = &mn.d[d];
+
+			for (int j = 0; j < TALLY; j++) {
+				t->sym[j] = get_name(ld);
+				t->n[j] = get_u32(ld);
+				t->first[j] = get_i64(ld);
+				check(ld, time_ok(t->first[j]), "a time out of range");
+				check(ld, !t->sym[j] || !j || t->sym[j - 1],
+				      "a tally out of order");
+			}
+			t->other = get_u32(ld);
+		}
+		if (!build || ld->why)
+			continue;
+		if (mn.m <= s->max_minute - (int64_t)c->n_open)
+			decide(c, &s->tl, &mn); /* a shorter lateness: decided now */
+		else
+			s->open[(uint64_t)mn.m & (c->n_open - 1)] = mn;
+	}
+	return 0;
+}
+
+/*
+ * The name table; with @syms, interned into @sym (ld->n_names + 1 entries).
+ * Return: 0 (a bad table sets ld->why), or the error of tl_symtab_intern().
+ */
+static int load_names(struct loader *ld, struct tl_symtab *syms, uint32_t *sym)
+{
+	ld->n_names = get_u32(ld);
+	check(ld, fits(ld, ld->n_names, 4 + 1), "more names than bytes");
+	for (uint32_t i = 1; i <= ld->n_names && !ld->why; i++) {
+		const uint32_t len = get_u32(ld);
+
+		check(ld, len > 0 && ld->n - ld->off >= len, "a name runs past the end");
+		if (ld->why)
+			break;
+		if (syms) {
+			const int r =
+			    tl_symtab_intern(syms, (const char *)ld->p + ld->off, len, &sym[i]);
+
+			if (r < 0)
+				return r;
+		}
+		ld->off += len;
+	}
+	return 0;
+}
+
+/*
+ * What follows the names: checked, or with @tab (@mask + 1 slots) built into @tab and c.
+ * Return: 0 (a bad record sets ld->why), or -ENOMEM.
+ */
+static int load_state(struct loader *ld, struct series **tab, size_t mask)
+{
+	struct tl_changes *c = ld->c;
+	uint64_t *counts[] = {
+		&c->counts.events,          &c->counts.changes,      &c->counts.repeated,
+		&c->counts.version_changes, &c->counts.late,         &c->counts.dropped,
+		&c->counts.series_dropped,  &c->counts.series_freed, &c->counts.oom,
+	};
+	const int64_t now = get_i64(ld), next_prune = get_i64(ld);
+	uint64_t n_series, key = 0;
+
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		const uint64_t v = get_le(ld, 8);
+
+		if (tab)
+			*counts[i] = v;
+	}
+	ld->n_series = n_series = get_le(ld, 8);
+	check(ld, time_or_none(now) && time_or_none(next_prune), "a time out of range");
+	check(ld, fits(ld, n_series, SERIES_SIZE), "more series than bytes");
+	if (tab) {
+		c->now = now;
+		c->next_prune = next_prune;
+	}
+	for (uint64_t i = 0; i < n_series && !ld->why; i++) {
+		struct series one, *s = &one;
+
+		if (tab && !(s = malloc(sizeof(*s))))
+			return -ENOMEM;
+		memset(s, 0, sizeof(*s));
+		const int r = load_series(ld, s);
+
+		check(ld, i == 0 || s->key > key, "series out of order");
+		key = s->key;
+		if (!tab)
+			continue;
+		if (r < 0 || ld->why) {
+			series_free(s);
+			return r;
+		}
+		size_t j = (size_t)tl_hash_mix(s->key) & mask;
+
+		while (tab[j])
+			j = (j + 1) & mask;
+		tab[j] = s;
+	}
+	check(ld, ld->off == ld->n, "bytes after the last series");
+	return 0;
+}
+
+static int load_error(char *err, size_t errlen, int r, const char *fmt, ...) TL_PRINTF(4, 5);
+static int load_error(char *err, size_t errlen, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return r;
+	va_start(ap, fmt);
+	(void)vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int tl_changes_load(struct tl_changes *c, struct tl_symtab *syms, const void *p, size_t n,
+		    char *err, size_t errlen)
+{
+	static const struct tl_changes_counts zero;
+	const uint8_t *head = p;
+	struct loader ld = { .c = c };
+	struct series **tab = NULL;
+	uint32_t *sym = NULL;
+	size_t mask = 63;
+	uint64_t len;
+	int r;
+
+	if (syms != c->syms || c->n_series || c->now != NONE ||
+	    memcmp(&c->counts, &zero, sizeof(zero)))
+		return load_error(err, errlen, -EINVAL,
+				  "the tracker is not fresh from tl_changes_new(), or the symbol "
+				  "table is not its own");
+	if (n < 8 || memcmp(head, CKPT_MAGIC, 8))
+		return load_error(err, errlen, TL_ECORRUPT, "not a change tracker checkpoint");
+	if (n < CKPT_HEAD)
+		return load_error(err, errlen, TL_ECORRUPT, "truncated: %zu bytes, a header is %d",
+				  n, CKPT_HEAD);
+	if (le_at(head + 8, 4) != CKPT_VERSION)
+		return load_error(err, errlen, TL_EMISMATCH,
+				  "format version %u; this build reads %d",
+				  (unsigned)le_at(head + 8, 4), CKPT_VERSION);
+	if (le_at(head + 12, 4))
+		return load_error(err, errlen, TL_ECORRUPT, "corrupt: reserved header bytes set");
+	len = le_at(head + 16, 8);
+	if (len != n - CKPT_HEAD)
+		return load_error(err, errlen, TL_ECORRUPT,
+				  "%s: %zu bytes of state where the header says %llu",
+				  len > n - CKPT_HEAD ? "truncated" : "bytes after the end",
+				  n - CKPT_HEAD, (unsigned long long)len);
+	ld.p = head + CKPT_HEAD;
+	ld.n = (size_t)len;
+	if (tl_hash64(ld.p, ld.n, TL_HASH_SEED) != le_at(head + 24, 8))
+		return load_error(err, errlen, TL_ECORRUPT, "corrupt: the checksum does not match");
+
+	/* check all of it */
+	(void)load_names(&ld, NULL, NULL);
+	if (!ld.why)
+		(void)load_state(&ld, NULL, 0);
+	if (ld.why)
+		return load_error(err, errlen, TL_ECORRUPT, "corrupt: %s (byte %zu)", ld.why,
+				  ld.off + CKPT_HEAD);
+
+	/* then intern the names and build */
+	while ((ld.n_series + 1) * 2 > mask + 1)
+		mask = mask * 2 + 1;
+	sym = calloc((size_t)ld.n_names + 1, sizeof(*sym));
+	tab = calloc(mask + 1, sizeof(*tab));
+	if (!sym || !tab) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	ld.off = 0;
+	if ((r = load_names(&ld, syms, sym)) < 0) {
+		if (r == TL_ETOOBIG) /* a name no symbol table holds: no tracker wrote it */
+			r = TL_ECORRUPT;
+		goto fail;
+	}
+	ld.sym = sym;
+	r = load_state(&ld, tab, mask);
+	if (r < 0 || ld.why) {
+		r = r < 0 ? r : TL_ECORRUPT; /* cannot happen: checked above */
+		goto fail;
+	}
+	free(c->tab);
+	c->tab = tab;
+	c->tab_mask = mask;
+	c->n_series = (size_t)ld.n_series;
+	free(sym);
+	return 0;
+fail:
+	for (size_t i = 0; tab && i <= mask; i++)
+		if (tab[i])
+			series_free(tab[i]);
+	free(tab);
+	free(sym);
+	c->now = NONE;
+	c->next_prune = NONE;
+	c->counts = zero;
+	return load_error(err, errlen, r, "loading the names and series: %s", tl_strerror(r));
 }
 
 /* ---- lifecycle -------------------------------------------------------------------------- */

@@ -30,6 +30,9 @@
  * change the answer; a series with more than max_per_series changes (or segments, or
  * incidents) in that time loses its oldest ones.
  *
+ * tl_changes_save() and tl_changes_load() carry the whole state over a restart, so that a
+ * restarted process annotates as an uninterrupted one would.
+ *
  * Not thread-safe: one instance, driven by the reader thread.
  */
 #ifndef TL_CHANGES_H
@@ -163,7 +166,37 @@ void tl_changes_annotate(struct tl_changes *c, const struct tl_trigger *t,
 void tl_annotation_json(const struct tl_annotation *a, const struct tl_symtab *syms,
 			struct tl_buf *b);
 
-/** tl_changes_get_counts() - counters since tl_changes_new(). */
+/**
+ * tl_changes_save() - append the whole state of @c to @out as one self-describing blob: a
+ * magic, the format version, the length and a checksum, then the state (names as text, since
+ * symbols differ between processes). The same state gives the same bytes.
+ * Return: 0, or -ENOMEM (nothing appended; @out may be marked out of memory). Thread: reader.
+ */
+int tl_changes_save(const struct tl_changes *c, struct tl_buf *out);
+
+/**
+ * tl_changes_load() - restore the @n bytes at @p, written by tl_changes_save(), into @c.
+ * @c: fresh from tl_changes_new() (nothing passed to it yet).
+ * @syms: the table @c was made with; the blob's names are interned into it.
+ * @err: on failure, what is wrong (may be NULL).
+ *
+ * @c's options may differ from the saved tracker's (a config reload): the state is kept and
+ * the new options apply from now on. A smaller max_per_series keeps each series' newest
+ * entries (the others count as dropped), a shorter lateness decides the open minutes it no
+ * longer keeps open, and more series than max_series are all kept (no new one is followed
+ * until there is room). Any input is checked before use: the checksum, every length, count,
+ * name reference, time range and order. Times must lie in 1970 .. 2262, as tl_time_parse()
+ * gives them: a tracker fed earlier times saves a blob that does not load.
+ * Return: 0; TL_ECORRUPT (not a checkpoint, truncated, checksum, impossible values);
+ * TL_EMISMATCH (another format version); -EINVAL (@c is not fresh, or @syms is not its
+ * table); -ENOMEM, or a tl_symtab_intern() error (TL_EFULL). On failure @c is as it was, but
+ * for names added to @syms.
+ * Thread: reader (interns into @syms).
+ */
+int tl_changes_load(struct tl_changes *c, struct tl_symtab *syms, const void *p, size_t n,
+		    char *err, size_t errlen);
+
+/** tl_changes_get_counts() - counters since tl_changes_new(), carried over by tl_changes_load(). */
 const struct tl_changes_counts *tl_changes_get_counts(const struct tl_changes *c);
 
 /** tl_changes_series_count() - series followed now. */
