@@ -21,13 +21,13 @@ struct tl_deadletter {
 	struct tl_buf buf;
 };
 
-int tl_deadletter_open(const char *path, struct tl_deadletter **ret_dl)
+static int open_mode(const char *path, int mode, struct tl_deadletter **ret_dl)
 {
 	struct tl_deadletter *dl = calloc(1, sizeof(*dl));
 
 	if (!dl)
 		return -ENOMEM;
-	dl->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	dl->fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | mode, 0640);
 	if (dl->fd < 0) {
 		int r = -errno;
 
@@ -36,6 +36,16 @@ int tl_deadletter_open(const char *path, struct tl_deadletter **ret_dl)
 	}
 	*ret_dl = dl;
 	return 0;
+}
+
+int tl_deadletter_open(const char *path, struct tl_deadletter **ret_dl)
+{
+	return open_mode(path, O_TRUNC, ret_dl);
+}
+
+int tl_deadletter_open_append(const char *path, struct tl_deadletter **ret_dl)
+{
+	return open_mode(path, O_APPEND, ret_dl);
 }
 
 static int flush(struct tl_deadletter *dl)
@@ -110,5 +120,14 @@ int tl_deadletter_close(struct tl_deadletter *dl)
 		r = -errno;
 	tl_buf_fini(&dl->buf);
 	free(dl);
+	return r;
+}
+
+int tl_deadletter_sync(struct tl_deadletter *dl)
+{
+	int r = flush(dl);
+
+	if (r == 0 && fdatasync(dl->fd) < 0)
+		r = dl->err = -errno;
 	return r;
 }

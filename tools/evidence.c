@@ -861,6 +861,11 @@ fail:
 	return r;
 }
 
+struct tl_changes *tl_evidence_changes(struct tl_evidence *ev)
+{
+	return ev ? ev->changes : NULL;
+}
+
 void tl_evidence_free(struct tl_evidence *ev)
 {
 	if (!ev)

@@ -74,6 +74,8 @@ void tl_evidence_stats_json(const struct tl_evidence *ev, struct tl_buf *b);
 
 const char *tl_evidence_errmsg(const struct tl_evidence *ev);
 const struct tl_evidence_counts *tl_evidence_get_counts(const struct tl_evidence *ev);
+/** tl_evidence_changes() - the change tracker (for checkpoints; the reader's thread). */
+struct tl_changes *tl_evidence_changes(struct tl_evidence *ev);
 void tl_evidence_free(struct tl_evidence *ev);
 
 /** tl_is_snapshot() - whether @path is an evidence snapshot (its first line says so). */

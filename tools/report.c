@@ -117,6 +117,12 @@ int tl_report_triggers(struct tl_report *r, struct tl_trigger *t, size_t n)
 
 		if (r->ops.annotate)
 			r->ops.annotate(r->ops.ud, &t[i], &x);
+		if (r->ops.seen && r->ops.seen(r->ops.seen_ud, &t[i])) {
+			r->suppressed++;
+			tl_series_seed_free(t[i].seed);
+			t[i].seed = NULL;
+			continue;
+		}
 		tl_trigger_json_ex(&t[i], r->syms, &x, &r->buf);
 		tl_series_seed_free(t[i].seed);
 		t[i].seed = NULL;

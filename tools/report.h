@@ -3,6 +3,7 @@
  */
 #ifndef TL_TOOLS_REPORT_H
 #define TL_TOOLS_REPORT_H
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -34,6 +35,10 @@ struct tl_report_ops {
 	/* one event's JSON line (with its newline) */
 	int (*journal)(void *ud, const struct tl_trigger *t, const char *line, size_t len);
 	int (*sync)(void *ud);
+	/* an event already told before a restart (the journal has it): annotated, then neither
+	 * journaled nor written again */
+	bool (*seen)(void *ud, const struct tl_trigger *t);
+	void *seen_ud;
 };
 
 struct tl_report {
@@ -42,6 +47,7 @@ struct tl_report {
 	int fd;
 	int err;
 	uint64_t events;
+	uint64_t suppressed; /* events ops.seen() said were told already */
 	int64_t end;
 	struct tl_buf buf;
 	struct tl_rule_summary rules[TL_RULE_COUNT];

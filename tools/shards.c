@@ -28,7 +28,7 @@
 /* steps that can be unanswered at once: in the shards' input rings, or answered and waiting */
 #define TL_STEPS (TL_SHARD_RING + TL_OUT_RING + 2)
 
-enum msg_kind { MSG_EVENT = 1, MSG_WATERMARK, MSG_END };
+enum msg_kind { MSG_EVENT = 1, MSG_WATERMARK, MSG_SYNC, MSG_END };
 
 struct in_msg {
 	uint8_t kind;
@@ -299,6 +299,41 @@ void tl_shards_advance(struct tl_shards *p, int64_t watermark_ns)
 	for (unsigned k = 0; k < p->n; k++)
 		send(p, k, &m);
 	drain(p, false);
+}
+
+void tl_shards_barrier(struct tl_shards *p)
+{
+	if (p->n == 1) {
+		flush(&p->s[0]);
+		return;
+	}
+	/* an empty step: each shard answers it once everything sent before is in its engine */
+	p->step_wm[p->steps_sent % TL_STEPS] = p->last_step_wm;
+	struct in_msg m = { .kind = MSG_SYNC, .step = p->steps_sent++ };
+
+	for (unsigned k = 0; k < p->n; k++)
+		send(p, k, &m);
+	drain(p, true);
+}
+
+unsigned tl_shards_n(const struct tl_shards *p)
+{
+	return p->n;
+}
+
+struct tl_engine *tl_shards_engine(struct tl_shards *p, unsigned k)
+{
+	return k < p->n ? p->s[k].engine : NULL;
+}
+
+int64_t tl_shards_last_wm(const struct tl_shards *p)
+{
+	return p->last_step_wm;
+}
+
+void tl_shards_set_last_wm(struct tl_shards *p, int64_t watermark_ns)
+{
+	p->last_step_wm = watermark_ns;
 }
 
 void tl_shards_finish(struct tl_shards *p)

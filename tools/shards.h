@@ -42,6 +42,25 @@ void tl_shards_wait(struct tl_shards *p, int64_t watermark_ns);
  */
 int64_t tl_shards_written_wm(const struct tl_shards *p);
 
+/**
+ * tl_shards_barrier() - return once every shard has taken every event sent so far into its
+ * engine and every trigger up to now is written; the engines are then idle until the next
+ * push or advance, so the caller may read them (tl_shards_engine()).
+ */
+void tl_shards_barrier(struct tl_shards *p);
+
+/** tl_shards_n() / tl_shards_engine() - the number of shards, shard @k's engine. */
+unsigned tl_shards_n(const struct tl_shards *p);
+struct tl_engine *tl_shards_engine(struct tl_shards *p, unsigned k);
+
+/**
+ * tl_shards_last_wm() / tl_shards_set_last_wm() - the last watermark step sent (a bucket
+ * end, INT64_MIN before any); set it when the engines were restored from a checkpoint taken
+ * there, before any push.
+ */
+int64_t tl_shards_last_wm(const struct tl_shards *p);
+void tl_shards_set_last_wm(struct tl_shards *p, int64_t watermark_ns);
+
 /** tl_shards_finish() - stop the threads after all they were given, write the last triggers. */
 void tl_shards_finish(struct tl_shards *p);
 

@@ -26,6 +26,14 @@ struct tl_deadletter;
  */
 TL_MUST_CHECK int tl_deadletter_open(const char *path, struct tl_deadletter **ret_dl);
 
+/** tl_deadletter_open_append() - open the file at @path to add to it (streaming keeps its
+ * dead letters across restarts). Return: 0 or -errno. */
+TL_MUST_CHECK int tl_deadletter_open_append(const char *path, struct tl_deadletter **ret_dl);
+
+/** tl_deadletter_sync() - write what is buffered and fdatasync it (before offsets that
+ * cover the records are committed). Return: 0 or the sticky -errno. */
+TL_MUST_CHECK int tl_deadletter_sync(struct tl_deadletter *dl);
+
 struct tl_dead_record {
 	const char *input; /* file name or topic */
 	int32_t partition; /* -1 for files */
