@@ -48,6 +48,7 @@ int tl_cmd_config(int argc, char **argv);
 int tl_cmd_incidents(int argc, char **argv);
 int tl_cmd_postmortem(int argc, char **argv);
 int tl_cmd_snapshot(int argc, char **argv);
+int tl_cmd_run(int argc, char **argv);
 int tl_cmd_hub(int argc, char **argv);
 
 #endif /* TL_TOOLS_CLI_H */

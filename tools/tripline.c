@@ -20,6 +20,9 @@ static const char usage[] =
     "  replay [options] PATH...    read captured logs (files, .gz/.zst, directories, - for\n"
     "                              stdin) as one stream merged by event time; trigger\n"
     "                              events to stdout\n"
+    "  run [options]               stream from Kafka / Event Hubs (with nothing configured:\n"
+    "                              the embedded hub, fed a generated day); trigger events\n"
+    "                              to stdout, restarts resume from a checkpoint\n"
     "  gen --out PATH [options]    write synthetic telemetry with labelled incidents\n"
     "  config --example|--check F  print the documented configuration, or check one\n"
     "  incidents list|show ID      the incidents in the journal (--out DIR), or one's\n"
@@ -124,6 +127,8 @@ int main(int argc, char **argv)
 		puts("tripline " TL_VERSION);
 		return TL_EXIT_OK;
 	}
+	if (strcmp(argv[1], "run") == 0)
+		return tl_cmd_run(argc - 1, argv + 1);
 	if (strcmp(argv[1], "replay") == 0)
 		return tl_cmd_replay(argc - 1, argv + 1);
 	if (strcmp(argv[1], "gen") == 0)
