@@ -1,0 +1,229 @@
+/*
+ * tests/it_run.c - `tripline run` end to end over the real Kafka protocol (the embedded hub,
+ * librdkafka's mock cluster on loopback), as an operator would check it: a day streamed
+ * through 4 partitions gives byte for byte the trigger events a replay of the same logs
+ * gives, at 1 and 2 detector threads; a run killed with SIGKILL mid-stream and started again
+ * loses no trigger event and repeats none (its baselines come back from the checkpoint, the
+ * journal knows what was told); a broker going down and coming back loses nothing; malformed
+ * and oversize messages land in the dead-letter file with their partition and offset.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <librdkafka/rdkafka.h>
+
+#include "files.h"
+
+#ifndef TL_TRIPLINE
+#error "TL_TRIPLINE must name the tripline binary"
+#endif
+
+static char dir[] = "/tmp/tl-it-run-XXXXXX";
+
+/* @cmd in the test's directory, as one shell list (background jobs included). */
+static int sh(const char *cmd)
+{
+	char c[8192];
+
+	(void)snprintf(c, sizeof(c), "{ %s\n}", cmd);
+	return th_sh(dir, c);
+}
+
+static int tl(const char *args)
+{
+	char a[4096];
+
+	(void)snprintf(a, sizeof(a), "%s 2>>stderr.txt", args);
+	return th_run(dir, TL_TRIPLINE, a);
+}
+
+static char *slurp(const char *rel)
+{
+	char *buf = th_slurp(dir, rel, 1, NULL);
+
+	cr_assert(ne(ptr, buf, NULL), "%s/%s", dir, rel);
+	return buf;
+}
+
+static size_t lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* The AOAI request logs of a generated day, as Event Hubs batches them, and their replay. */
+static void setup(void)
+{
+	cr_assert(ne(ptr, mkdtemp(dir), NULL));
+	cr_assert(eq(int,
+		     tl("gen --format records --kind rr --hours 15 --scale 0.5 --out "
+			"day.ndjson.zst --seed 3 --quiet"),
+		     0));
+	cr_assert(eq(int, tl("replay --out rp --quiet day.ndjson.zst >replay.out"), 0));
+}
+
+static void teardown(void)
+{
+	(void)sh("[ -f hub.pid ] && kill $(cat hub.pid) 2>/dev/null; "
+		 "[ -f run.pid ] && kill -9 $(cat run.pid) 2>/dev/null; true");
+	th_rmrf(dir);
+}
+
+TestSuite(run, .init = setup, .fini = teardown, .timeout = 300);
+
+/* Start `tripline hub` in the background with @args; its bootstrap address in hub.addr. */
+static void start_hub(const char *args)
+{
+	char cmd[2048];
+
+	(void)snprintf(cmd, sizeof(cmd),
+		       "%s hub %s >hub.addr 2>hub.err & echo $! >hub.pid; "
+		       "for i in $(seq 100); do [ -s hub.addr ] && exit 0; sleep 0.1; done; exit 1",
+		       TL_TRIPLINE, args);
+	cr_assert(eq(int, sh(cmd), 0), "the hub printed no address");
+}
+
+Test(run, streamed_day_gives_the_replay_triggers_at_any_thread_count)
+{
+	char *want = slurp("replay.out");
+
+	cr_assert(ge(sz, lines(want), 3), "the day has incidents: %s", want);
+	cr_assert(eq(int,
+		     tl("run --feed day.ndjson.zst --speed 0 --partitions 4 --metrics off --quiet "
+			"--out o1 >run1.out"),
+		     0));
+	cr_assert(eq(int,
+		     tl("run --feed day.ndjson.zst --speed 0 --partitions 3 --threads 2 "
+			"--metrics off --quiet --out o2 >run2.out"),
+		     0));
+	char *got1 = slurp("run1.out"), *got2 = slurp("run2.out");
+
+	cr_expect(eq(str, got1, want));
+	cr_expect(eq(str, got2, want));
+	free(got1);
+	free(got2);
+	free(want);
+}
+
+Test(run, kill_9_and_restart_neither_loses_nor_repeats_a_trigger)
+{
+	char *want = slurp("replay.out");
+
+	start_hub("--partitions 4 --feed day.ndjson.zst --speed 0");
+	/* first run: killed without warning once it has told its first trigger event */
+	cr_assert(
+	    eq(int,
+	       sh(TL_TRIPLINE " run --brokers $(head -1 hub.addr) --out o --checkpoint-every "
+			      "1s --metrics off >a.out 2>a.err & echo $! >run.pid; "
+			      "for i in $(seq 600); do [ -s a.out ] && break; sleep 0.1; done; "
+			      "sleep 1; kill -9 $(cat run.pid); wait; [ -s a.out ]"),
+	       0),
+	    "the first run told nothing before the kill");
+	/* second run: resumes from the checkpoint and stops at the end of the stream */
+	cr_assert(eq(int,
+		     sh(TL_TRIPLINE " run --brokers $(head -1 hub.addr) --out o --checkpoint-every "
+				    "1s --metrics off --exit-when-idle 3s >b.out 2>b.err"),
+		     0));
+	char *err = slurp("b.err");
+
+	cr_expect(ne(ptr, strstr(err, "restored detector state"), NULL), "%s", err);
+	cr_assert(eq(int, sh("cat a.out b.out >both.out"), 0));
+	char *got = slurp("both.out");
+
+	cr_expect(eq(str, got, want), "killed and restarted:\n%s\nreplay:\n%s", got, want);
+	free(err);
+	free(got);
+	free(want);
+}
+
+Test(run, a_broker_down_and_back_up_loses_nothing)
+{
+	char *want = slurp("replay.out");
+
+	start_hub("--partitions 2 --feed day.ndjson.zst --speed 0");
+	cr_assert(
+	    eq(int,
+	       sh(TL_TRIPLINE " run --brokers $(head -1 hub.addr) --out o --checkpoint-every "
+			      "1s --metrics off --idle 30s --exit-when-idle 4s >c.out 2>c.err & "
+			      "echo $! >run.pid; sleep 2; kill -USR1 $(cat hub.pid); sleep 4; "
+			      "kill -USR2 $(cat hub.pid); wait $(cat run.pid)"),
+	       0));
+	char *got = slurp("c.out"), *hub = slurp("hub.err");
+
+	cr_expect(ne(ptr, strstr(hub, "broker 1 down"), NULL), "%s", hub);
+	cr_expect(eq(str, got, want));
+	free(got);
+	free(hub);
+	free(want);
+}
+
+static void produce(const char *bootstrap, const char *topic, const char *payload, size_t len)
+{
+	char err[512];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+	cr_assert(eq(int, rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err)),
+		     RD_KAFKA_CONF_OK));
+	cr_assert(eq(int, rd_kafka_conf_set(conf, "message.max.bytes", "4000000", err, sizeof(err)),
+		     RD_KAFKA_CONF_OK));
+	rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+
+	cr_assert(ne(ptr, p, NULL), "%s", err);
+	cr_assert(eq(int,
+		     rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
+				       RD_KAFKA_V_VALUE((void *)payload, len),
+				       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+		     0));
+	cr_assert(eq(int, rd_kafka_flush(p, 10000), 0));
+	rd_kafka_destroy(p);
+}
+
+Test(run, malformed_and_oversize_messages_go_to_the_dead_letter_file)
+{
+	start_hub("--partitions 1");
+	char *addr = slurp("hub.addr");
+
+	addr[strcspn(addr, "\n")] = 0;
+	const char good[] =
+	    "{\"records\":[{\"category\":\"tripline\",\"time\":\"2025-11-04T10:00:00Z\","
+	    "\"deployment\":\"chat\",\"latency_ms\":100,\"status\":200}]}";
+	const char bad[] = "{\"records\":[{\"category\":\"tripline\",\"time\":";
+	const size_t big_len = (1u << 20) + 4096;
+	char *big = malloc(big_len);
+
+	cr_assert(ne(ptr, big, NULL));
+	memset(big, ' ', big_len);
+	memcpy(big, good, sizeof(good) - 1);
+	produce(addr, "insights-logs-requestresponse", good, sizeof(good) - 1);
+	produce(addr, "insights-logs-requestresponse", bad, sizeof(bad) - 1);
+	produce(addr, "insights-logs-requestresponse", big, big_len);
+	free(big);
+	char cmd[1024];
+
+	(void)snprintf(cmd, sizeof(cmd),
+		       TL_TRIPLINE " run --brokers %s --out o --metrics off --exit-when-idle 2s "
+				   ">d.out 2>d.err",
+		       addr);
+	cr_assert(eq(int, sh(cmd), 0));
+	char *dl = slurp("o/dead-letter.ndjson");
+
+	cr_expect(eq(sz, lines(dl), 2), "%s", dl);
+	cr_expect(ne(ptr, strstr(dl, "\"partition\":0"), NULL), "%s", dl);
+	cr_expect(ne(ptr, strstr(dl, "\"offset\":1"), NULL), "%s", dl);
+	cr_expect(ne(ptr, strstr(dl, "\"offset\":2"), NULL), "%s", dl);
+	cr_expect(ne(ptr, strstr(dl, "over 1 MiB"), NULL), "%s", dl);
+	char *err = slurp("d.err");
+
+	cr_expect(ne(ptr, strstr(err, "2 malformed"), NULL), "%s", err);
+	free(err);
+	free(dl);
+	free(addr);
+}
