@@ -520,15 +520,19 @@ static bool feed_line(struct tl_feed *f, const struct tl_unit *u)
 
 	if (!pace(f, e.event_ns) || !gate_wait(f, p, u->len))
 		return false;
-	void *opaque = (void *)(uintptr_t)(pt->next * f->n_parts + p);
+	/* the report finds the entry by this number, not a pointer: the queue may move */
+	void *opaque =
+	    (void *)(uintptr_t)(pt->next * f->n_parts + p); /* NOLINT(performance-no-int-to-ptr) */
 
 	if (part_push(pt, &e) < 0) {
 		count_error(f, "'%s' line %" PRIu64 ": out of memory", f->path, u->line);
 		return true;
 	}
 	/* RD_KAFKA_MSG_F_COPY: the payload is only read */
-	while (rd_kafka_produce(f->rkt, (int32_t)p, RD_KAFKA_MSG_F_COPY, (void *)(uintptr_t)u->data,
-				u->len, NULL, 0, opaque) != 0) {
+	void *payload = (void *)(uintptr_t)u->data; /* NOLINT(performance-no-int-to-ptr) */
+
+	while (rd_kafka_produce(f->rkt, (int32_t)p, RD_KAFKA_MSG_F_COPY, payload, u->len, NULL, 0,
+				opaque) != 0) {
 		rd_kafka_resp_err_t ke = rd_kafka_last_error();
 
 		if (ke != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -777,7 +781,7 @@ int tl_feed_start(const struct tl_feed_opts *o, struct tl_feed **ret_feed, char 
 		goto out_free;
 	}
 	if ((r = -pthread_create(&f->thread, NULL, feed_main, f)) < 0) {
-		(void)snprintf(err, errlen, "feed: cannot start a thread: %s", strerror(-r));
+		(void)snprintf(err, errlen, "feed: cannot start a thread: %s", tl_strerror(r));
 		goto out_free;
 	}
 	*ret_feed = f;
@@ -793,13 +797,11 @@ bool tl_feed_done(const struct tl_feed *f)
 	return atomic_load_explicit(&f->done, memory_order_acquire); /* pairs with feed_main() */
 }
 
-void tl_feed_counts(const struct tl_feed *f, struct tl_feed_counts *ret_counts)
+void tl_feed_counts(struct tl_feed *f, struct tl_feed_counts *ret_counts)
 {
-	struct tl_feed *m = (struct tl_feed *)(uintptr_t)f; /* the lock, not the counts, changes */
-
-	pthread_mutex_lock(&m->lock);
+	pthread_mutex_lock(&f->lock);
 	*ret_counts = f->counts;
-	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_unlock(&f->lock);
 }
 
 void tl_feed_stop(struct tl_feed *f)

@@ -123,7 +123,7 @@ TL_MUST_CHECK int tl_feed_start(const struct tl_feed_opts *o, struct tl_feed **r
 bool tl_feed_done(const struct tl_feed *f);
 
 /** tl_feed_counts() - a consistent copy of the counts so far. Thread: any. */
-void tl_feed_counts(const struct tl_feed *f, struct tl_feed_counts *ret_counts);
+void tl_feed_counts(struct tl_feed *f, struct tl_feed_counts *ret_counts);
 
 /**
  * tl_feed_stop() - stop early (messages not yet delivered are purged, not counted as errors)

@@ -116,7 +116,7 @@ int tl_cmd_hub(int argc, char **argv)
 	if (tl_opts_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), "hub", &npos) < 0)
 		return TL_EXIT_USAGE;
 	if (help) {
-		fputs(hub_usage, stdout);
+		(void)fputs(hub_usage, stdout);
 		return TL_EXIT_OK;
 	}
 	if (npos > 0) {
@@ -162,10 +162,10 @@ int tl_cmd_hub(int argc, char **argv)
 		FILE *t = fopen(feed_path, "rb");
 
 		if (!t) {
-			tl_err("hub: --feed: '%s': %s", feed_path, strerror(errno));
+			tl_err("hub: --feed: '%s': %s", feed_path, tl_strerror(-errno));
 			return TL_EXIT_IO;
 		}
-		fclose(t);
+		(void)fclose(t);
 	}
 
 	/* before librdkafka's threads exist, so they inherit the mask and only we see these */
@@ -175,16 +175,16 @@ int tl_cmd_hub(int argc, char **argv)
 	sigaddset(&sigs, SIGUSR1);
 	sigaddset(&sigs, SIGUSR2);
 	if ((r = pthread_sigmask(SIG_BLOCK, &sigs, NULL)) != 0) {
-		tl_err("hub: cannot block signals: %s", strerror(r));
+		tl_err("hub: cannot block signals: %s", tl_strerror(-r));
 		return TL_EXIT_IO;
 	}
-	if ((r = tl_hub_start(&ho, &hub, err, sizeof(err))) < 0) {
+	if (tl_hub_start(&ho, &hub, err, sizeof(err)) < 0) {
 		tl_err("%s", err);
 		return TL_EXIT_IO;
 	}
 	printf("%s\n", tl_hub_bootstrap(hub));
 	if (fflush(stdout) != 0) {
-		tl_err("hub: cannot write to stdout: %s", strerror(errno));
+		tl_err("hub: cannot write to stdout: %s", tl_strerror(-errno));
 		tl_hub_stop(hub);
 		return TL_EXIT_IO;
 	}
@@ -225,7 +225,7 @@ int tl_cmd_hub(int argc, char **argv)
 			continue;
 		}
 		if (sig < 0 && errno != EAGAIN && errno != EINTR) {
-			tl_err("hub: waiting for signals: %s", strerror(errno));
+			tl_err("hub: waiting for signals: %s", tl_strerror(-errno));
 			status = TL_EXIT_IO;
 			break;
 		}
