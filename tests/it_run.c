@@ -177,11 +177,14 @@ static void produce(const char *bootstrap, const char *topic, const char *payloa
 	rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
 
 	cr_assert(ne(ptr, p, NULL), "%s", err);
-	cr_assert(eq(int,
-		     rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
-				       RD_KAFKA_V_VALUE((void *)payload, len),
-				       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
-		     0));
+	/* rd_kafka_produce(), not producev(): its macros are GNU statement expressions */
+	rd_kafka_topic_t *t = rd_kafka_topic_new(p, topic, NULL);
+
+	cr_assert(ne(ptr, t, NULL));
+	cr_assert(eq(
+	    int, rd_kafka_produce(t, 0, RD_KAFKA_MSG_F_COPY, (void *)payload, len, NULL, 0, NULL),
+	    0));
+	rd_kafka_topic_destroy(t);
 	cr_assert(eq(int, rd_kafka_flush(p, 10000), 0));
 	rd_kafka_destroy(p);
 }
