@@ -800,6 +800,36 @@ const struct tl_evidence_counts *tl_evidence_get_counts(const struct tl_evidence
 	return &ev->counts;
 }
 
+void tl_evidence_opts_from_config(const struct tl_config *cfg, const char *out_dir,
+				  struct tl_evidence_opts *o)
+{
+	const struct tl_config_evidence *c = &cfg->evidence;
+
+	*o = (struct tl_evidence_opts){
+		.out_dir = out_dir,
+		.snapshots = c->snapshots,
+		.journal = true,
+		.post_ns = c->post_ns,
+		.retain = { .keep_ns = c->keep_ns,
+			    .max_series_bytes = (size_t)c->series_max_mib << 20,
+			    .max_pin_bytes = (size_t)c->snapshot_max_mib << 20,
+			    .level = (int)c->level,
+			    .window_log = (int)c->window_log,
+			    .threads = -1 },
+		.snapshot = { .level = (int)c->level,
+			      .max_bytes = (size_t)c->snapshot_max_mib << 20 },
+		.changes = { .horizon_ns = cfg->horizon_ns,
+			     .recent_ns = c->recent_ns,
+			     .stable_after_ns = c->stable_after_ns,
+			     .change_window_ns = c->change_window_ns,
+			     .lateness_ns = cfg->lateness_ns },
+		.journal_opts = { .segment_bytes = 64u << 20,
+				  .max_age_ns = c->journal_max_age_ns,
+				  .max_bytes = (uint64_t)c->journal_max_mib << 20 },
+		.cfg = cfg
+	};
+}
+
 int tl_evidence_new(const struct tl_evidence_opts *o, struct tl_symtab *syms, struct tl_shards *p,
 		    char *err, size_t errlen, struct tl_evidence **ret)
 {

@@ -45,6 +45,10 @@ struct tl_evidence_counts {
 
 struct tl_evidence;
 
+/** tl_evidence_opts_from_config() - @cfg's evidence settings, files under @out_dir. */
+void tl_evidence_opts_from_config(const struct tl_config *cfg, const char *out_dir,
+				  struct tl_evidence_opts *o);
+
 /**
  * tl_evidence_new() - @o's evidence for the shards @p (names through @syms).
  * @err: on failure, what (file and cause).

@@ -697,30 +697,9 @@ int tl_cmd_replay(int argc, char **argv)
 	if (rp.syms && tl_shards_new(threads, &eo, rp.syms, &rp.report, &rp.shards) < 0)
 		rp.shards = NULL;
 	if (rp.shards && !no_evidence) {
-		const struct tl_config_evidence *c = &cfg.evidence;
-		const struct tl_evidence_opts evo = {
-			.out_dir = out_dir,
-			.snapshots = c->snapshots,
-			.journal = true,
-			.post_ns = c->post_ns,
-			.retain = { .keep_ns = c->keep_ns,
-				    .max_series_bytes = (size_t)c->series_max_mib << 20,
-				    .max_pin_bytes = (size_t)c->snapshot_max_mib << 20,
-				    .level = (int)c->level,
-				    .window_log = (int)c->window_log,
-				    .threads = -1 },
-			.snapshot = { .level = (int)c->level,
-				      .max_bytes = (size_t)c->snapshot_max_mib << 20 },
-			.changes = { .horizon_ns = cfg.horizon_ns,
-				     .recent_ns = c->recent_ns,
-				     .stable_after_ns = c->stable_after_ns,
-				     .change_window_ns = c->change_window_ns,
-				     .lateness_ns = cfg.lateness_ns },
-			.journal_opts = { .segment_bytes = 64u << 20,
-					  .max_age_ns = c->journal_max_age_ns,
-					  .max_bytes = (uint64_t)c->journal_max_mib << 20 },
-			.cfg = &cfg
-		};
+		struct tl_evidence_opts evo;
+
+		tl_evidence_opts_from_config(&cfg, out_dir, &evo);
 		char err[600];
 
 		if ((r = tl_evidence_new(&evo, rp.syms, rp.shards, err, sizeof(err),

@@ -205,13 +205,15 @@ struct run {
 	struct tl_deadletter *dl;
 	char dl_path[4096];
 	struct part parts[MAX_SLOTS];
+	uint16_t active[MAX_SLOTS]; /* slots of the owned partitions, in assignment order */
+	size_t n_active;
 	struct tl_evbuf evb;
 	const char *cur_topic;
 	int32_t cur_partition;
 	int64_t cur_offset;
 	int64_t frontier;
 	int64_t wm_sent; /* the last watermark handed to the shards */
-	uint64_t delivered, messages, bytes, paused_for_queue, oversize;
+	uint64_t delivered, messages, bytes, queue_pauses;
 	int64_t started_ns, last_status, last_ckpt, all_eof_since;
 	uint64_t ckpts, commits, ckpt_failures, last_records;
 	int fatal;
@@ -227,6 +229,7 @@ struct run {
 	struct tl_http *http;
 	pthread_mutex_t mx;
 	struct tl_buf metrics_text;
+	const char *sick; /* why /healthz says 503, NULL when healthy (under mx) */
 	struct tl_hub *hub;
 	struct tl_feed *feed;
 };
@@ -730,6 +733,38 @@ static uint64_t get_u64(const unsigned char *p)
 	return get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
 }
 
+/* A section: its tag, and room for its length, which section_close() fills in. */
+static size_t section_open(struct tl_buf *b, uint32_t tag)
+{
+	put_u32(b, tag);
+	put_u64(b, 0);
+	return b->n;
+}
+
+static void section_close(struct tl_buf *b, size_t at)
+{
+	if (!tl_buf_ok(b))
+		return;
+	const uint64_t len = b->n - at;
+
+	for (int i = 0; i < 8; i++)
+		b->p[at - 8 + (size_t)i] = (char)(unsigned char)(len >> (8 * i));
+}
+
+/* One partition of the 'P' section: topic (u16 length), partition, next offset, latest. */
+static void put_part(struct tl_buf *b, const char *topic, int32_t partition, int64_t offset,
+		     int64_t latest)
+{
+	const size_t tl = strlen(topic);
+	const unsigned char l2[2] = { (unsigned char)tl, (unsigned char)(tl >> 8) };
+
+	tl_buf_put(b, l2, 2);
+	tl_buf_put(b, topic, tl);
+	put_u32(b, (uint32_t)partition);
+	put_u64(b, (uint64_t)offset);
+	put_u64(b, (uint64_t)latest);
+}
+
 static void ckpt_path(const struct run *rn, const char *name, char *buf, size_t n)
 {
 	snprintf(buf, n, "%s/checkpoint/%s", rn->out_dir, name);
@@ -788,83 +823,42 @@ static int checkpoint(struct run *rn, const char *why)
 	tl_shards_barrier(rn->shards);
 	tl_buf_put(&b, CKPT_MAGIC, 8);
 	for (unsigned k = 0; k < tl_shards_n(rn->shards); k++) {
-		size_t at;
+		const size_t at = section_open(&b, 'E');
 
-		put_u32(&b, 'E');
-		at = b.n;
-		put_u64(&b, 0);
 		if ((r = tl_engine_save(tl_shards_engine(rn->shards, k), &b)) < 0)
 			goto out;
-		if (tl_buf_ok(&b)) {
-			struct tl_buf lb = { 0 };
-
-			put_u64(&lb, b.n - at - 8);
-			if (tl_buf_ok(&lb))
-				memcpy(b.p + at, lb.p, 8);
-			tl_buf_fini(&lb);
-		}
+		section_close(&b, at);
 	}
 	struct tl_changes *ch = tl_evidence_changes(rn->evidence);
 
 	if (ch) {
-		size_t at;
+		const size_t at = section_open(&b, 'C');
 
-		put_u32(&b, 'C');
-		at = b.n;
-		put_u64(&b, 0);
 		if ((r = tl_changes_save(ch, &b)) < 0)
 			goto out;
-		if (tl_buf_ok(&b)) {
-			struct tl_buf lb = { 0 };
-
-			put_u64(&lb, b.n - at - 8);
-			if (tl_buf_ok(&lb))
-				memcpy(b.p + at, lb.p, 8);
-			tl_buf_fini(&lb);
-		}
+		section_close(&b, at);
 	}
-	struct tl_buf pb = { 0 };
+	const size_t at = section_open(&b, 'P');
 	uint32_t np = 0;
 
-	for (int i = 0; i < MAX_SLOTS; i++)
-		if (rn->parts[i].active && rn->parts[i].next_offset >= 0)
-			np++;
+	for (size_t k = 0; k < rn->n_active; k++)
+		np += rn->parts[rn->active[k]].next_offset >= 0;
 	/* partitions of the last checkpoint we do not own now keep their entry until assigned */
 	for (size_t k = 0; k < rn->n_cp; k++)
+		np += !rn->cp[k].used;
+	put_u32(&b, np);
+	for (size_t k = 0; k < rn->n_active; k++) {
+		const struct part *pt = &rn->parts[rn->active[k]];
+
+		if (pt->next_offset >= 0)
+			put_part(&b, rn->slots[pt->slot].topic, rn->slots[pt->slot].partition,
+				 pt->next_offset, pt->latest);
+	}
+	for (size_t k = 0; k < rn->n_cp; k++)
 		if (!rn->cp[k].used)
-			np++;
-	put_u32(&pb, np);
-	for (int i = 0; i < MAX_SLOTS; i++) {
-		const struct part *pt = &rn->parts[i];
-
-		if (!pt->active || pt->next_offset < 0)
-			continue;
-		const char *topic = rn->slots[pt->slot].topic;
-		const uint16_t tl = (uint16_t)strlen(topic);
-		unsigned char l2[2] = { (unsigned char)tl, (unsigned char)(tl >> 8) };
-
-		tl_buf_put(&pb, l2, 2);
-		tl_buf_put(&pb, topic, tl);
-		put_u32(&pb, (uint32_t)rn->slots[pt->slot].partition);
-		put_u64(&pb, (uint64_t)pt->next_offset);
-		put_u64(&pb, (uint64_t)pt->latest);
-	}
-	for (size_t k = 0; k < rn->n_cp; k++) {
-		if (rn->cp[k].used)
-			continue;
-		const uint16_t tl = (uint16_t)strlen(rn->cp[k].topic);
-		unsigned char l2[2] = { (unsigned char)tl, (unsigned char)(tl >> 8) };
-
-		tl_buf_put(&pb, l2, 2);
-		tl_buf_put(&pb, rn->cp[k].topic, tl);
-		put_u32(&pb, (uint32_t)rn->cp[k].partition);
-		put_u64(&pb, (uint64_t)rn->cp[k].offset);
-		put_u64(&pb, (uint64_t)rn->cp[k].latest);
-	}
-	put_u32(&b, 'P');
-	put_u64(&b, pb.n);
-	tl_buf_put(&b, pb.p, pb.n);
-	tl_buf_fini(&pb);
+			put_part(&b, rn->cp[k].topic, rn->cp[k].partition, rn->cp[k].offset,
+				 rn->cp[k].latest);
+	section_close(&b, at);
 	put_u32(&b, 'W');
 	put_u64(&b, 8);
 	put_u64(&b, (uint64_t)tl_shards_last_wm(rn->shards));
@@ -924,17 +918,17 @@ static void commit(struct run *rn, const rd_kafka_topic_partition_list_t *only, 
 {
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
 
-	for (int i = 0; i < MAX_SLOTS; i++) {
-		const struct part *pt = &rn->parts[i];
+	for (size_t k = 0; k < rn->n_active; k++) {
+		const struct part *pt = &rn->parts[rn->active[k]];
 
-		if (!pt->active || pt->next_offset < 0)
+		if (pt->next_offset < 0)
 			continue;
 		const struct pslot *s = &rn->slots[pt->slot];
 		bool want = !only;
 
-		for (int k = 0; only && k < only->cnt; k++)
-			if (only->elems[k].partition == s->partition &&
-			    strcmp(only->elems[k].topic, s->topic) == 0)
+		for (int i = 0; only && i < only->cnt; i++)
+			if (only->elems[i].partition == s->partition &&
+			    strcmp(only->elems[i].topic, s->topic) == 0)
 				want = true;
 		if (want)
 			rd_kafka_topic_partition_list_add(l, s->topic, s->partition)->offset =
@@ -951,14 +945,17 @@ static void commit(struct run *rn, const rd_kafka_topic_partition_list_t *only, 
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Load DIR/checkpoint/state.tlc (or state.prev). Return: 0 (maybe nothing), <0 with a message. */
-static int restore(struct run *rn, struct tl_engine_opts *eo)
+/*
+ * Load DIR/checkpoint/state.tlc, or state.prev when the newest cannot be read (or a crash
+ * came between the two renames). Return: TL_EXIT_OK (restored, or there is no checkpoint),
+ * or the exit status, the message written.
+ */
+static int restore(struct run *rn)
 {
 	char path[4200], err[512] = "";
 	const char *names[2] = { "state.tlc", "state.prev" };
-	int r = 0;
+	int r = TL_EXIT_OK;
 
-	(void)eo;
 	for (int which = 0; which < 2; which++) {
 		ckpt_path(rn, names[which], path, sizeof(path));
 		FILE *f = fopen(path, "rb");
@@ -1089,9 +1086,9 @@ static int restore(struct run *rn, struct tl_engine_opts *eo)
 			"watermark %s)",
 			path, rn->n_cp,
 			rn->restored_wm == INT64_MIN ? "-" : tl_time_format(rn->restored_wm, err));
-		return 1;
+		return TL_EXIT_OK;
 	}
-	return r ? r : 0;
+	return r;
 }
 
 /* ---- the main thread --------------------------------------------------------------------- */
@@ -1151,11 +1148,9 @@ static int64_t watermark(const struct run *rn, int64_t now)
 	int64_t lo = INT64_MAX, hi = INT64_MIN;
 	bool any = false;
 
-	for (int i = 0; i < MAX_SLOTS; i++) {
-		const struct part *pt = &rn->parts[i];
+	for (size_t k = 0; k < rn->n_active; k++) {
+		const struct part *pt = &rn->parts[rn->active[k]];
 
-		if (!pt->active)
-			continue;
 		if (pt->latest > hi)
 			hi = pt->latest;
 		if (part_idle(rn, pt, now))
@@ -1225,13 +1220,12 @@ static void pump(struct run *rn, int64_t now)
 
 	for (;;) {
 		struct part *pick = NULL;
-		const struct tl_event *best = NULL;
+		int64_t best = INT64_MAX,
+			limit = INT64_MAX; /* the oldest next event, the next one's */
 
-		for (int i = 0; i < MAX_SLOTS; i++) {
-			struct part *pt = &rn->parts[i];
+		for (size_t k = 0; k < rn->n_active; k++) {
+			struct part *pt = &rn->parts[rn->active[k]];
 
-			if (!pt->active)
-				continue;
 			q_pop_done(rn, pt);
 			const struct tl_event *e = q_next(pt);
 
@@ -1240,21 +1234,22 @@ static void pump(struct run *rn, int64_t now)
 					goto out;
 				continue;
 			}
-			if (!best || e->time_ns < best->time_ns) {
-				best = e;
+			if (!pick || e->time_ns < best) {
+				limit = pick ? best : limit;
+				best = e->time_ns;
 				pick = pt;
+			} else if (e->time_ns < limit) {
+				limit = e->time_ns;
 			}
 		}
 		if (!pick)
 			break;
 		struct queued *m = &pick->q[pick->q_head];
 
-		/* whole runs of the picked message while they stay the oldest */
-		while (m->head < m->ev.n) {
+		/* the picked message's events while they stay the oldest of all */
+		do {
 			const struct tl_event *e = &m->ev.ev[m->head];
 
-			if (e != best && e->time_ns > best->time_ns)
-				break;
 			if (rn->evidence)
 				tl_evidence_event(rn->evidence, e);
 			tl_shards_push(rn->shards, e);
@@ -1267,7 +1262,7 @@ static void pump(struct run *rn, int64_t now)
 			pick->records++;
 			if ((n & 63) == 0)
 				advance(rn, now);
-		}
+		} while (m->head < m->ev.n && m->ev.ev[m->head].time_ns <= limit);
 		q_pop_done(rn, pick);
 		advance(rn, now);
 	}
@@ -1299,7 +1294,7 @@ static int enqueue(struct run *rn, struct part *pt, struct tl_batch *b, int64_t 
 	rn->evb = (struct tl_evbuf){ 0 };
 	pt->q_bytes += bytes;
 	if (pt->q_bytes >= QUEUE_BYTES) {
-		rn->paused_for_queue++;
+		rn->queue_pauses++;
 		set_pause(rn, pt, true);
 	}
 	return 0;
@@ -1348,7 +1343,6 @@ static void on_message(struct run *rn, uint16_t slot, rd_kafka_message_t *m, int
 
 	rn->evb.n = 0;
 	if (len > TL_MAX_RECORD) {
-		rn->oversize++;
 		tl_decoder_report(rn->dec, &u, "message over 1 MiB (Event Hubs' limit)", true);
 	} else if (tl_decoder_unit(rn->dec, &u, &rn->evb) < 0) {
 		tl_err("out of memory decoding a message");
@@ -1381,6 +1375,8 @@ static void on_assign(struct run *rn, rd_kafka_topic_partition_list_t *tp, int64
 			continue;
 		struct part *pt = &rn->parts[s];
 
+		if (!pt->active)
+			rn->active[rn->n_active++] = (uint16_t)s;
 		drop_queue(pt);
 		*pt = (struct part){ .active = true,
 				     .slot = (uint16_t)s,
@@ -1416,8 +1412,15 @@ static void on_revoke(struct run *rn, struct cmsg *c)
 	for (int i = 0; i < c->tp->cnt; i++) {
 		int s = slot_find(rn, c->tp->elems[i].topic, c->tp->elems[i].partition, false);
 
-		if (s >= 0) {
+		if (s >= 0 && rn->parts[s].active) {
 			rn->parts[s].active = false;
+			for (size_t k = 0; k < rn->n_active; k++)
+				if (rn->active[k] == s) {
+					memmove(&rn->active[k], &rn->active[k + 1],
+						(rn->n_active - k - 1) * sizeof(rn->active[0]));
+					rn->n_active--;
+					break;
+				}
 			if (!tl_quiet)
 				tl_info("tripline run: %s %s [%d]", c->lost ? "lost" : "revoked",
 					c->tp->elems[i].topic, (int)c->tp->elems[i].partition);
@@ -1449,11 +1452,9 @@ static void status_line(struct run *rn, int64_t now)
 	unsigned owned = 0, idle = 0;
 	char wm[TL_TIME_TEXT_LEN + 1] = "-";
 
-	for (int i = 0; i < MAX_SLOTS; i++) {
-		const struct part *pt = &rn->parts[i];
+	for (size_t k = 0; k < rn->n_active; k++) {
+		const struct part *pt = &rn->parts[rn->active[k]];
 
-		if (!pt->active)
-			continue;
 		owned++;
 		idle += part_idle(rn, pt, now);
 		int64_t l = part_lag(rn, pt);
@@ -1513,13 +1514,14 @@ static void render_metrics(struct run *rn, int64_t now)
 		       "1024).");
 	tl_prom_sample(&b, "tripline_ring_occupancy", NULL,
 		       (double)(atomic_load(&rn->ring.tail) - atomic_load(&rn->ring.head)));
+	tl_prom_family(&b, "tripline_partition_pauses_total", "counter",
+		       "Partitions paused because their queue held 8 MiB (backpressure).");
+	tl_prom_sample(&b, "tripline_partition_pauses_total", NULL, (double)rn->queue_pauses);
 	tl_prom_family(&b, "tripline_partition_lag_messages", "gauge",
 		       "Messages behind the end of each owned partition.");
-	for (int i = 0; i < MAX_SLOTS; i++) {
-		const struct part *pt = &rn->parts[i];
+	for (size_t k = 0; k < rn->n_active; k++) {
+		const struct part *pt = &rn->parts[rn->active[k]];
 
-		if (!pt->active)
-			continue;
 		int64_t l = part_lag(rn, pt);
 
 		snprintf(lab, sizeof(lab), "topic=\"%s\",partition=\"%d\"",
@@ -1528,18 +1530,23 @@ static void render_metrics(struct run *rn, int64_t now)
 	}
 	tl_prom_family(&b, "tripline_partition_idle", "gauge",
 		       "1 when the partition no longer holds the watermark back.");
-	for (int i = 0; i < MAX_SLOTS; i++) {
-		const struct part *pt = &rn->parts[i];
+	for (size_t k = 0; k < rn->n_active; k++) {
+		const struct part *pt = &rn->parts[rn->active[k]];
 
-		if (!pt->active)
-			continue;
 		snprintf(lab, sizeof(lab), "topic=\"%s\",partition=\"%d\"",
 			 rn->slots[pt->slot].topic, (int)rn->slots[pt->slot].partition);
 		tl_prom_sample(&b, "tripline_partition_idle", lab, part_idle(rn, pt, now));
 	}
+	/* what /healthz reads, taken here under the same lock as the text */
+	const char *sick = rn->fatal                             ? "stopping after a fatal error\n"
+			   : rn->ckpt_failures && rn->ckpts == 0 ? "checkpoints fail: offsets are "
+								   "not committed\n"
+								 : NULL;
+
 	pthread_mutex_lock(&rn->mx);
 	tl_buf_fini(&rn->metrics_text);
 	rn->metrics_text = b;
+	rn->sick = sick;
 	pthread_mutex_unlock(&rn->mx);
 }
 
@@ -1557,18 +1564,18 @@ static bool health_cb(void *ud, char *why, size_t n)
 {
 	struct run *rn = ud;
 	const int64_t beat = atomic_load(&rn->consumer_beat);
+	const char *sick;
 
-	if (rn->fatal) {
-		snprintf(why, n, "stopping after a fatal error\n");
+	pthread_mutex_lock(&rn->mx);
+	sick = rn->sick;
+	pthread_mutex_unlock(&rn->mx);
+	if (sick) {
+		snprintf(why, n, "%s", sick);
 		return false;
 	}
 	if (beat && tl_now_ns() - beat > 60 * TL_NS_PER_S) {
 		snprintf(why, n, "the consumer has not polled for %lld s\n",
 			 (long long)((tl_now_ns() - beat) / TL_NS_PER_S));
-		return false;
-	}
-	if (rn->ckpt_failures && rn->ckpts == 0) {
-		snprintf(why, n, "checkpoints fail: offsets are not committed\n");
 		return false;
 	}
 	return true;
@@ -1885,30 +1892,9 @@ int tl_cmd_run(int argc, char **argv)
 		goto out;
 	}
 	if (rn->evidence_on) {
-		const struct tl_config_evidence *c = &rn->cfg.evidence;
-		const struct tl_evidence_opts evo = {
-			.out_dir = out_dir,
-			.snapshots = c->snapshots,
-			.journal = true,
-			.post_ns = c->post_ns,
-			.retain = { .keep_ns = c->keep_ns,
-				    .max_series_bytes = (size_t)c->series_max_mib << 20,
-				    .max_pin_bytes = (size_t)c->snapshot_max_mib << 20,
-				    .level = (int)c->level,
-				    .window_log = (int)c->window_log,
-				    .threads = -1 },
-			.snapshot = { .level = (int)c->level,
-				      .max_bytes = (size_t)c->snapshot_max_mib << 20 },
-			.changes = { .horizon_ns = rn->cfg.horizon_ns,
-				     .recent_ns = c->recent_ns,
-				     .stable_after_ns = c->stable_after_ns,
-				     .change_window_ns = c->change_window_ns,
-				     .lateness_ns = rn->cfg.lateness_ns },
-			.journal_opts = { .segment_bytes = 64u << 20,
-					  .max_age_ns = c->journal_max_age_ns,
-					  .max_bytes = (uint64_t)c->journal_max_mib << 20 },
-			.cfg = &rn->cfg
-		};
+		struct tl_evidence_opts evo;
+
+		tl_evidence_opts_from_config(&rn->cfg, out_dir, &evo);
 
 		if ((r = tl_evidence_new(&evo, rn->syms, rn->shards, err, sizeof(err),
 					 &rn->evidence)) < 0) {
@@ -1935,10 +1921,8 @@ int tl_cmd_run(int argc, char **argv)
 	}
 
 	/* restart: the checkpoint's state, and what the journal has told already */
-	if ((r = restore(rn, &eo)) < 0 || r > 1) {
-		status = r < 0 ? TL_EXIT_IO : r;
+	if ((status = restore(rn)) != TL_EXIT_OK)
 		goto out;
-	}
 	if (rn->evidence_on) {
 		char jdir[4200];
 		struct seen_ctx sc = { rn, rn->restored_wm == INT64_MIN
@@ -2102,11 +2086,9 @@ int tl_cmd_run(int argc, char **argv)
 		if (rn->exit_idle_ns > 0 && !stop_sent && feed_done) {
 			bool all = false;
 
-			for (int i = 0; i < MAX_SLOTS; i++) {
-				const struct part *pt = &rn->parts[i];
+			for (size_t k = 0; k < rn->n_active; k++) {
+				const struct part *pt = &rn->parts[rn->active[k]];
 
-				if (!pt->active)
-					continue;
 				all = true;
 				if (!pt->eof || pt->q_n > 0 ||
 				    now - pt->last_wall < rn->exit_idle_ns) {
