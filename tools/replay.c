@@ -36,6 +36,7 @@
 #include "evidence.h"
 #include "report.h"
 #include "shards.h"
+#include "stats.h"
 
 #define TL_LOOKAHEAD_NS (TL_NS_PER_HOUR)
 #define TL_MAX_OPEN     256
@@ -421,42 +422,9 @@ static void progress(struct replay *rp, bool final)
 		(unsigned long long)c->late);
 }
 
-struct named_series {
-	const struct tl_series_stats *s;
-	const char *resource, *deployment;
-};
-
-static int cmp_series(const void *a, const void *b)
-{
-	const struct named_series *x = a, *y = b;
-	int c = strcmp(x->resource, y->resource);
-
-	return c ? c : strcmp(x->deployment, y->deployment);
-}
-
 static void stats_json(struct replay *rp, struct tl_buf *b)
 {
-	const struct tl_decode_stats *ds = tl_decoder_stats(rp->dec);
-	struct tl_engine_counts cs, *c = &cs;
-	const size_t n = tl_shards_series_count(rp->shards);
-	struct named_series *ns = calloc(n ? n : 1, sizeof(*ns));
-
-	tl_shards_counts(rp->shards, &cs);
-	tl_buf_printf(b,
-		      "{\"records\":{\"read\":%llu,\"decoded\":%llu,\"duplicate\":%llu,"
-		      "\"malformed\":%llu,\"skipped\":%llu,\"late\":%llu},",
-		      (unsigned long long)ds->records, (unsigned long long)c->decoded,
-		      (unsigned long long)c->duplicate, (unsigned long long)ds->malformed,
-		      (unsigned long long)ds->skipped, (unsigned long long)c->late);
-	tl_buf_printf(
-	    b,
-	    "\"notes\":{\"dedup_unchecked\":%llu,\"ahead\":%llu,\"series_dropped\":%llu,"
-	    "\"tokens_unpriced\":%llu,\"tokens_repeated\":%llu,\"bodies_unreadable\":%llu},",
-	    (unsigned long long)c->dedup_unchecked, (unsigned long long)c->ahead,
-	    (unsigned long long)c->series_dropped, (unsigned long long)c->tokens_unpriced,
-	    (unsigned long long)c->tokens_repeated, (unsigned long long)ds->bodies_unreadable);
-	tl_buf_printf(b, "\"engine\":{\"series\":%zu,\"bytes_per_series\":%zu,\"bytes\":%zu},", n,
-		      tl_shards_series_bytes(rp->shards), tl_shards_memory(rp->shards));
+	tl_stats_head(b, tl_decoder_stats(rp->dec), rp->shards);
 	tl_buf_puts(b, "\"inputs\":[");
 	for (size_t i = 0; i < rp->n_ins; i++) {
 		const struct in_state *s = &rp->ins[i];
@@ -473,88 +441,11 @@ static void stats_json(struct replay *rp, struct tl_buf *b)
 		}
 		tl_buf_puts(b, "}");
 	}
-	tl_buf_puts(b, "],\"series\":[");
-	for (size_t i = 0; ns && i < n; i++) {
-		const struct tl_series_stats *s = tl_shards_series_at(rp->shards, i);
-
-		ns[i] = (struct named_series){ s, tl_symtab_str(rp->syms, s->resource, NULL),
-					       tl_symtab_str(rp->syms, s->deployment, NULL) };
-	}
-	if (ns)
-		qsort(ns, n, sizeof(*ns), cmp_series);
-	for (size_t i = 0; ns && i < n; i++) {
-		const struct tl_series_stats *s = ns[i].s;
-
-		tl_buf_puts(b, i ? ",{\"resource\":" : "{\"resource\":");
-		tl_buf_json_str(b, ns[i].resource, strlen(ns[i].resource));
-		tl_buf_puts(b, ",\"deployment\":");
-		tl_buf_json_str(b, ns[i].deployment, strlen(ns[i].deployment));
-		tl_buf_printf(
-		    b,
-		    ",\"requests\":%llu,\"status\":{\"2xx\":%llu,\"4xx\":%llu,\"429\":%llu,"
-		    "\"5xx\":%llu,\"other\":%llu},\"tokens_in\":%llu,\"tokens_out\":%llu,"
-		    "\"tokens_cached\":%llu,\"cost_usd\":",
-		    (unsigned long long)s->requests, (unsigned long long)s->status_2xx,
-		    (unsigned long long)s->status_4xx, (unsigned long long)s->status_429,
-		    (unsigned long long)s->status_5xx, (unsigned long long)s->status_other,
-		    (unsigned long long)s->tokens_in, (unsigned long long)s->tokens_out,
-		    (unsigned long long)s->tokens_cached);
-		tl_buf_json_num(b, s->cost_usd);
-		tl_buf_printf(b,
-			      ",\"guardrail\":{\"checked\":%llu,\"failed\":%llu},\"refusals\":%llu,"
-			      "\"metric_rows\":%llu,\"changes\":%llu}",
-			      (unsigned long long)s->guardrail_checked,
-			      (unsigned long long)s->guardrail_failed,
-			      (unsigned long long)s->refusals, (unsigned long long)s->metric_rows,
-			      (unsigned long long)s->changes);
-	}
-	tl_buf_puts(b, "]");
+	tl_buf_puts(b, "],");
+	tl_stats_series(b, rp->shards, rp->syms);
 	if (rp->evidence)
 		tl_evidence_stats_json(rp->evidence, b);
 	tl_buf_puts(b, "}\n");
-	free(ns);
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Write @b to @path atomically (temp file, fsync, rename), or to stdout for "-". */
-static int write_stats(const char *path, const struct tl_buf *b)
-{
-	char tmp[4096];
-	int fd, r;
-
-	if (strcmp(path, "-") == 0) {
-		r = write_all(STDOUT_FILENO, b->p, b->n);
-		return r;
-	}
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, b->p, b->n);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		(void)unlink(tmp);
-	return r;
 }
 
 /* ---- the command ------------------------------------------------------------------------ */
@@ -828,7 +719,7 @@ int tl_cmd_replay(int argc, char **argv)
 		struct tl_buf b = { 0 };
 
 		stats_json(&rp, &b);
-		if (!tl_buf_ok(&b) || (r = write_stats(stats_path, &b)) < 0) {
+		if (!tl_buf_ok(&b) || (r = tl_stats_write(stats_path, &b)) < 0) {
 			tl_err("'%s': cannot write the stats: %s", stats_path,
 			       tl_strerror(tl_buf_ok(&b) ? r : -ENOMEM));
 			status = TL_EXIT_IO;
@@ -839,7 +730,7 @@ int tl_cmd_replay(int argc, char **argv)
 		struct tl_buf b = { 0 };
 
 		tl_report_summary_json(&rp.report, &b);
-		if (!tl_buf_ok(&b) || (r = write_stats(summary_path, &b)) < 0) {
+		if (!tl_buf_ok(&b) || (r = tl_stats_write(summary_path, &b)) < 0) {
 			tl_err("'%s': cannot write the summary: %s", summary_path,
 			       tl_strerror(tl_buf_ok(&b) ? r : -ENOMEM));
 			status = TL_EXIT_IO;
