@@ -67,7 +67,8 @@ static void setup(void)
 		     tl("gen --format records --kind rr --hours 15 --scale 0.5 --out "
 			"day.ndjson.zst --seed 3 --quiet"),
 		     0));
-	cr_assert(eq(int, tl("replay --out rp --quiet day.ndjson.zst >replay.out"), 0));
+	cr_assert(eq(
+	    int, tl("replay --out rp --quiet --stats replay.json day.ndjson.zst >replay.out"), 0));
 }
 
 static void teardown(void)
@@ -91,6 +92,39 @@ static void start_hub(const char *args)
 	cr_assert(eq(int, sh(cmd), 0), "the hub printed no address");
 }
 
+/* The text of the first member @key ("records", "series") of a --stats object whose value
+ * is an object or an array: its {...} or [...]. */
+static char *member(const char *json, const char *key)
+{
+	char k[64];
+	const char *p = json;
+
+	(void)snprintf(k, sizeof(k), "\"%s\":", key);
+	while ((p = strstr(p, k)) && p[strlen(k)] != '{' && p[strlen(k)] != '[')
+		p++;
+	cr_assert(ne(ptr, (void *)p, NULL), "no %s{ or %s[ in %s", k, k, json);
+	p += strlen(k);
+	const char close = *p == '[' ? ']' : '}';
+	int depth = 0;
+	const char *e = p;
+
+	do {
+		depth += *e == '[' || *e == '{';
+		depth -= *e == ']' || *e == '}';
+		e++;
+	} while (*e && depth > 0);
+	cr_assert(eq(chr, e[-1], close), "%s is cut short", k);
+	return strndup(p, (size_t)(e - p));
+}
+
+static unsigned long number_after(const char *json, const char *key)
+{
+	const char *p = strstr(json, key);
+
+	cr_assert(ne(ptr, (void *)p, NULL), "no %s in %s", key, json);
+	return strtoul(p + strlen(key), NULL, 10);
+}
+
 Test(run, streamed_day_gives_the_replay_triggers_at_any_thread_count)
 {
 	char *want = slurp("replay.out");
@@ -98,7 +132,7 @@ Test(run, streamed_day_gives_the_replay_triggers_at_any_thread_count)
 	cr_assert(ge(sz, lines(want), 3), "the day has incidents: %s", want);
 	cr_assert(eq(int,
 		     tl("run --feed day.ndjson.zst --speed 0 --partitions 4 --metrics off --quiet "
-			"--out o1 >run1.out"),
+			"--out o1 --stats run1.json >run1.out"),
 		     0));
 	cr_assert(eq(int,
 		     tl("run --feed day.ndjson.zst --speed 0 --partitions 3 --threads 2 "
@@ -108,6 +142,27 @@ Test(run, streamed_day_gives_the_replay_triggers_at_any_thread_count)
 
 	cr_expect(eq(str, got1, want));
 	cr_expect(eq(str, got2, want));
+
+	/* --stats: the records and series counts of the replay; every partition read; how
+	 * long the steps took from the arrival of the message that completed them */
+	char *rs = slurp("replay.json"), *ss = slurp("run1.json");
+	char *a[] = { member(rs, "records"), member(rs, "series"),     member(ss, "records"),
+		      member(ss, "series"),  member(ss, "partitions"), member(ss, "stream") };
+
+	cr_expect(eq(str, a[2], a[0]));
+	cr_expect(eq(str, a[3], a[1]));
+	size_t parts = 0;
+
+	for (const char *p = a[4]; (p = strstr(p, "\"partition\":")); p++)
+		parts++;
+	cr_expect(eq(sz, parts, 4), "%s", a[4]);
+	cr_expect(ge(ulong, number_after(a[5], "\"arrival_to_step_ms\":{\"n\":"), 500),
+		  "a 15-hour day has 900 minute steps: %s", a[5]);
+	cr_expect(ne(ptr, strstr(a[5], "\"p99\":"), NULL), "%s", a[5]);
+	for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++)
+		free(a[i]);
+	free(rs);
+	free(ss);
 	free(got1);
 	free(got2);
 	free(want);

@@ -64,6 +64,8 @@ struct tl_shards {
 	struct tl_trigger *merge;
 	size_t cap_merge;
 	int64_t step_wm[TL_STEPS]; /* the watermark of step k, at k % TL_STEPS */
+	void (*on_step)(void *ud, int64_t watermark_ns);
+	void *on_step_ud;
 };
 
 static void pause_briefly(unsigned *spins)
@@ -176,6 +178,8 @@ static void drain_until(struct tl_shards *p, uint64_t until, bool wait)
 		}
 		if (n)
 			(void)tl_report_triggers(p->report, p->merge, n);
+		if (p->on_step)
+			p->on_step(p->on_step_ud, p->step_wm[p->steps_written % TL_STEPS]);
 		p->steps_written++;
 	}
 }
@@ -291,6 +295,8 @@ void tl_shards_advance(struct tl_shards *p, int64_t watermark_ns)
 		if (n)
 			(void)tl_report_triggers(p->report, t, n);
 		tl_engine_clear_triggers(p->s[0].engine);
+		if (p->on_step)
+			p->on_step(p->on_step_ud, q);
 		return;
 	}
 	p->step_wm[p->steps_sent % TL_STEPS] = q;
@@ -334,6 +340,12 @@ int64_t tl_shards_last_wm(const struct tl_shards *p)
 void tl_shards_set_last_wm(struct tl_shards *p, int64_t watermark_ns)
 {
 	p->last_step_wm = watermark_ns;
+}
+
+void tl_shards_on_step(struct tl_shards *p, void (*cb)(void *ud, int64_t watermark_ns), void *ud)
+{
+	p->on_step = cb;
+	p->on_step_ud = ud;
 }
 
 void tl_shards_finish(struct tl_shards *p)

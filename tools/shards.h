@@ -61,6 +61,13 @@ struct tl_engine *tl_shards_engine(struct tl_shards *p, unsigned k);
 int64_t tl_shards_last_wm(const struct tl_shards *p);
 void tl_shards_set_last_wm(struct tl_shards *p, int64_t watermark_ns);
 
+/**
+ * tl_shards_on_step() - call @cb in the caller's thread each time a step's triggers (maybe
+ * none) have been written: after a watermark step, with its watermark (a bucket end), and
+ * after a barrier's or the finish's empty step, with the last watermark or INT64_MAX.
+ */
+void tl_shards_on_step(struct tl_shards *p, void (*cb)(void *ud, int64_t watermark_ns), void *ud);
+
 /** tl_shards_finish() - stop the threads after all they were given, write the last triggers. */
 void tl_shards_finish(struct tl_shards *p);
 
