@@ -32,6 +32,10 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <tripline/decode.h>
 #include <tripline/source.h>
 #include <tripline/time.h>
@@ -274,16 +278,117 @@ static int64_t line_time(const char *s, size_t len)
 }
 
 /*
+ * Records in a line, 64 bytes at a time (simdjson's stage 1 in miniature): for each block,
+ * bit masks of its quotes, backslashes and structural characters ({}[],); quotes escaped by
+ * an odd run of backslashes are dropped, a prefix XOR of the rest marks the bytes inside
+ * strings, and only the structural characters outside them are visited. The feeder looks at
+ * every byte it produces: a byte at a time this took 2.2 s of the feeder's thread per 876 MB
+ * of RequestResponse envelopes, more than the consumer's decode; this way 0.2 s.
+ */
+#define BLOCK 64
+
+struct block_masks {
+	uint64_t quote, bslash, structural;
+};
+
+static void block_scan(const unsigned char *p, struct block_masks *m)
+{
+#if defined(__SSE2__)
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+		      case20 = _mm_set1_epi8(0x20), open = _mm_set1_epi8('{'),
+		      close = _mm_set1_epi8('}'), comma = _mm_set1_epi8(',');
+
+	m->quote = m->bslash = m->structural = 0;
+	for (unsigned k = 0; k < BLOCK / 16; k++) {
+		const __m128i v =
+		    _mm_loadu_si128((const __m128i *)(const void *)(p + (size_t)16 * k));
+		/* '[' | 0x20 == '{' and ']' | 0x20 == '}', and no other byte maps to either */
+		const __m128i f = _mm_or_si128(v, case20);
+		const __m128i s =
+		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(f, open), _mm_cmpeq_epi8(f, close)),
+				 _mm_cmpeq_epi8(v, comma));
+
+		m->quote |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote))
+			    << (16 * k);
+		m->bslash |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, bslash))
+			     << (16 * k);
+		m->structural |= (uint64_t)(uint32_t)_mm_movemask_epi8(s) << (16 * k);
+	}
+#else
+	m->quote = m->bslash = m->structural = 0;
+	for (int i = 0; i < BLOCK; i++) {
+		const uint64_t bit = UINT64_C(1) << i;
+
+		switch (p[i]) {
+		case '"':
+			m->quote |= bit;
+			break;
+		case '\\':
+			m->bslash |= bit;
+			break;
+		case '{':
+		case '}':
+		case '[':
+		case ']':
+		case ',':
+			m->structural |= bit;
+			break;
+		default:
+			break;
+		}
+	}
+#endif
+}
+
+/*
+ * The bytes escaped by a backslash: those after an odd run of backslashes. @carry: 1 when
+ * the previous block ended in such a run (the next block's first byte is escaped).
+ */
+static uint64_t escaped_bytes(uint64_t bslash, uint64_t *carry)
+{
+	const uint64_t even = UINT64_C(0x5555555555555555);
+	uint64_t sum;
+
+	bslash &= ~*carry; /* an escaped backslash starts no run */
+	const uint64_t follows = bslash << 1 | *carry;
+	const uint64_t odd_starts = bslash & ~even & ~follows;
+
+	sum = odd_starts + bslash;
+	*carry = sum < bslash; /* the run goes on past the block */
+	return (even ^ (sum << 1)) & follows;
+}
+
+/* Bit i set when an odd number of bits at or below i are set in @x. */
+static uint64_t prefix_xor(uint64_t x)
+{
+	x ^= x << 1;
+	x ^= x << 2;
+	x ^= x << 4;
+	x ^= x << 8;
+	x ^= x << 16;
+	x ^= x << 32;
+	return x;
+}
+
+static bool blank_only(const char *p, const char *end)
+{
+	for (; p < end; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+			return false;
+	return true;
+}
+
+/*
  * Records in a line: the elements of the array that is the value of the top-level object's
  * first member when that is "records" (an Event Hubs envelope), else 1 (one record per
  * line). A line cut short counts the elements begun before the cut.
  */
 static uint32_t line_records(const char *s, size_t len)
 {
-	const char *p = s, *end = s + len;
+	const char *p = s, *end = s + len, *seg;
+	uint64_t esc_carry = 0, in_string = 0; /* in_string: all ones while a string is open */
 	uint32_t n = 0;
 	unsigned depth = 0;
-	bool empty = true; /* nothing but white space since the array opened */
 
 	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
 		p++;
@@ -294,43 +399,48 @@ static uint32_t line_records(const char *s, size_t len)
 		p++;
 	if (p >= end || *p != '[')
 		return 1;
-	for (p++; p < end; p++) {
-		switch (*p) {
-		case '"':
-			for (p++; p < end && *p != '"'; p++)
-				if (*p == '\\')
-					p++;
-			n += depth == 0 && empty;
-			empty = false;
-			break;
-		case '{':
-		case '[':
-			n += depth == 0 && empty;
-			empty = false;
-			depth++;
-			break;
-		case '}':
-		case ']':
-			if (depth == 0)
-				return n; /* the records array closed */
-			depth--;
-			break;
-		case ',':
-			if (depth == 0)
-				empty = true;
-			break;
-		case ' ':
-		case '\t':
-		case '\r':
-		case '\n':
-			break;
-		default: /* a scalar element */
-			n += depth == 0 && empty;
-			empty = false;
-			break;
+	/*
+	 * seg: the start of the array element not yet counted, after '[' or a ',' of the array;
+	 * NULL once it is counted (at its '{' or '['). An element that is a string or a scalar
+	 * is counted at the ',' or ']' after it, or at the end of the line, if anything but
+	 * white space came since seg.
+	 */
+	seg = ++p;
+	for (size_t at = (size_t)(p - s); at < len; at += BLOCK) {
+		const char *b = s + at;
+		unsigned char tail[BLOCK];
+		const unsigned char *q = (const unsigned char *)b;
+		struct block_masks m;
+
+		if (len - at < BLOCK) {
+			memcpy(tail, b, len - at);
+			memset(tail + (len - at), ' ', BLOCK - (len - at));
+			q = tail;
+		}
+		block_scan(q, &m);
+		m.quote &= ~escaped_bytes(m.bslash, &esc_carry);
+		const uint64_t inside = prefix_xor(m.quote) ^ in_string;
+
+		in_string = (uint64_t)0 - (inside >> 63);
+		for (uint64_t st = m.structural & ~inside; st; st &= st - 1) {
+			const char *c = b + __builtin_ctzll(st);
+
+			if (*c == '{' || *c == '[') {
+				if (depth++ == 0 && seg) {
+					n++;
+					seg = NULL;
+				}
+			} else if (*c == ',') {
+				if (depth == 0) {
+					n += seg && !blank_only(seg, c);
+					seg = c + 1;
+				}
+			} else if (depth-- == 0) { /* '}' or ']' closed the records array */
+				return n + (seg && !blank_only(seg, c));
+			}
 		}
 	}
-	return n;
+	return n + (depth == 0 && seg && !blank_only(seg, end));
 }
 
 /* ---- the gate ---------------------------------------------------------------------------- */
