@@ -200,7 +200,9 @@ struct gen {
 	struct rng rng;
 	const char *out;
 	enum { FMT_TREE, FMT_NDJSON, FMT_RECORDS } fmt;
-	unsigned batch; /* records per envelope (FMT_RECORDS) */
+	unsigned batch;                /* records in the open envelope when full (FMT_RECORDS) */
+	unsigned batch_min, batch_max; /* --batch: each envelope's size, uniform in them */
+	struct rng batch_rng;          /* apart, so the records are the same at any --batch */
 	bool want[ST_COUNT];
 	double scale;
 	double dup_p, bad_p, late_p;
@@ -420,6 +422,9 @@ static void emit_text(struct gen *g, enum stream st, int64_t t, const char *text
 		    (r = sink_write(s, "\n", 1, false)) < 0)
 			goto out_err;
 	} else if (g->fmt == FMT_RECORDS) {
+		if (!g->in_batch && g->batch_max > g->batch_min)
+			g->batch = g->batch_min + (unsigned)(rng_next(&g->batch_rng) %
+							     (g->batch_max - g->batch_min + 1));
 		if ((r = sink_write(s, g->in_batch ? "," : "{\"records\":[", g->in_batch ? 1 : 12,
 				    false)) < 0 ||
 		    (r = sink_write(s, text, n, false)) < 0)
@@ -854,7 +859,9 @@ static const char gen_usage[] =
     "                     ndjson/records: a file, .zst to compress, - for stdout (required)\n"
     "  --format F         tree (default), ndjson (one record per line) or records\n"
     "                     ({\"records\":[...]} envelopes as Event Hubs delivers them)\n"
-    "  --batch N          records per envelope with --format records (default 50)\n"
+    "  --batch N[-M]      records per envelope with --format records (default 50); N-M:\n"
+    "                     each envelope's count drawn uniformly from N to M, as Event\n"
+    "                     Hubs batches vary (the records are the same either way)\n"
     "  --kind K           all (default), rr (AOAI RequestResponse only), gateway (APIM only)\n"
     "  --start DATE       first day, YYYY-MM-DD (default 2025-11-04)\n"
     "  --hours H          hours of traffic (default 24; incidents repeat each day)\n"
@@ -882,6 +889,23 @@ static bool parse_double(const char *s, double lo, double hi, double *ret)
 	return true;
 }
 
+/* --batch N or N-M (1 <= N <= M <= 100000); @lo: room for N's text. *ret_max: 0 for N alone. */
+static bool parse_batch(const char *s, char lo[32], double *ret_min, double *ret_max)
+{
+	const char *dash = s ? strchr(s, '-') : NULL;
+	size_t n = dash ? (size_t)(dash - s) : 0;
+
+	if (!dash)
+		return parse_double(s, 1, 100000, ret_min);
+	if (n == 0 || n >= 32)
+		return false;
+	memcpy(lo, s, n);
+	lo[n] = '\0';
+	return parse_double(lo, 1, 100000, ret_min) && parse_double(dash + 1, 1, 100000, ret_max) &&
+	       *ret_max >= *ret_min && *ret_min == (unsigned)*ret_min &&
+	       *ret_max == (unsigned)*ret_max;
+}
+
 int tl_cmd_gen(int argc, char **argv)
 {
 	const char *out = NULL, *fmt = "tree", *kind = "all", *start = "2025-11-04",
@@ -901,7 +925,8 @@ int tl_cmd_gen(int argc, char **argv)
 	struct gen g = {
 		.scale = 1, .dup_p = 0.0005, .bad_p = 0.00002, .late_p = 0.002, .batch = 50
 	};
-	double hours = 24, records = 0, seed = 1, batch = 50;
+	double hours = 24, records = 0, seed = 1, batch = 50, batch_max = 0;
+	char batch_lo[32];
 	char day[32], labels_buf[4096];
 	int npos, r = 0;
 
@@ -947,15 +972,18 @@ int tl_cmd_gen(int argc, char **argv)
 	    !parse_double(records_s, 1, 1e12, &records) ||
 	    !parse_double(scale_s, 1e-3, 1e6, &g.scale) || !parse_double(seed_s, 0, 1e18, &seed) ||
 	    !parse_double(dup_s, 0, 0.5, &g.dup_p) || !parse_double(bad_s, 0, 0.5, &g.bad_p) ||
-	    !parse_double(late_s, 0, 0.5, &g.late_p) || !parse_double(batch_s, 1, 100000, &batch)) {
+	    !parse_double(late_s, 0, 0.5, &g.late_p) ||
+	    !parse_batch(batch_s, batch_lo, &batch, &batch_max)) {
 		tl_err("gen: a numeric option is out of range (see 'tripline gen --help')");
 		return TL_EXIT_USAGE;
 	}
-	g.batch = (unsigned)batch;
+	g.batch = g.batch_min = (unsigned)batch;
+	g.batch_max = batch_max > 0 ? (unsigned)batch_max : g.batch_min;
 	g.max_records = (uint64_t)records;
 	g.end = records_s ? INT64_MAX : g.day0 + (int64_t)(hours * 3600) * TL_NS_PER_S;
 	g.out = out;
 	rng_seed(&g.rng, (uint64_t)seed);
+	rng_seed(&g.batch_rng, (uint64_t)seed ^ UINT64_C(0x62617463685f726e));
 	if (g.fmt != FMT_TREE && (r = sink_open(&g.sinks[0], out)) < 0) {
 		tl_err("gen: '%s': %s", out, tl_strerror(r));
 		return TL_EXIT_IO;
