@@ -168,6 +168,50 @@ Test(run, streamed_day_gives_the_replay_triggers_at_any_thread_count)
 	free(want);
 }
 
+/* SIGHUP mid-stream: a config that does not load and one that changes the lateness are
+ * refused and the run goes on; one that loads takes effect with the baselines kept. */
+Test(run, sighup_reloads_the_rules_and_keeps_the_state)
+{
+	char *want = slurp("replay.out");
+
+	/* the day's latency incident needs factor 2; with 100 it never fires */
+	cr_assert(
+	    eq(int,
+	       sh("printf 'rules:\\n  latency: {factor: 100}\\n' >slow.yaml; "
+		  "printf 'rules:\\n  latency: {factor: 2.0\\n' >bad.yaml; "
+		  "printf 'lateness: 5m\\n' >late.yaml; : >default.yaml; cp slow.yaml cur.yaml"),
+	       0));
+	cr_assert(
+	    eq(int, tl("replay --config slow.yaml --out rs --quiet day.ndjson.zst >slow.out"), 0));
+	char *slow = slurp("slow.out");
+
+	cr_assert(lt(sz, lines(slow), lines(want)), "factor 100 must hide an incident:\n%s", slow);
+	/* the day takes ~40 s at 1200x; the latency incident is 14 h into it (~40 s) and the
+	 * reloads come within seconds of the first assignment */
+	cr_assert(
+	    eq(int,
+	       sh(TL_TRIPLINE " run --config cur.yaml --feed day.ndjson.zst --speed 1200 "
+			      "--metrics off --out o >hup.out 2>hup.err & echo $! >run.pid; "
+			      "w() { for i in $(seq 300); do [ $(grep -c \"$1\" hup.err) -ge $2 ] "
+			      "&& return 0; sleep 0.1; done; return 1; }; "
+			      "w assigned 1 && sleep 1 && "
+			      "cp bad.yaml cur.yaml && kill -HUP $(cat run.pid) && w SIGHUP 1 && "
+			      "cp late.yaml cur.yaml && kill -HUP $(cat run.pid) && w SIGHUP 2 && "
+			      "cp default.yaml cur.yaml && kill -HUP $(cat run.pid) && w SIGHUP 3; "
+			      "r=$?; wait $(cat run.pid) && exit $r"),
+	       0));
+	char *err = slurp("hup.err"), *got = slurp("hup.out");
+
+	cr_expect(ne(ptr, strstr(err, "SIGHUP: cur.yaml:3:"), NULL), "names the line: %s", err);
+	cr_expect(ne(ptr, strstr(err, "lateness"), NULL), "names the setting: %s", err);
+	cr_expect(ne(ptr, strstr(err, "SIGHUP: rules reloaded"), NULL), "%s", err);
+	cr_expect(eq(str, got, want), "reloaded to the defaults:\n%s\nreplay:\n%s", got, want);
+	free(err);
+	free(got);
+	free(slow);
+	free(want);
+}
+
 Test(run, kill_9_and_restart_neither_loses_nor_repeats_a_trigger)
 {
 	char *want = slurp("replay.out");

@@ -122,7 +122,10 @@ static const char run_usage[] =
     "  --quiet                no status lines\n"
     "  --help                 this text\n"
     "\n"
-    "Signals: SIGTERM and SIGINT drain, checkpoint, commit and exit 0.\n"
+    "Signals: SIGTERM and SIGINT drain, checkpoint, commit and exit 0. SIGHUP reads --config\n"
+    "again and applies its rules, thresholds, prices and deployments, keeping baselines and\n"
+    "open incidents; a config that does not load, or that changes bucket, lateness or\n"
+    "horizon, is refused and the rules in force stay.\n"
     "Exit status: 0 after a clean stop, 1 for I/O or broker failures, 2 for usage or\n"
     "configuration errors.\n";
 
@@ -260,9 +263,21 @@ struct run {
 	const char *sick; /* why /healthz says 503, NULL when healthy (under mx) */
 	struct tl_hub *hub;
 	struct tl_feed *feed;
+
+	/* SIGHUP */
+	const char *config_path;
+	struct tl_config *old_cfgs; /* replaced configs: engines and evidence may point into them */
+	size_t n_old_cfgs;
+	uint64_t reloads, reload_failures;
 };
 
-static volatile sig_atomic_t got_stop, got_signal;
+static volatile sig_atomic_t got_stop, got_signal, got_hup;
+
+static void on_hup_signal(int sig)
+{
+	(void)sig;
+	got_hup = 1;
+}
 
 static void on_stop_signal(int sig)
 {
@@ -1521,6 +1536,58 @@ static void on_revoke(struct run *rn, struct cmsg *c)
 	atomic_store(c->ack, 1);
 }
 
+/* ---- SIGHUP: the rules again ------------------------------------------------------------- */
+
+/*
+ * Load the config again and give the detector its rules, thresholds, prices and deployments;
+ * the state (baselines, open incidents, duplicate windows) carries over. A config that does
+ * not load, or that changes what the state is shaped by (bucket, lateness, horizon), leaves
+ * the rules in force. The source and evidence settings are read at start only.
+ */
+static void reload(struct run *rn)
+{
+	struct tl_config nc;
+	struct tl_engine_opts eo;
+	char err[600];
+	int r;
+
+	if (!rn->config_path) {
+		tl_info("tripline run: SIGHUP: no --config to reload; the built-in rules stay");
+		return;
+	}
+	if ((r = tl_config_load(rn->config_path, &nc, err, sizeof(err))) < 0) {
+		tl_err("run: SIGHUP: %s; the rules in force stay", err);
+		rn->reload_failures++;
+		return;
+	}
+	struct tl_config *old = realloc(rn->old_cfgs, (rn->n_old_cfgs + 1) * sizeof(*old));
+
+	if (!old) {
+		tl_err("run: SIGHUP: out of memory; the rules in force stay");
+		tl_config_free(&nc);
+		rn->reload_failures++;
+		return;
+	}
+	rn->old_cfgs = old;
+	tl_config_engine_opts(&nc, &eo);
+	eo.export_seeds = rn->evidence_on && rn->cfg.evidence.snapshots;
+	const int64_t t0 = tl_now_ns();
+
+	if ((r = tl_shards_reload(rn->shards, &eo, rn->syms, err, sizeof(err))) < 0) {
+		tl_err("run: SIGHUP: '%s': %s%s; the rules in force stay", rn->config_path, err,
+		       r == TL_EMISMATCH ? " (this change needs a restart)" : "");
+		tl_config_free(&nc);
+		rn->reload_failures++;
+		return;
+	}
+	rn->old_cfgs[rn->n_old_cfgs++] = rn->cfg;
+	rn->cfg = nc;
+	rn->reloads++;
+	tl_info("tripline run: SIGHUP: rules reloaded from '%s' in %.1f ms (source and evidence "
+		"settings take effect at the next start)",
+		rn->config_path, (double)(tl_now_ns() - t0) / 1e6);
+}
+
 /* ---- status and metrics ----------------------------------------------------------------- */
 
 static int64_t part_lag(const struct run *rn, const struct part *pt)
@@ -1711,6 +1778,13 @@ static void render_metrics(struct run *rn, int64_t now)
 			 rn->slots[pt->slot].topic, (int)rn->slots[pt->slot].partition);
 		tl_prom_sample(&b, "tripline_partition_idle", lab, part_idle(rn, pt, now));
 	}
+	tl_prom_family(&b, "tripline_config_reloads_total", "counter",
+		       "Rule reloads on SIGHUP that took effect.");
+	tl_prom_sample(&b, "tripline_config_reloads_total", NULL, (double)rn->reloads);
+	tl_prom_family(&b, "tripline_config_reload_failures_total", "counter",
+		       "Rule reloads on SIGHUP refused (the rules in force stayed).");
+	tl_prom_sample(&b, "tripline_config_reload_failures_total", NULL,
+		       (double)rn->reload_failures);
 	prom_lat(&b, "tripline_step_latency_seconds",
 		 "From the arrival of the message that let the watermark pass a bucket end to that "
 		 "step's trigger events being written (journal, then stdout).",
@@ -1873,6 +1947,7 @@ int tl_cmd_run(int argc, char **argv)
 	}
 	pthread_mutex_init(&rn->mx, NULL);
 	rn->out_dir = out_dir;
+	rn->config_path = config_path;
 	rn->wm_sent = INT64_MIN;
 	rn->restored_wm = INT64_MIN;
 	rn->frontier = INT64_MIN;
@@ -2153,6 +2228,10 @@ int tl_cmd_run(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	struct sigaction sh = { .sa_handler = on_hup_signal };
+
+	sigemptyset(&sh.sa_mask);
+	sigaction(SIGHUP, &sh, NULL);
 
 	rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new((int)rn->n_topics);
 
@@ -2196,6 +2275,10 @@ int tl_cmd_run(int argc, char **argv)
 		struct cmsg c;
 		int64_t now;
 
+		if (got_hup && !stop_sent) {
+			got_hup = 0;
+			reload(rn);
+		}
 		if (got_stop && !stop_sent) {
 			stop_sent = true;
 			if (!tl_quiet)
@@ -2421,6 +2504,9 @@ out_cfg:
 	}
 	free(rn->secret_key);
 	tl_config_free(&rn->cfg);
+	for (size_t i = 0; i < rn->n_old_cfgs; i++)
+		tl_config_free(&rn->old_cfgs[i]);
+	free(rn->old_cfgs);
 	pthread_mutex_destroy(&rn->mx);
 	free(rn);
 	return status;

@@ -14,10 +14,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <tripline/buf.h>
 #include <tripline/hash.h>
 #include <tripline/ring.h>
 #include <tripline/time.h>
@@ -340,6 +342,44 @@ int64_t tl_shards_last_wm(const struct tl_shards *p)
 void tl_shards_set_last_wm(struct tl_shards *p, int64_t watermark_ns)
 {
 	p->last_step_wm = watermark_ns;
+}
+
+int tl_shards_reload(struct tl_shards *p, const struct tl_engine_opts *opts,
+		     struct tl_symtab *syms, char *err, size_t errlen)
+{
+	struct tl_engine **ne = calloc(p->n, sizeof(*ne));
+	struct tl_buf b = { 0 };
+	int r = 0;
+
+	if (!ne)
+		return -ENOMEM;
+	tl_shards_barrier(p);
+	for (unsigned k = 0; k < p->n && r == 0; k++) {
+		tl_buf_reset(&b);
+		if ((r = tl_engine_save(p->s[k].engine, &b)) < 0 || !tl_buf_ok(&b)) {
+			r = -ENOMEM;
+			break;
+		}
+		if (!(ne[k] = tl_engine_new(opts, syms)))
+			r = -ENOMEM;
+		else
+			r = tl_engine_load(ne[k], b.p, b.n, err, errlen);
+	}
+	if (r == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	/* all or nothing: the shards are idle since the barrier, and the ring a shard reads
+	 * its next message from orders this swap before it */
+	for (unsigned k = 0; k < p->n; k++) {
+		if (r == 0) {
+			tl_engine_free(p->s[k].engine);
+			p->s[k].engine = ne[k];
+		} else {
+			tl_engine_free(ne[k]);
+		}
+	}
+	tl_buf_fini(&b);
+	free(ne);
+	return r;
 }
 
 void tl_shards_on_step(struct tl_shards *p, void (*cb)(void *ud, int64_t watermark_ns), void *ud)

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <tripline/symtab.h>
+
 #include <tripline/engine.h>
 
 #include "report.h"
@@ -60,6 +62,18 @@ struct tl_engine *tl_shards_engine(struct tl_shards *p, unsigned k);
  */
 int64_t tl_shards_last_wm(const struct tl_shards *p);
 void tl_shards_set_last_wm(struct tl_shards *p, int64_t watermark_ns);
+
+/**
+ * tl_shards_reload() - take new rules: after a barrier, each engine's state goes into a new
+ * engine made with @opts (tl_engine_save(), tl_engine_load()), which then does what the old
+ * would have, under the new rules and thresholds. All engines or none are replaced.
+ * @err: why not (for TL_EMISMATCH the setting whose change needs a restart).
+ * Return: 0; TL_EMISMATCH (@opts change the geometry: bucket, lateness, horizon, ...);
+ * TL_ECORRUPT (cannot happen with a state just saved); -ENOMEM. The engines as they were on
+ * failure. Thread: the caller's (the reader).
+ */
+int tl_shards_reload(struct tl_shards *p, const struct tl_engine_opts *opts,
+		     struct tl_symtab *syms, char *err, size_t errlen);
 
 /**
  * tl_shards_on_step() - call @cb in the caller's thread each time a step's triggers (maybe
