@@ -344,8 +344,8 @@ void tl_shards_set_last_wm(struct tl_shards *p, int64_t watermark_ns)
 	p->last_step_wm = watermark_ns;
 }
 
-int tl_shards_reload(struct tl_shards *p, const struct tl_engine_opts *opts,
-		     struct tl_symtab *syms, char *err, size_t errlen)
+int tl_shards_reload(struct tl_shards *p, const struct tl_engine_opts *opts, struct tl_symtab *syms,
+		     char *err, size_t errlen)
 {
 	struct tl_engine **ne = calloc(p->n, sizeof(*ne));
 	struct tl_buf b = { 0 };

@@ -7,9 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <tripline/symtab.h>
-
 #include <tripline/engine.h>
+#include <tripline/symtab.h>
 
 #include "report.h"
 
@@ -72,8 +71,8 @@ void tl_shards_set_last_wm(struct tl_shards *p, int64_t watermark_ns);
  * TL_ECORRUPT (cannot happen with a state just saved); -ENOMEM. The engines as they were on
  * failure. Thread: the caller's (the reader).
  */
-int tl_shards_reload(struct tl_shards *p, const struct tl_engine_opts *opts,
-		     struct tl_symtab *syms, char *err, size_t errlen);
+int tl_shards_reload(struct tl_shards *p, const struct tl_engine_opts *opts, struct tl_symtab *syms,
+		     char *err, size_t errlen);
 
 /**
  * tl_shards_on_step() - call @cb in the caller's thread each time a step's triggers (maybe
