@@ -28,6 +28,7 @@
 
 static char dir[] = "/tmp/tl-test-outbox-XXXXXX";
 static char odir[256];
+static char shm[64]; /* the concurrency test's directory on tmpfs, if any */
 
 static void setup(void)
 {
@@ -38,6 +39,8 @@ static void setup(void)
 static void teardown(void)
 {
 	th_rmrf(dir);
+	if (shm[0])
+		th_rmrf(shm);
 }
 
 TestSuite(outbox, .init = setup, .fini = teardown, .timeout = 240);
@@ -629,8 +632,13 @@ static void *write_entries(void *ud)
 Test(outbox, a_writer_and_a_delivery_thread_see_every_entry_once_in_order)
 {
 	/* a done() renames and fsyncs: on tmpfs, 100,000 of them take seconds, not minutes */
-	char shm[] = "/dev/shm/tl-test-outbox-XXXXXX", path[512], buf[256];
-	const char *d = mkdtemp(shm) ? shm : dir;
+	char path[512], buf[256];
+	const char *d;
+
+	(void)snprintf(shm, sizeof(shm), "/dev/shm/tl-test-outbox-XXXXXX");
+	if (!mkdtemp(shm))
+		shm[0] = '\0';
+	d = shm[0] ? shm : dir;
 	struct tl_outbox *o = open_in(d, AB, 1, NULL, 0);
 	struct writer w = { o, -1, 0 };
 	struct tl_outbox_entry e = { 0 };
@@ -668,6 +676,4 @@ Test(outbox, a_writer_and_a_delivery_thread_see_every_entry_once_in_order)
 	cr_assert(le(i64, (int64_t)file_size(path), 2 << 20));
 	tl_outbox_close(o);
 	tl_buf_fini(&e.data);
-	if (d == shm)
-		th_rmrf(shm);
 }
