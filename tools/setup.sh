@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(meson ninja-build pkg-config gcc g++ python3 libsimdjson-dev libzstd-dev zlib1g-dev
-      libjemalloc-dev libyaml-dev zstd librdkafka-dev libmicrohttpd-dev)
+      libjemalloc-dev libyaml-dev zstd librdkafka-dev libmicrohttpd-dev
+      libcurl4-openssl-dev)
 if [[ "${1:-}" == --test ]]; then
 	pkgs+=(clang libclang-rt-14-dev libcriterion-dev clang-format)
 fi
