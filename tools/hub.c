@@ -41,7 +41,7 @@
 #include <tripline/time.h>
 
 #define GATE_POLL_NS      (100 * TL_NS_PER_MS)
-#define GATE_WAIT_MS      10
+#define GATE_WAIT_MS      1 /* the consumer's progress wakes nothing: look again this soon */
 #define COMMITTED_WAIT_MS 1000
 #define METADATA_WAIT_MS  10000
 #define STOP_FLUSH_MS     5000
