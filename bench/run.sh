@@ -4,6 +4,10 @@
 #   bench/run.sh decode     only the decode benchmark (likewise: engine, replay, memory, retain)
 #   bench/run.sh compare    tripline beside DuckDB, pandas, jq and simdjson alone (bench/compare.sh;
 #                           about 5 minutes more; installs those tools if missing)
+#   bench/run.sh stream     tripline run end to end through the embedded hub (bench/stream.sh:
+#                           throughput, memory over a 50 M-record stream, arrival-to-trigger
+#                           latency at 100 k records/s; about 15 minutes, 3.6 GB more in
+#                           build/); stream-throughput, stream-backlog, stream-latency: one part
 # Figures are medians of repeated runs; see bench/RESULTS.md for what they were last time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,4 +98,8 @@ if [[ $what == all || $what == compare ]]; then
 	echo "## side by side: 1 M RequestResponse records; tripline (all rules), the latency rule"
 	echo "## in DuckDB and pandas, jq extracting fields, simdjson alone; interleaved, median of 5"
 	bench/compare.sh "$c/rr-1m.ndjson"
+fi
+if [[ $what == all || $what == stream* ]]; then
+	part=${what#stream}
+	bench/stream.sh "$t" "$c" "${part#-}"
 fi
