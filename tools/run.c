@@ -236,7 +236,10 @@ struct run {
 	int32_t cur_partition;
 	int64_t cur_offset;
 	int64_t frontier;
-	int64_t wm_sent; /* the last watermark handed to the shards */
+	int64_t wm_sent;     /* the last watermark handed to the shards */
+	int wm_hold;         /* the slot holding the watermark back, -1: none known */
+	int64_t wm_hold_key; /* its wm_key() then */
+	bool wm_dirty;       /* the partitions changed since the last advance() */
 	uint64_t delivered, messages, bytes, queue_pauses;
 	int64_t started_ns, last_status, last_ckpt, all_eof_since;
 	uint64_t ckpts, commits, ckpt_failures, last_records;
@@ -1186,11 +1189,17 @@ static int64_t wm_key(const struct part *pt)
 	return e && e->time_ns > pt->latest ? e->time_ns : pt->latest;
 }
 
-/* The watermark partitions give now (before the lateness), INT64_MIN when none does. */
-static int64_t watermark(const struct run *rn, int64_t now)
+/*
+ * The watermark partitions give now (before the lateness), INT64_MIN when none does or when
+ * a partition that is not idle has nothing queued: its key is not known until its next
+ * message comes (replay always knows each input's next event), and moving on without it
+ * would make the steps depend on when messages arrive. The partition holding the watermark
+ * back is remembered: only a change of its key can move it.
+ */
+static int64_t watermark(struct run *rn, int64_t now)
 {
 	int64_t lo = INT64_MAX, hi = INT64_MIN;
-	bool any = false;
+	int hold = -1;
 
 	for (size_t k = 0; k < rn->n_active; k++) {
 		const struct part *pt = &rn->parts[rn->active[k]];
@@ -1199,11 +1208,18 @@ static int64_t watermark(const struct run *rn, int64_t now)
 			hi = pt->latest;
 		if (part_idle(rn, pt, now))
 			continue;
-		any = true;
-		if (wm_key(pt) < lo)
+		if (!q_next(pt)) {
+			rn->wm_hold = -1;
+			return INT64_MIN;
+		}
+		if (hold < 0 || wm_key(pt) < lo) {
 			lo = wm_key(pt);
+			hold = rn->active[k];
+		}
 	}
-	if (!any) /* every partition is idle: what they have is all there is for now */
+	rn->wm_hold = hold;
+	rn->wm_hold_key = lo;
+	if (hold < 0) /* every partition is idle: what they have is all there is for now */
 		return hi;
 	return lo;
 }
@@ -1264,6 +1280,7 @@ static void lat_written(void *ud, int64_t wm)
 
 static void advance(struct run *rn, int64_t now)
 {
+	rn->wm_dirty = false;
 	const int64_t w = watermark(rn, now);
 
 	if (w == INT64_MIN || w == INT64_MAX)
@@ -1309,6 +1326,27 @@ static void q_pop_done(struct run *rn, struct part *pt)
 }
 
 /*
+ * One event of @pt's to the evidence and the shards, then the watermark, as replay moves it
+ * after every event: the same events give the same steps between the same events, however
+ * the messages arrived. Only the partition holding the watermark back can move it.
+ */
+static void deliver(struct run *rn, struct part *pt, const struct tl_event *e, int64_t now)
+{
+	if (rn->evidence)
+		tl_evidence_event(rn->evidence, e);
+	tl_shards_push(rn->shards, e);
+	if (e->time_ns > pt->latest)
+		pt->latest = e->time_ns;
+	if (e->time_ns > rn->frontier)
+		rn->frontier = e->time_ns;
+	pt->records++;
+	if (rn->wm_dirty || rn->wm_hold < 0 || pt->slot == rn->wm_hold ||
+	    wm_key(&rn->parts[rn->wm_hold]) != rn->wm_hold_key ||
+	    part_idle(rn, &rn->parts[rn->wm_hold], now))
+		advance(rn, now);
+}
+
+/*
  * The merge: hand the shards the oldest next event of all partitions, as replay merges its
  * inputs, while every partition that is not idle has one (a partition with nothing queued
  * may yet deliver older events: wait for it, or for it to go idle).
@@ -1343,27 +1381,18 @@ static void pump(struct run *rn, int64_t now)
 		}
 		if (!pick)
 			break;
+		/* a message came since: the step the last event made, now that every key is
+		 * known (replay's order: an event, then the watermark it lets pass) */
+		if (rn->wm_dirty)
+			advance(rn, now);
 		struct queued *m = &pick->q[pick->q_head];
 
 		/* the picked message's events while they stay the oldest of all */
 		do {
-			const struct tl_event *e = &m->ev.ev[m->head];
-
-			if (rn->evidence)
-				tl_evidence_event(rn->evidence, e);
-			tl_shards_push(rn->shards, e);
-			if (e->time_ns > pick->latest)
-				pick->latest = e->time_ns;
-			if (e->time_ns > rn->frontier)
-				rn->frontier = e->time_ns;
-			m->head++;
+			deliver(rn, pick, &m->ev.ev[m->head++], now);
 			n++;
-			pick->records++;
-			if ((n & 63) == 0)
-				advance(rn, now);
 		} while (m->head < m->ev.n && m->ev.ev[m->head].time_ns <= limit);
 		q_pop_done(rn, pick);
-		advance(rn, now);
 	}
 out:
 	rn->delivered += n;
@@ -1392,6 +1421,7 @@ static int enqueue(struct run *rn, struct part *pt, struct tl_batch *b, int64_t 
 	*m = (struct queued){ .batch = b, .ev = rn->evb, .offset = offset, .bytes = bytes };
 	rn->evb = (struct tl_evbuf){ 0 };
 	pt->q_bytes += bytes;
+	rn->wm_dirty = true;
 	if (pt->q_bytes >= QUEUE_BYTES) {
 		rn->queue_pauses++;
 		set_pause(rn, pt, true);
@@ -1479,6 +1509,7 @@ static void on_assign(struct run *rn, rd_kafka_topic_partition_list_t *tp, int64
 
 		if (!pt->active)
 			rn->active[rn->n_active++] = (uint16_t)s;
+		rn->wm_dirty = true;
 		drop_queue(pt);
 		*pt = (struct part){ .active = true,
 				     .slot = (uint16_t)s,
@@ -1506,12 +1537,28 @@ static void on_assign(struct run *rn, rd_kafka_topic_partition_list_t *tp, int64
 
 static void on_revoke(struct run *rn, struct cmsg *c)
 {
-	/* queued messages were never counted: whoever owns the partition next reads them */
+	/*
+	 * A message the merge took part of is finished, so its offset is done: the next owner
+	 * starts after it, and no event goes into detection twice. (Its other events waited
+	 * only for older ones of other partitions: they are above the watermark, not late.)
+	 * Messages not begun were never counted: whoever owns the partition next reads them.
+	 */
 	for (int i = 0; i < c->tp->cnt; i++) {
 		int s = slot_find(rn, c->tp->elems[i].topic, c->tp->elems[i].partition, false);
 
-		if (s >= 0)
-			drop_queue(&rn->parts[s]);
+		if (s < 0)
+			continue;
+		struct part *pt = &rn->parts[s];
+		struct queued *m = pt->q_n ? &pt->q[pt->q_head] : NULL;
+
+		if (m && m->head > 0) {
+			while (m->head < m->ev.n) {
+				deliver(rn, pt, &m->ev.ev[m->head++], tl_now_ns());
+				rn->delivered++;
+			}
+			q_pop_done(rn, pt);
+		}
+		drop_queue(pt);
 	}
 	if (!c->lost && checkpoint(rn, "partitions revoked") == 0)
 		commit(rn, c->tp, true);
@@ -1525,6 +1572,7 @@ static void on_revoke(struct run *rn, struct cmsg *c)
 					memmove(&rn->active[k], &rn->active[k + 1],
 						(rn->n_active - k - 1) * sizeof(rn->active[0]));
 					rn->n_active--;
+					rn->wm_dirty = true;
 					break;
 				}
 			if (!tl_quiet)
@@ -1949,6 +1997,7 @@ int tl_cmd_run(int argc, char **argv)
 	rn->out_dir = out_dir;
 	rn->config_path = config_path;
 	rn->wm_sent = INT64_MIN;
+	rn->wm_hold = -1;
 	rn->restored_wm = INT64_MIN;
 	rn->frontier = INT64_MIN;
 	if (config_path) {
@@ -2321,6 +2370,7 @@ int tl_cmd_run(int argc, char **argv)
 		now = tl_now_ns();
 		/* partitions going idle let the merge and the watermark go on without a message */
 		pump(rn, now);
+		advance(rn, now);
 		if (!stop_sent && now - rn->last_ckpt >= rn->ckpt_every) {
 			rn->last_ckpt = now;
 			if (checkpoint(rn, "timer") == 0)
