@@ -215,7 +215,7 @@ static int ack_read(int dirfd, const char *name, uint64_t *ret_ack, const char *
 {
 	char fname[NAME_MAX_LEN + sizeof(ACK_SUFFIX)];
 	uint8_t a[ACK_LEN + 1];
-	size_t got;
+	size_t got = 0;
 	int fd, r;
 
 	(void)snprintf(fname, sizeof(fname), "%s" ACK_SUFFIX, name);
@@ -312,7 +312,7 @@ static int fill(struct reader *rd, size_t need, size_t *ret_avail)
 		}
 		/* as much as fits: one read serves many small frames */
 		const size_t want = rd->cap - rd->end;
-		size_t got;
+		size_t got = 0;
 		int r = pread_full(rd->fd, rd->buf + rd->end, want, rd->pos + have, &got);
 
 		if (r < 0)
