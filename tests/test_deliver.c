@@ -651,6 +651,7 @@ Test(deliver, filter_takes_what_every_condition_allows)
 		{ 4, 1u << 3, false, false, { 2, 2, "x", "" }, false },
 		{ 4, 0, true, false, { 1, 2, "d2", "" }, true },
 		{ 4, 0, true, false, { 1, 2, "d3", "" }, false },
+		{ 4, 0, true, false, { 1, 2, "D2", "" }, true }, /* as the config's names */
 		{ 4, 0, false, true, { 1, 2, "x", "team-a" }, true },
 		{ 4, 0, false, true, { 1, 2, "x", "" }, false },
 		{ 3, 1u << 1, true, true, { 1, 3, "d1", "team-a" }, true },

@@ -9,11 +9,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include <tripline/time.h>
@@ -641,6 +644,273 @@ static int apply_kafka(struct ctx *c, const struct node *m, struct tl_config_kaf
 	return r;
 }
 
+/* ---- sinks ------------------------------------------------------------------------------ */
+
+static const struct opt sink_opts[] = {
+	{ "name", O_TEXT, OFF(struct tl_sink, name), 0, 0,
+	  "[A-Za-z0-9_.-], unique (default: type-index); names the outbox queue", 0 },
+	{ "path", O_TEXT, OFF(struct tl_sink, path), 0, 0, "file: the NDJSON file appended to", 0 },
+	{ "brokers", O_TEXT, OFF(struct tl_sink, brokers), 0, 0, "kafka: bootstrap servers", 0 },
+	{ "topic", O_TEXT, OFF(struct tl_sink, topic), 0, 0, "kafka: the topic", 0 },
+	{ "tls_verify", O_BOOL, OFF(struct tl_sink, tls_verify), 0, 1,
+	  "webhook: verify the receiver's certificate (false for test receivers only)", 0 },
+	{ "timeout", O_DURATION, OFF(struct tl_sink, timeout_ns), TL_NS_PER_MS, 10 * TL_NS_PER_MIN,
+	  "webhook: one request's time limit", 0 },
+	{ "max_age", O_DURATION, OFF(struct tl_sink, max_age_ns), TL_NS_PER_S, 30 * TL_NS_PER_DAY,
+	  "an event undelivered this long goes to the dead-letter file", 0 },
+	{ "retry_initial", O_DURATION, OFF(struct tl_sink, retry_initial_ns), TL_NS_PER_MS,
+	  TL_NS_PER_HOUR, "the first retry's wait; it doubles, with jitter", 0 },
+	{ "retry_max", O_DURATION, OFF(struct tl_sink, retry_max_ns), TL_NS_PER_MS, TL_NS_PER_DAY,
+	  "the longest wait between retries (Retry-After may ask more)", 0 },
+};
+
+static const char *const sink_kinds[] = { "stdout", "file", "kafka", "webhook" };
+
+/* A secret from the value itself, an environment variable (KEY_env) or a file (KEY_file). */
+static int sink_secret(struct ctx *c, const struct node *key, const struct node *v,
+		       const char *sink, const char *what, char **ret)
+{
+	const size_t kn = strlen(what);
+	const char *k = key->text;
+	char *val = NULL;
+
+	if (v->t != N_SCALAR || !v->text[0])
+		return fail(c, v->line, "sink '%s': key '%s': expected a string", sink, k);
+	if (*ret)
+		return fail(c, key->line, "sink '%s': %s given twice (%s, %s_env, %s_file)", sink,
+			    what, what, what, what);
+	if (strcmp(k + kn, "_env") == 0) {
+		const char *e = getenv(v->text);
+
+		if (!e || !e[0])
+			return fail(c, v->line, "sink '%s': key '%s': the variable '%s' is not set",
+				    sink, k, v->text);
+		val = strdup(e);
+	} else if (strcmp(k + kn, "_file") == 0) {
+		/* a regular file only: a FIFO or a device could block or never end */
+		int fd = open(v->text, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		struct stat st = { 0 };
+		char buf[8192];
+		ssize_t n = -1;
+
+		if (fd < 0)
+			return fail(c, v->line, "sink '%s': key '%s': '%s': %s", sink, k, v->text,
+				    strerror(errno));
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+			n = read(fd, buf, sizeof(buf));
+		close(fd);
+		if (!S_ISREG(st.st_mode) || n < 0)
+			return fail(c, v->line, "sink '%s': key '%s': '%s' is not a readable file",
+				    sink, k, v->text);
+		if (n == (ssize_t)sizeof(buf))
+			return fail(c, v->line, "sink '%s': key '%s': '%s' is over 8 KiB", sink, k,
+				    v->text);
+		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+			n--;
+		if (n == 0 || memchr(buf, '\0', (size_t)n))
+			return fail(c, v->line, "sink '%s': key '%s': '%s' holds no %s", sink, k,
+				    v->text, what);
+		val = strndup(buf, (size_t)n);
+	} else {
+		val = strdup(v->text);
+	}
+	if (!val)
+		return -ENOMEM;
+	*ret = val;
+	return 0;
+}
+
+static int string_list(struct ctx *c, const struct node *v, const char *sink, const char *k,
+		       char ***ret, size_t *ret_n)
+{
+	if (v->t != N_SEQ || v->n == 0)
+		return fail(c, v->line, "sink '%s': key '%s': expected a list like [a, b]", sink,
+			    k);
+	if (!(*ret = calloc(v->n, sizeof(**ret))))
+		return -ENOMEM;
+	for (size_t i = 0; i < v->n; i++) {
+		if (v->kids[i]->t != N_SCALAR || !v->kids[i]->text[0])
+			return fail(c, v->kids[i]->line, "sink '%s': key '%s': expected names",
+				    sink, k);
+		if (!((*ret)[i] = strdup(v->kids[i]->text)))
+			return -ENOMEM;
+		(*ret_n)++;
+	}
+	return 0;
+}
+
+static int apply_sink(struct ctx *c, const struct node *m, size_t index, struct tl_sink *s)
+{
+	const struct node *type = NULL;
+	char name[80];
+	int r;
+
+	*s = (struct tl_sink){ .filter.min_severity = 4,
+			       .tls_verify = true,
+			       .timeout_ns = 10 * TL_NS_PER_S,
+			       .max_age_ns = 24 * TL_NS_PER_HOUR,
+			       .retry_initial_ns = TL_NS_PER_S,
+			       .retry_max_ns = 5 * TL_NS_PER_MIN };
+	if ((r = check_map(c, m, "sinks[]")) < 0)
+		return r;
+	for (size_t i = 0; i < m->n; i += 2)
+		if (strcmp(m->kids[i]->text, "type") == 0)
+			type = m->kids[i + 1];
+	if (!type)
+		return fail(c, m->line,
+			    "sink %zu: key 'type' is missing (stdout, file, kafka or "
+			    "webhook)",
+			    index + 1);
+	size_t k = 0;
+
+	while (k < N(sink_kinds) && (type->t != N_SCALAR || strcmp(type->text, sink_kinds[k])))
+		k++;
+	if (k == N(sink_kinds))
+		return fail(c, type->line,
+			    "sink %zu: key 'type': expected stdout, file, kafka or "
+			    "webhook",
+			    index + 1);
+	s->kind = (enum tl_sink_kind)k;
+	(void)snprintf(name, sizeof(name), "%s-%zu", sink_kinds[k], index + 1);
+	for (size_t i = 0; i < m->n; i += 2) /* the name first, for the messages below */
+		if (strcmp(m->kids[i]->text, "name") == 0) {
+			const struct node *v = m->kids[i + 1];
+			size_t n = v->t == N_SCALAR ? strlen(v->text) : 0;
+
+			if (n == 0 || n > 64 ||
+			    strspn(v->text, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					    "abcdefghijklmnopqrstuvwxyz0123456789_.-") != n)
+				return fail(c, v->line,
+					    "sink %zu: key 'name': expected 1 to 64 of "
+					    "A-Z a-z 0-9 _ . -",
+					    index + 1);
+			(void)snprintf(name, sizeof(name), "%s", v->text);
+		}
+	if (!(s->name = strdup(name)))
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n; i += 2) {
+		const struct node *key = m->kids[i], *v = m->kids[i + 1];
+		const char *kt = key->text;
+		const struct opt *o = find_opt(sink_opts, N(sink_opts), kt);
+
+		if (strcmp(kt, "type") == 0 || strcmp(kt, "name") == 0)
+			continue;
+		if (o) {
+			r = set_value(c, o, key, v, s);
+		} else if (strncmp(kt, "url", 3) == 0 &&
+			   (!kt[3] || !strcmp(kt + 3, "_env") || !strcmp(kt + 3, "_file"))) {
+			r = sink_secret(c, key, v, name, "url", &s->url);
+		} else if (strncmp(kt, "routing_key", 11) == 0 &&
+			   (!kt[11] || !strcmp(kt + 11, "_env") || !strcmp(kt + 11, "_file"))) {
+			r = sink_secret(c, key, v, name, "routing_key", &s->routing_key);
+		} else if (strcmp(kt, "format") == 0) {
+			if (v->t != N_SCALAR || tl_alert_fmt_from_name(v->text, &s->format) < 0)
+				return fail(c, v->line,
+					    "sink '%s': key 'format': expected json, pagerduty, "
+					    "azure-common-alert, slack, teams or alertmanager",
+					    name);
+		} else if (strcmp(kt, "min_severity") == 0) {
+			if (v->t != N_SCALAR || strlen(v->text) != 4 ||
+			    strncmp(v->text, "Sev", 3) || v->text[3] < '0' || v->text[3] > '4')
+				return fail(c, v->line,
+					    "sink '%s': key 'min_severity': expected Sev0 to Sev4",
+					    name);
+			s->filter.min_severity = (uint8_t)(v->text[3] - '0');
+		} else if (strcmp(kt, "rules") == 0) {
+			if (v->t != N_SEQ || v->n == 0)
+				return fail(c, v->line,
+					    "sink '%s': key 'rules': expected a list like "
+					    "[latency, errors]",
+					    name);
+			for (size_t j = 0; j < v->n; j++) {
+				unsigned ru = 0;
+
+				while (ru < TL_RULE_COUNT &&
+				       (v->kids[j]->t != N_SCALAR ||
+					strcmp(v->kids[j]->text, tl_rule_name((enum tl_rule)ru))))
+					ru++;
+				if (ru == TL_RULE_COUNT)
+					return fail(
+					    c, v->kids[j]->line,
+					    "sink '%s': key 'rules': expected latency, "
+					    "guardrail, refusal, errors, throttling or cost",
+					    name);
+				s->filter.rules |= 1u << ru;
+			}
+		} else if (strcmp(kt, "deployments") == 0) {
+			r = string_list(c, v, name, kt, &s->filter.deployments,
+					&s->filter.n_deployments);
+		} else if (strcmp(kt, "owners") == 0) {
+			r = string_list(c, v, name, kt, &s->filter.owners, &s->filter.n_owners);
+		} else if (s->kind == TL_SINK_KAFKA && strchr(kt, '.') && v->t == N_SCALAR) {
+			char **np = realloc(s->props, (s->n_props + 2) * sizeof(*np));
+
+			if (!np)
+				return -ENOMEM;
+			s->props = np;
+			s->props[s->n_props] = strdup(kt);
+			s->props[s->n_props + 1] = strdup(v->text);
+			s->n_props += 2;
+			if (!s->props[s->n_props - 1] || !s->props[s->n_props - 2])
+				return -ENOMEM;
+		} else {
+			return fail(c, key->line, "sink '%s': key '%s': unknown", name, kt);
+		}
+		if (r < 0)
+			return r;
+	}
+	/* what each type needs, and nothing another type's */
+	const bool web = s->kind == TL_SINK_WEBHOOK, file = s->kind == TL_SINK_FILE,
+		   kafka = s->kind == TL_SINK_KAFKA;
+
+	if (web && !s->url)
+		return fail(c, m->line, "sink '%s': a webhook needs url (or url_env, url_file)",
+			    name);
+	if (web && strncmp(s->url, "https://", 8) != 0 && strncmp(s->url, "http://", 7) != 0)
+		return fail(c, m->line, "sink '%s': url: only http:// and https:// are allowed",
+			    name);
+	if (web && s->format == TL_ALERT_FMT_PAGERDUTY && !s->routing_key)
+		return fail(c, m->line,
+			    "sink '%s': pagerduty needs routing_key (or "
+			    "routing_key_env, routing_key_file)",
+			    name);
+	if (file && !s->path)
+		return fail(c, m->line, "sink '%s': a file sink needs path", name);
+	if (kafka && (!s->brokers || !s->topic))
+		return fail(c, m->line, "sink '%s': a kafka sink needs brokers and topic", name);
+	if ((!web && (s->url || s->routing_key)) || (!file && s->path) ||
+	    (!kafka && (s->brokers || s->topic)))
+		return fail(c, m->line,
+			    "sink '%s': a key of another sink type is set (url, "
+			    "routing_key: webhook; path: file; brokers, topic: kafka)",
+			    name);
+	if (s->retry_max_ns < s->retry_initial_ns)
+		return fail(c, m->line, "sink '%s': retry_max is below retry_initial", name);
+	return 0;
+}
+
+static int apply_sinks(struct ctx *c, const struct node *v, struct tl_config *cfg)
+{
+	int r;
+
+	if (v->t != N_SEQ)
+		return fail(c, v->line, "key 'sinks': expected a list of sinks (- type: ...)");
+	if (v->n > TL_OUTBOX_MAX_SINKS)
+		return fail(c, v->line, "key 'sinks': at most %d sinks", TL_OUTBOX_MAX_SINKS);
+	if (!(cfg->sinks = calloc(v->n + 1, sizeof(*cfg->sinks))))
+		return -ENOMEM;
+	for (size_t i = 0; i < v->n; i++) {
+		cfg->n_sinks++;
+		if ((r = apply_sink(c, v->kids[i], i, &cfg->sinks[i])) < 0)
+			return r;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(cfg->sinks[j].name, cfg->sinks[i].name) == 0)
+				return fail(c, v->kids[i]->line, "sink '%s': name given twice",
+					    cfg->sinks[i].name);
+	}
+	return 0;
+}
+
 static int apply_root(struct ctx *c, const struct node *root, struct tl_config *cfg)
 {
 	const struct node *rules = NULL, *deps = NULL;
@@ -681,9 +951,7 @@ static int apply_root(struct ctx *c, const struct node *root, struct tl_config *
 				r = apply_kafka(c, v->kids[s + 1], &cfg->kafka);
 			}
 		} else if (strcmp(k, "sinks") == 0)
-			return fail(c, key->line,
-				    "key 'sinks': alert delivery is not in this version "
-				    "yet; trigger events go to stdout");
+			r = apply_sinks(c, v, cfg);
 		else
 			return fail(c, key->line, "key '%s': unknown", k);
 		if (r < 0)
@@ -775,6 +1043,9 @@ void tl_config_free(struct tl_config *c)
 	for (size_t i = 0; i < c->kafka.n_props; i++)
 		free(c->kafka.props[i]);
 	free(c->kafka.props);
+	for (size_t i = 0; i < c->n_sinks; i++)
+		tl_sink_fini(&c->sinks[i]);
+	free(c->sinks);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -908,6 +1179,11 @@ static void print_table(FILE *f, const char *indent, const struct opt *opts, siz
 
 void tl_config_example(FILE *f)
 {
+	const struct tl_sink example_sink = { .tls_verify = true,
+					      .timeout_ns = 10 * TL_NS_PER_S,
+					      .max_age_ns = 24 * TL_NS_PER_HOUR,
+					      .retry_initial_ns = TL_NS_PER_S,
+					      .retry_max_ns = 5 * TL_NS_PER_MIN };
 	struct tl_config c;
 
 	tl_config_defaults(&c);
@@ -951,8 +1227,7 @@ void tl_config_example(FILE *f)
 	      "    owner: assist-oncall           # who is paged for it\n"
 	      "    cost: {daily_budget_usd: 4000}\n"
 	      "    latency: {factor: 2.5}\n"
-	      "source:                   # for streaming (tripline run, not built yet); replay "
-	      "ignores it\n"
+	      "source:                   # for streaming (tripline run); replay ignores it\n"
 	      "  kafka:\n"
 	      "    brokers: NAMESPACE.servicebus.windows.net:9093\n"
 	      "    topics: [insights-logs-requestresponse]\n"
@@ -961,6 +1236,42 @@ void tl_config_example(FILE *f)
 	      "                                                      # secret is never in this "
 	      "file\n",
 	      f);
+	/* sinks need receivers and secrets: shown commented out, so this file loads as is */
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+
+	if (m) {
+		fputs(
+		    "sinks:                    # where trigger events go besides stdout (which "
+		    "always\n"
+		    "                          # has them all); replay sends only with --deliver\n"
+		    "  - type: webhook                   # stdout, file, kafka or webhook\n"
+		    "    name: pagerduty-oncall          # names its queue in DIR/outbox\n"
+		    "    format: pagerduty               # json, pagerduty, azure-common-alert, "
+		    "slack,\n"
+		    "                                    # teams or alertmanager\n"
+		    "    url: https://events.pagerduty.com/v2/enqueue  # or url_env / url_file\n"
+		    "    routing_key_env: PAGERDUTY_ROUTING_KEY        # or routing_key / _file\n"
+		    "    min_severity: Sev2              # Sev2, Sev1 and Sev0 only\n"
+		    "    rules: [latency, errors, guardrail]           # filters: rules, "
+		    "deployments,\n"
+		    "    owners: [assist-oncall]                       # owners (absent: all)\n",
+		    m);
+		print_table(m, "    ", sink_opts + 4, N(sink_opts) - 4, &example_sink);
+		fputs("  - {type: file, path: alerts.ndjson}\n"
+		      "  - {type: kafka, brokers: \"HOST:9092\", topic: tripline-alerts}  # key: "
+		      "incident_id\n",
+		      m);
+		fclose(m);
+		for (char *line = text, *nl; line && *line; line = nl + 1) {
+			nl = strchr(line, '\n');
+			fprintf(f, "# %.*s\n", (int)(nl - line), line);
+			if (!nl)
+				break;
+		}
+		free(text);
+	}
 	tl_config_free(&c);
 }
 

@@ -15,6 +15,8 @@
 #include <tripline/engine.h>
 #include <tripline/rules.h>
 
+#include "sinks.h"
+
 struct tl_config_kafka {
 	char *brokers;
 	char **topics;
@@ -51,6 +53,8 @@ struct tl_config {
 	size_t n_prices;
 	struct tl_config_kafka kafka;
 	struct tl_config_evidence evidence;
+	struct tl_sink *sinks; /* `sinks:`, in order; none: stdout only */
+	size_t n_sinks;
 };
 
 /** tl_config_defaults() - the runbook's numbers and the built-in price table. */

@@ -61,6 +61,7 @@ struct sink_st {
 	const struct tl_sink *s;
 	size_t i;
 	int64_t timeout_ns, max_age_ns, retry_init_ns, retry_max_ns;
+	int64_t req_timeout_ns; /* the request in flight's: timeout_ns, or less near max_age */
 
 	/* the entry being delivered (has_entry), and its progress */
 	bool has_entry;
@@ -112,66 +113,13 @@ struct tl_deliver {
 	pthread_cond_t cv; /* an entry finished (done or dead), or the thread ended */
 };
 
-/* ---- the filter, and freeing a sink ------------------------------------------------------ */
-
-static bool listed(char *const *list, size_t n, const char *s)
-{
-	if (!n)
-		return true;
-	for (size_t k = 0; k < n; k++)
-		if (s && strcmp(list[k], s) == 0)
-			return true;
-	return false;
-}
-
-bool tl_sink_wants(const struct tl_sink *s, const struct tl_sink_event *ev)
-{
-	const struct tl_sink_filter *f = &s->filter;
-
-	if (ev->severity > f->min_severity)
-		return false;
-	if (f->rules && (ev->rule >= 32 || !(f->rules & (UINT32_C(1) << ev->rule))))
-		return false;
-	return listed(f->deployments, f->n_deployments, ev->deployment) &&
-	       listed(f->owners, f->n_owners, ev->owner);
-}
-
-/* memset that the compiler may not drop for a buffer about to be freed */
+/* memset that the compiler may not drop, for a secret about to be freed */
 static void wipe(char *p)
 {
 	if (!p)
 		return;
 	for (volatile char *v = p; *v; v++)
 		*v = '\0';
-}
-
-static void free_list(char **list, size_t n, bool secret)
-{
-	for (size_t k = 0; k < n; k++) {
-		if (secret)
-			wipe(list[k]);
-		free(list[k]);
-	}
-	free(list);
-}
-
-void tl_sink_fini(struct tl_sink *s)
-{
-	if (!s)
-		return;
-	free(s->name);
-	free_list(s->filter.deployments, s->filter.n_deployments, false);
-	free_list(s->filter.owners, s->filter.n_owners, false);
-	free(s->path);
-	free(s->brokers);
-	free(s->topic);
-	/* librdkafka properties may hold credentials (sasl.password) */
-	free_list(s->props, s->n_props, true);
-	wipe(s->url);
-	free(s->url);
-	wipe(s->routing_key);
-	free(s->routing_key);
-	memset(s, 0, sizeof(*s));
 }
 
 /* ---- small helpers ------------------------------------------------------------------------ */
@@ -452,7 +400,7 @@ static void finish_http(struct tl_deliver *d, struct sink_st *st, CURLcode res)
 		if (res == CURLE_OPERATION_TIMEDOUT) {
 			char t[32];
 
-			fmt_duration(t, sizeof(t), st->timeout_ns);
+			fmt_duration(t, sizeof(t), st->req_timeout_ns);
 			(void)snprintf(msg, sizeof(msg), "timed out after %s", t);
 		} else {
 			(void)snprintf(msg, sizeof(msg), "%s", curl_easy_strerror(res));
@@ -558,6 +506,18 @@ static void send_http(struct tl_deliver *d, struct sink_st *st)
 		CURLE_OK ||
 	    curl_easy_setopt(st->easy, CURLOPT_POSTFIELDS, st->req.body.p) != CURLE_OK) {
 		local_failure(d, st, "libcurl refused the request body");
+		return;
+	}
+	/* no request outlives the event's max_age: a receiver that never answers costs the
+	 * event its max_age, not max_age plus a whole timeout */
+	const int64_t left = st->ent.enqueued_ns + st->max_age_ns - clock_ns(CLOCK_REALTIME);
+
+	st->req_timeout_ns = left < st->timeout_ns ? left : st->timeout_ns;
+	if (st->req_timeout_ns < TL_NS_PER_MS)
+		st->req_timeout_ns = TL_NS_PER_MS;
+	if (curl_easy_setopt(st->easy, CURLOPT_TIMEOUT_MS,
+			     (long)(st->req_timeout_ns / TL_NS_PER_MS)) != CURLE_OK) {
+		local_failure(d, st, "libcurl refused the timeout");
 		return;
 	}
 	st->resp_n = 0;

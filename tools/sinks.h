@@ -47,9 +47,9 @@ struct tl_sink {
 
 	/* webhook */
 	enum tl_alert_fmt format;
-	char *url;         /* a secret (tokens in paths and queries): never logged */
-	char *routing_key; /* pagerduty; a secret */
-	bool tls_verify;   /* default true; false only for test receivers */
+	char *url;                /* a secret (tokens in paths and queries): never logged */
+	char *routing_key;        /* pagerduty; a secret */
+	bool tls_verify;          /* default true; false only for test receivers */
 	int64_t timeout_ns;       /* one request: default 10 s */
 	int64_t max_age_ns;       /* an event still undelivered after this is dead-lettered:
 				   * default 24 h */
@@ -92,12 +92,12 @@ struct tl_deliver_opts {
 };
 
 struct tl_deliver_counts {
-	uint64_t attempts;  /* requests (or produce calls) made */
-	uint64_t delivered; /* events the receiver took (2xx; Kafka: acknowledged) */
-	uint64_t retries;   /* attempts after a failure */
-	uint64_t dead;      /* events dead-lettered */
-	uint64_t pending;   /* in the outbox now */
-	int64_t oldest_ns;  /* enqueue time of the oldest pending event, 0 when none */
+	uint64_t attempts;    /* requests (or produce calls) made */
+	uint64_t delivered;   /* events the receiver took (2xx; Kafka: acknowledged) */
+	uint64_t retries;     /* attempts after a failure */
+	uint64_t dead;        /* events dead-lettered */
+	uint64_t pending;     /* in the outbox now */
+	int64_t oldest_ns;    /* enqueue time of the oldest pending event, 0 when none */
 	char last_error[200]; /* the newest failure, e.g. "HTTP 503" or "timed out after
 			       * 10 s"; never a URL or a secret; "" when none */
 };
