@@ -8,6 +8,8 @@
 #                           throughput, memory over a 50 M-record stream, arrival-to-trigger
 #                           latency at 100 k records/s; about 15 minutes, 3.6 GB more in
 #                           build/); stream-throughput, stream-backlog, stream-latency: one part
+#   bench/run.sh deliver    replay and run beside a webhook receiver taking 2 s per request
+#                           (bench/deliver.sh; about 3 minutes after the stream corpus exists)
 # Figures are medians of repeated runs; see bench/RESULTS.md for what they were last time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -102,4 +104,7 @@ fi
 if [[ $what == all || $what == stream* ]]; then
 	part=${what#stream}
 	bench/stream.sh "$t" "$c" "${part#-}"
+fi
+if [[ $what == all || $what == deliver ]]; then
+	bench/deliver.sh "$t" "$c"
 fi

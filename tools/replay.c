@@ -32,6 +32,7 @@
 #include <tripline/source.h>
 #include <tripline/time.h>
 
+#include "alerts.h"
 #include "cli.h"
 #include "evidence.h"
 #include "report.h"
@@ -63,6 +64,9 @@ static const char replay_usage[] =
     "  --out DIR          output directory: journal, snapshots, dead letters\n"
     "                     (default ./tripline-out)\n"
     "  --no-evidence      no journal and no snapshots (a quick backtest)\n"
+    "  --deliver          send the trigger events to the config's sinks too (webhooks,\n"
+    "                     Kafka, files), and wait until each is delivered or given up on\n"
+    "                     (without it, a backtest pages no one)\n"
     "  --dead-letter F    malformed records, one JSON line each with input, offset, line\n"
     "                     and reason (default DIR/dead-letter.ndjson, replaced each run)\n"
     "  --stats F|-        write the record and series counts as JSON to F (- for stdout)\n"
@@ -96,6 +100,7 @@ struct replay {
 	struct tl_decoder *dec;
 	struct tl_shards *shards;
 	struct tl_evidence *evidence; /* NULL with --no-evidence */
+	struct tl_alerts *alerts;     /* --deliver with sinks configured */
 	struct tl_deadletter *dl;
 	const char *dl_path;
 	int dl_error;
@@ -445,6 +450,7 @@ static void stats_json(struct replay *rp, struct tl_buf *b)
 	tl_stats_series(b, rp->shards, rp->syms);
 	if (rp->evidence)
 		tl_evidence_stats_json(rp->evidence, b);
+	tl_alerts_stats_json(rp->alerts, b);
 	tl_buf_puts(b, "}\n");
 }
 
@@ -465,9 +471,10 @@ int tl_cmd_replay(int argc, char **argv)
 {
 	const char *out_dir = "tripline-out", *dl_path = NULL, *stats_path = NULL, *chunk_s = NULL,
 		   *summary_path = NULL, *config_path = NULL, *threads_s = NULL;
-	bool help = false, no_evidence = false;
+	bool help = false, no_evidence = false, deliver = false;
 	const struct tl_opt opts[] = {
 		{ "config", true, &config_path, NULL },
+		{ "deliver", false, NULL, &deliver },
 		{ "out", true, &out_dir, NULL },
 		{ "dead-letter", true, &dl_path, NULL },
 		{ "stats", true, &stats_path, NULL },
@@ -495,7 +502,7 @@ int tl_cmd_replay(int argc, char **argv)
 	}
 	if (npos == 1 && tl_is_snapshot(argv[0])) {
 		if (config_path || threads_s || chunk_s || stats_path || summary_path || dl_path ||
-		    no_evidence) {
+		    no_evidence || deliver) {
 			tl_err("replay: '%s' is a snapshot, which carries its own rules and state: "
 			       "only --quiet applies to it",
 			       argv[0]);
@@ -513,6 +520,16 @@ int tl_cmd_replay(int argc, char **argv)
 	} else {
 		tl_config_defaults(&cfg);
 	}
+	if (deliver && no_evidence) {
+		tl_err("replay: --deliver sends what the journal holds first: drop --no-evidence");
+		tl_config_free(&cfg);
+		return TL_EXIT_USAGE;
+	}
+	if (!deliver && cfg.n_sinks && !tl_quiet)
+		tl_info(
+		    "tripline replay: the %zu configured sinks stay silent (a backtest pages no "
+		    "one; --deliver sends)",
+		    cfg.n_sinks);
 	unsigned threads = 1;
 
 	if (threads_s) {
@@ -600,6 +617,14 @@ int tl_cmd_replay(int argc, char **argv)
 			goto out_free;
 		}
 		tl_evidence_report_ops(rp.evidence, &rp.report.ops);
+		if (deliver) {
+			if ((r = tl_alerts_open(&cfg, out_dir, &rp.alerts, err, sizeof(err))) < 0) {
+				tl_err("%s", err);
+				status = r == TL_ECONFIG ? TL_EXIT_USAGE : TL_EXIT_IO;
+				goto out_free;
+			}
+			rp.report.alerts = rp.alerts;
+		}
 	}
 	rp.dec = rp.syms ? tl_decoder_new(rp.syms, on_malformed, &rp, &r) : NULL;
 	if (!rp.syms || !rp.shards || !rp.dec) {
@@ -705,8 +730,14 @@ int tl_cmd_replay(int argc, char **argv)
 		status = TL_EXIT_IO;
 	}
 	if (rp.report.err < 0) {
-		tl_err("writing trigger events to stdout failed: %s", tl_strerror(rp.report.err));
+		tl_err("writing trigger events failed: %s", tl_strerror(rp.report.err));
 		status = TL_EXIT_IO;
+	}
+	if (rp.alerts) { /* --deliver: every event delivered or given up on before the end */
+		progress(&rp, true); /* detection is done: its figures without the wait */
+		if (!tl_quiet)
+			tl_info("tripline replay: waiting for the sinks' deliveries");
+		(void)tl_alerts_drain(rp.alerts, 0);
 	}
 
 	if ((r = tl_deadletter_close(rp.dl)) < 0 || rp.dl_error < 0) {
@@ -737,7 +768,8 @@ int tl_cmd_replay(int argc, char **argv)
 		}
 		tl_buf_fini(&b);
 	}
-	progress(&rp, true);
+	if (!rp.alerts)
+		progress(&rp, true);
 	if (!tl_quiet)
 		tl_report_summary_text(&rp.report, stderr);
 	if (rp.io_errors && status == TL_EXIT_OK)
@@ -754,6 +786,8 @@ out_free:
 	free(rp.pending);
 	free(rp.heap);
 	free(rp.wm);
+	if (tl_alerts_close(rp.alerts) < 0 && status == TL_EXIT_OK)
+		status = TL_EXIT_IO;
 	tl_evidence_free(rp.evidence);
 	tl_shards_free(rp.shards);
 	tl_report_fini(&rp.report);

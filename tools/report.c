@@ -15,6 +15,9 @@
 #include <tripline/engine.h>
 #include <tripline/time.h>
 
+#include "alerts.h"
+#include "cli.h"
+
 void tl_report_init(struct tl_report *r, const struct tl_symtab *syms, int fd)
 {
 	memset(r, 0, sizeof(*r));
@@ -36,6 +39,19 @@ static int flush_out(struct tl_report *r)
 {
 	size_t off = 0;
 
+	/* the sinks' copies are durable before the journal's, and nothing is sent before
+	 * both are: a crash in between makes a restart queue the event again (a duplicate
+	 * delivery, which every format's dedup key makes harmless), never lose it */
+	if (r->buf.n && r->alerts && r->err == 0) {
+		int e = tl_alerts_sync(r->alerts);
+
+		if (e < 0) {
+			tl_err("%s", tl_alerts_errmsg(r->alerts));
+			r->err = e;
+			tl_buf_reset(&r->buf);
+			return e;
+		}
+	}
 	if (r->buf.n && r->ops.sync && r->err == 0) {
 		int e = r->ops.sync(r->ops.ud);
 
@@ -45,6 +61,8 @@ static int flush_out(struct tl_report *r)
 			return e;
 		}
 	}
+	if (r->buf.n && r->alerts)
+		tl_alerts_kick(r->alerts);
 
 	while (off < r->buf.n && r->err == 0) {
 		ssize_t n = write(r->fd, r->buf.p + off, r->buf.n - off);
@@ -132,6 +150,15 @@ int tl_report_triggers(struct tl_report *r, struct tl_trigger *t, size_t n)
 
 			if (e < 0)
 				r->err = e;
+		}
+		if (r->alerts && tl_buf_ok(&r->buf) && r->err == 0) {
+			int e = tl_alerts_event(r->alerts, &t[i], r->syms, r->buf.p + start,
+						r->buf.n - start);
+
+			if (e < 0) {
+				tl_err("%s", tl_alerts_errmsg(r->alerts));
+				r->err = e;
+			}
 		}
 		if (r->buf.n > 64 * 1024 && flush_out(r) < 0) {
 			for (size_t k = i + 1; k < n; k++)

@@ -41,8 +41,11 @@ struct tl_report_ops {
 	void *seen_ud;
 };
 
+struct tl_alerts;
+
 struct tl_report {
 	struct tl_report_ops ops;
+	struct tl_alerts *alerts; /* the sinks after the journal (tools/alerts.h); may be NULL */
 	const struct tl_symtab *syms;
 	int fd;
 	int err;

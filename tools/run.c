@@ -55,6 +55,7 @@
 #include <tripline/source.h>
 #include <tripline/time.h>
 
+#include "alerts.h"
 #include "cli.h"
 #include "evidence.h"
 #include "http.h"
@@ -266,6 +267,7 @@ struct run {
 	const char *sick; /* why /healthz says 503, NULL when healthy (under mx) */
 	struct tl_hub *hub;
 	struct tl_feed *feed;
+	struct tl_alerts *alerts; /* the config's sinks, NULL when only stdout */
 
 	/* SIGHUP */
 	const char *config_path;
@@ -1631,8 +1633,8 @@ static void reload(struct run *rn)
 	rn->old_cfgs[rn->n_old_cfgs++] = rn->cfg;
 	rn->cfg = nc;
 	rn->reloads++;
-	tl_info("tripline run: SIGHUP: rules reloaded from '%s' in %.1f ms (source and evidence "
-		"settings take effect at the next start)",
+	tl_info("tripline run: SIGHUP: rules reloaded from '%s' in %.1f ms (source, evidence "
+		"and sinks settings take effect at the next start)",
 		rn->config_path, (double)(tl_now_ns() - t0) / 1e6);
 }
 
@@ -1758,6 +1760,7 @@ static void stats_json(struct run *rn, struct tl_buf *b)
 	tl_stats_series(b, rn->shards, rn->syms);
 	if (rn->evidence)
 		tl_evidence_stats_json(rn->evidence, b);
+	tl_alerts_stats_json(rn->alerts, b);
 	tl_buf_puts(b, "}\n");
 }
 
@@ -1833,6 +1836,7 @@ static void render_metrics(struct run *rn, int64_t now)
 		       "Rule reloads on SIGHUP refused (the rules in force stayed).");
 	tl_prom_sample(&b, "tripline_config_reload_failures_total", NULL,
 		       (double)rn->reload_failures);
+	tl_alerts_metrics(rn->alerts, &b);
 	prom_lat(&b, "tripline_step_latency_seconds",
 		 "From the arrival of the message that let the watermark pass a bucket end to that "
 		 "step's trigger events being written (journal, then stdout).",
@@ -2161,8 +2165,10 @@ int tl_cmd_run(int argc, char **argv)
 		{ "queued.max.messages.kbytes", "32768" }, /* the prefetch bound */
 		{ "fetch.max.bytes", "16777216" },
 		{ "client.id", "tripline" },
-		/* answer fetches within 50 ms when little is new: latency, not throughput, then */
-		{ "fetch.wait.max.ms", "50" },
+		/* answer fetches within 50 ms when little is new: latency, not throughput, then.
+		 * The embedded hub holds a fetch that finds nothing new that long even while a
+		 * producer is adding (Kafka and Event Hubs answer as data comes): 5 ms there */
+		{ "fetch.wait.max.ms", embedded ? "5" : "50" },
 	};
 	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
 		if (set_conf(conf, base[i][0], base[i][1]) < 0) {
@@ -2210,6 +2216,14 @@ int tl_cmd_run(int argc, char **argv)
 			goto out;
 		}
 		tl_evidence_report_ops(rn->evidence, &rn->report.ops);
+	}
+	if (rn->cfg.n_sinks) {
+		if ((r = tl_alerts_open(&rn->cfg, out_dir, &rn->alerts, err, sizeof(err))) < 0) {
+			tl_err("%s", err);
+			status = r == TL_ECONFIG ? TL_EXIT_USAGE : TL_EXIT_IO;
+			goto out;
+		}
+		rn->report.alerts = rn->alerts;
 	}
 	tl_shards_on_step(rn->shards, lat_written, rn);
 	rn->report.ops.seen = op_seen;
@@ -2443,7 +2457,7 @@ int tl_cmd_run(int argc, char **argv)
 		status = TL_EXIT_IO;
 	}
 	if (rn->report.err < 0) {
-		tl_err("writing trigger events to stdout failed: %s", tl_strerror(rn->report.err));
+		tl_err("writing trigger events failed: %s", tl_strerror(rn->report.err));
 		status = TL_EXIT_IO;
 	}
 	if (rn->fatal && status == TL_EXIT_OK)
@@ -2523,6 +2537,17 @@ out:
 		else
 			rd_kafka_destroy_flags(rn->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 		rn->rk = NULL;
+	}
+	if (rn->alerts) {
+		/* deliveries in flight get a moment; what is left stays in the outbox for the
+		 * next start */
+		if (!tl_alerts_drain(rn->alerts, 5 * TL_NS_PER_S) && !tl_quiet)
+			tl_info("tripline run: undelivered alerts stay in '%s/outbox' for the next "
+				"start",
+				out_dir);
+		if (tl_alerts_close(rn->alerts) < 0 && status == TL_EXIT_OK)
+			status = TL_EXIT_IO;
+		rn->alerts = NULL;
 	}
 	tl_hub_stop(rn->hub);
 	if (rn->dl && tl_deadletter_close(rn->dl) < 0 && status == TL_EXIT_OK) {
