@@ -110,8 +110,9 @@ struct series {
 	int64_t last_close;  /* end of the last bucket closed for this series */
 	int64_t last_data;   /* start of the latest bucket that got data */
 	uint32_t *cnt;       /* C_COUNT x R */
-	float *spend;        /* R */
+	int64_t *spend;      /* R: nano-USD, so a bucket's sum is the same in any order */
 	uint8_t om_last;     /* the open minute used last: most events fall in it */
+	int64_t cost_nusd;   /* st.cost_usd, summed exactly in nano-USD */
 	struct tl_series_stats st;
 	struct open_minute om[MAX_OPEN_MINUTES];
 	/* what the closing of buckets uses */
@@ -271,7 +272,7 @@ struct tl_engine *tl_engine_new(const struct tl_engine_opts *opts, struct tl_sym
 		e->horizon = 60;
 	e->min_history = (uint32_t)((e->o.min_history_ns + MINUTE - 1) / MINUTE);
 	e->block = sizeof(struct series) + (size_t)C_COUNT * e->ring * sizeof(uint32_t) +
-		   e->ring * sizeof(float) + e->horizon * (sizeof(uint16_t) + 2) +
+		   e->ring * sizeof(int64_t) + e->horizon * (sizeof(uint16_t) + 2) +
 		   TL_HIST_BINS * sizeof(uint16_t) + REF_CODES * sizeof(uint16_t) +
 		   (COST_MINUTES + COST_HOURS + 1) * sizeof(float) + SPEND_AT * 2 * sizeof(double) +
 		   64;
@@ -395,10 +396,10 @@ static void series_carve(const struct tl_engine *e, struct series *s)
 	p += SPEND_AT * sizeof(double);
 	s->hour_at = (double *)p;
 	p += SPEND_AT * sizeof(double);
+	s->spend = (int64_t *)p;
+	p += e->ring * sizeof(int64_t);
 	s->cnt = (uint32_t *)p;
 	p += (size_t)C_COUNT * e->ring * sizeof(uint32_t);
-	s->spend = (float *)p;
-	p += e->ring * sizeof(float);
 	s->min_spend = (float *)p;
 	p += COST_MINUTES * sizeof(float);
 	s->hours = (float *)p;
@@ -575,8 +576,20 @@ static int32_t find_price(struct tl_engine *e, uint32_t model, uint32_t version)
 	return best;
 }
 
-/* Count a request's tokens once; return what they cost. */
-static double add_tokens(struct tl_engine *e, struct series *se, const struct tl_event *ev)
+/* Spend sums saturate: hostile token counts must not overflow them. */
+static inline int64_t nusd_add(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
+/*
+ * Count a request's tokens once; return what they cost in nano-USD. Spend is summed in
+ * whole nano-USD, not in floating point: the sum is then the same whatever order the
+ * records come in (a stream merged from partitions, a replay of one file).
+ */
+static int64_t add_tokens(struct tl_engine *e, struct series *se, const struct tl_event *ev)
 {
 	struct tl_series_stats *s = &se->st;
 	const uint32_t in = ev->u.req.tokens_in, out = ev->u.req.tokens_out;
@@ -606,9 +619,12 @@ static double add_tokens(struct tl_engine *e, struct series *se, const struct tl
 	const double usd = ((double)(in - cached) * pr->input + (double)cached * cached_price +
 			    (double)out * pr->output) /
 			   1e6;
+	/* at most $1000 a request (prices are bounded by the config, tokens are not) */
+	const int64_t nusd = usd < 1e3 ? llround(usd * 1e9) : INT64_C(1000000000000);
 
-	s->cost_usd += usd;
-	return usd;
+	se->cost_nusd = nusd_add(se->cost_nusd, nusd);
+	s->cost_usd = (double)se->cost_nusd / 1e9;
+	return nusd;
 }
 
 /* ---- activity --------------------------------------------------------------------------- */
@@ -783,7 +799,7 @@ static inline int64_t bucket_of(struct tl_engine *e, int64_t t)
 /* One event; @s is its series when the caller has looked it up already, else NULL. */
 static void push(struct tl_engine *e, const struct tl_event *ev, struct series *s)
 {
-	double usd = 0;
+	int64_t usd = 0; /* nano-USD */
 
 	if (ev->fingerprint) {
 		enum tl_dedup_result d = tl_dedup_check(e->dedup, ev->time_ns, ev->fingerprint);
@@ -908,7 +924,7 @@ static void push(struct tl_engine *e, const struct tl_event *ev, struct series *
 		}
 	}
 	if (usd != 0)
-		s->spend[n & e->ring_mask] += (float)usd;
+		s->spend[n & e->ring_mask] = nusd_add(s->spend[n & e->ring_mask], usd);
 }
 
 void tl_engine_push(struct tl_engine *e, const struct tl_event *ev)
@@ -1453,7 +1469,7 @@ static void close_bucket(struct tl_engine *e, struct series *s, int64_t n, int64
 		m->throttled_429 += s->cnt[C_429 * R + slot];
 		m->guardrail_failed += s->cnt[C_GFAIL * R + slot];
 		m->refusals += s->cnt[C_REF * R + slot];
-		m->cost_usd += s->spend[slot];
+		m->cost_usd += (double)s->spend[slot] / 1e9;
 	}
 	eval_rate(e, s, TL_RULE_GUARDRAIL, &cfg->guardrail, W_GUARDRAIL, at,
 		  "content-filter results");
@@ -1465,9 +1481,11 @@ static void close_bucket(struct tl_engine *e, struct series *s, int64_t n, int64
 		s->day_spend = 0;
 		s->cost_level = 0;
 	}
-	s->day_spend += s->spend[slot];
-	s->hour_spend += s->spend[slot];
-	s->minute_spend += s->spend[slot];
+	const double spend = (double)s->spend[slot] / 1e9;
+
+	s->day_spend += spend;
+	s->hour_spend += spend;
+	s->minute_spend += spend;
 	if (at % MINUTE == 0)
 		close_minute(e, s, at - MINUTE, n);
 	if (at % HOUR == 0)
@@ -1861,7 +1879,7 @@ _Static_assert(sizeof(struct tl_series_stats) == 4 * sizeof(uint32_t) + 15 * siz
 	       "a total added is saved and loaded in save_series() and load_series()");
 
 #define CKPT_MAGIC   "TLENGINE"
-#define CKPT_VERSION 1
+#define CKPT_VERSION 2 /* 2: spend in nano-USD (i64), was f32 */
 #define CKPT_HEADER  32
 
 static const struct {
@@ -2044,7 +2062,7 @@ static uint32_t name_ref(const uint32_t *names, size_t n, uint32_t sym)
 /*
  * One series:
  *   u64 key; u32 name refs of resource, deployment, model, model_version
- *   i64 last_close, last_data, last_minute; the totals (14 u64, f64 cost_usd)
+ *   i64 last_close, last_data, last_minute; the totals (14 u64, i64 nano-USD)
  *   u8 om_last, u8 open minutes, each: u8 slot, i64 minute, u32 n, u16 bins used, each
  *      u16 bin and u32 count, bins ascending
  *   u32 lat_consec, u64 win[W_COUNT][2], u32 wb[W_COUNT], u8 ref_breach_minute
@@ -2052,7 +2070,7 @@ static uint32_t name_ref(const uint32_t *names, size_t n, uint32_t sym)
  *   f32 hour_spike_value, hour_median
  *   per rule: u8 state, severity, i64 onset, fired_at, false_since, last_update,
  *      u64 incident, the impact (5 u64, f64 cost_usd)
- *   u32 cnt[C_COUNT][ring], f32 spend[ring], u16 lat[H], u8 ref[H], u8 mflag[H]
+ *   u32 cnt[C_COUNT][ring], i64 spend[ring] (nano-USD), u16 lat[H], u8 ref[H], u8 mflag[H]
  *   f32 min_spend[COST_MINUTES], f32 hours[COST_HOURS + 1], i64 last_hour_push
  *   f64 day_at[SPEND_AT], f64 hour_at[SPEND_AT], u64 at_valid, i64 at_last
  */
@@ -2078,7 +2096,7 @@ static void save_series(struct writer *w, const struct tl_engine *e, const struc
 
 	for (size_t i = 0; i < sizeof(totals) / sizeof(totals[0]); i++)
 		w_u64(w, totals[i]);
-	w_f64(w, st->cost_usd);
+	w_i64(w, s->cost_nusd);
 	w_u8(w, s->om_last);
 	for (int k = 0; k < MAX_OPEN_MINUTES; k++)
 		open += s->om[k].minute != INT64_MIN;
@@ -2139,7 +2157,7 @@ static void save_series(struct writer *w, const struct tl_engine *e, const struc
 	for (size_t i = 0; i < (size_t)C_COUNT * e->ring; i++)
 		w_u32(w, s->cnt[i]);
 	for (uint32_t i = 0; i < e->ring; i++)
-		w_f32(w, s->spend[i]);
+		w_i64(w, s->spend[i]);
 	for (uint32_t i = 0; i < e->horizon; i++)
 		w_u16(w, s->lat[i]);
 	w_bytes(w, s->ref, e->horizon);
@@ -2386,7 +2404,12 @@ static int load_series(struct tl_engine *e, struct reader *r, const uint32_t *na
 
 	for (size_t i = 0; i < sizeof(totals) / sizeof(totals[0]); i++)
 		*totals[i] = r_u64(r);
-	st->cost_usd = r_f64(r);
+	s->cost_nusd = r_i64(r);
+	if (s->cost_nusd < 0) {
+		what = "cost";
+		goto out_bad;
+	}
+	st->cost_usd = (double)s->cost_nusd / 1e9;
 	s->om_last = r_u8(r);
 	ret = load_open_minutes(r, s, idx, err, errlen);
 	if (ret < 0)
@@ -2446,7 +2469,10 @@ static int load_series(struct tl_engine *e, struct reader *r, const uint32_t *na
 	for (size_t i = 0; i < (size_t)C_COUNT * e->ring; i++)
 		s->cnt[i] = r_u32(r);
 	for (uint32_t i = 0; i < e->ring; i++)
-		s->spend[i] = r_f32(r);
+		if ((s->spend[i] = r_i64(r)) < 0) {
+			what = "spend";
+			goto out_bad;
+		}
 	for (uint32_t i = 0; i < e->horizon; i++)
 		s->lat[i] = r_u16(r);
 	for (uint32_t i = 0; i < e->horizon; i++)

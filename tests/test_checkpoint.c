@@ -749,7 +749,7 @@ Test(checkpoint, another_geometry_is_refused_by_name)
 	unsigned char *copy = malloc(blob.n);
 
 	memcpy(copy, blob.p, blob.n);
-	copy[8] = 2;
+	copy[8] = 99; /* a version this build does not know */
 	cr_assert(eq(int, load_fresh(&o, syms, copy, blob.n, err, sizeof(err)), TL_EMISMATCH));
 	cr_assert(ne(ptr, strstr(err, "format version"), NULL), "%s", err);
 	memcpy(copy, "TLENGINX", 8);
