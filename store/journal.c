@@ -21,6 +21,7 @@
 
 #include <tripline/fs.h>
 #include <tripline/journal.h>
+#include <tripline/le.h>
 #include <tripline/time.h>
 
 #define SEG_MAGIC    "\x89TLJRNL\n"
@@ -56,28 +57,6 @@ struct tl_journal {
 
 /* ---- the format ------------------------------------------------------------------------- */
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 static uint32_t crc(uint32_t c, const uint8_t *p, size_t n)
 {
 	/* zlib takes uInt lengths; payloads are at most TL_JOURNAL_RECORD_MAX */
@@ -88,24 +67,24 @@ static void header_make(uint8_t *h, uint64_t seq)
 {
 	memset(h, 0, TL_JOURNAL_HEADER_LEN);
 	memcpy(h, SEG_MAGIC, 8);
-	put32(h + 8, SEG_VERSION);
-	put64(h + 16, seq);
-	put32(h + 28, crc(0, h, 28));
+	tl_put32(h + 8, SEG_VERSION);
+	tl_put64(h + 16, seq);
+	tl_put32(h + 28, crc(0, h, 28));
 }
 
 static bool header_ok(const uint8_t *h)
 {
-	return memcmp(h, SEG_MAGIC, 8) == 0 && get32(h + 8) == SEG_VERSION &&
-	       get32(h + 28) == crc(0, h, 28);
+	return memcmp(h, SEG_MAGIC, 8) == 0 && tl_get32(h + 8) == SEG_VERSION &&
+	       tl_get32(h + 28) == crc(0, h, 28);
 }
 
 /* Write a frame header for @len payload bytes at @f; the payload must follow at f + 20. */
 static void frame_make(uint8_t *f, const char *magic, int64_t time_ns, size_t len)
 {
 	memcpy(f, magic, 4);
-	put32(f + 4, (uint32_t)len);
-	put64(f + 8, (uint64_t)time_ns);
-	put32(f + 16, crc(crc(0, f, 16), f + TL_JOURNAL_FRAME_LEN, len));
+	tl_put32(f + 4, (uint32_t)len);
+	tl_put64(f + 8, (uint64_t)time_ns);
+	tl_put32(f + 16, crc(crc(0, f, 16), f + TL_JOURNAL_FRAME_LEN, len));
 }
 
 enum { FRAME_RECORD = 1, FRAME_SEAL };
@@ -128,13 +107,13 @@ static const char *frame_check(const uint8_t *buf, size_t len, size_t pos, int *
 		kind = FRAME_SEAL;
 	else
 		return "bad record magic";
-	uint32_t n = get32(f + 4);
+	uint32_t n = tl_get32(f + 4);
 
 	if (n > TL_JOURNAL_RECORD_MAX || (kind == FRAME_SEAL && n != 8))
 		return "bad record length";
 	if (len - pos - TL_JOURNAL_FRAME_LEN < n)
 		return "torn record (shorter than its length)";
-	if (get32(f + 16) != crc(crc(0, f, 16), f + TL_JOURNAL_FRAME_LEN, n))
+	if (tl_get32(f + 16) != crc(crc(0, f, 16), f + TL_JOURNAL_FRAME_LEN, n))
 		return "bad checksum";
 	*ret_kind = kind;
 	*ret_flen = TL_JOURNAL_FRAME_LEN + n;
@@ -145,7 +124,7 @@ static const char *frame_check(const uint8_t *buf, size_t len, size_t pos, int *
  * a checksum is computed for few candidates. */
 static bool plausible(const uint8_t *buf, size_t len, size_t pos)
 {
-	const uint32_t n = get32(buf + pos + 4);
+	const uint32_t n = tl_get32(buf + pos + 4);
 
 	if (n > TL_JOURNAL_RECORD_MAX || len - pos - TL_JOURNAL_FRAME_LEN < n)
 		return false;
@@ -178,7 +157,7 @@ static size_t resync(const uint8_t *buf, size_t len, size_t pos)
 			at = (size_t)(p - buf);
 			if (memcmp(p, REC_MAGIC, 3) != 0 || plausible(buf, len, at) != (pass == 0))
 				continue;
-			const uint64_t n = get32(p + 4);
+			const uint64_t n = tl_get32(p + 4);
 
 			if (n > budget)
 				return len;
@@ -216,7 +195,7 @@ int tl_journal_scan(const uint8_t *buf, size_t len, const char *file,
 		return 0;
 	}
 	info.header_ok = true;
-	info.sequence = get64(buf + 16);
+	info.sequence = tl_get64(buf + 16);
 	info.good_end = pos;
 	while (pos < len) {
 		size_t flen;
@@ -230,7 +209,7 @@ int tl_journal_scan(const uint8_t *buf, size_t len, const char *file,
 			pos = next;
 			continue;
 		}
-		int64_t t = (int64_t)get64(buf + pos + 8);
+		int64_t t = (int64_t)tl_get64(buf + pos + 8);
 
 		info.sealed = kind == FRAME_SEAL;
 		if (kind == FRAME_RECORD) {
@@ -598,7 +577,7 @@ static int roll(struct tl_journal *j)
 
 	if (!f)
 		return j->err;
-	put64(f + TL_JOURNAL_FRAME_LEN, j->seg_records);
+	tl_put64(f + TL_JOURNAL_FRAME_LEN, j->seg_records);
 	frame_make(f, SEAL_MAGIC, s->max_time, 8);
 	j->n += SEAL_LEN;
 	s->size += SEAL_LEN;
@@ -743,7 +722,7 @@ static int64_t sealed_max_time(struct tl_journal *j, const char *name, uint64_t 
 		    pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) && header_ok(h) &&
 		    pread(fd, t, sizeof(t), st.st_size - SEAL_LEN) == (ssize_t)sizeof(t) &&
 		    !frame_check(t, sizeof(t), 0, &kind, &flen) && kind == FRAME_SEAL)
-			max_time = (int64_t)get64(t + 8);
+			max_time = (int64_t)tl_get64(t + 8);
 	}
 	close(fd);
 	if (max_time != INT64_MAX || read_whole(j->dirfd, name, &buf, &len) < 0)

@@ -42,6 +42,7 @@
 #include <zlib.h>
 
 #include <tripline/fs.h>
+#include <tripline/le.h>
 #include <tripline/outbox.h>
 
 #define FRAME_LEN     24 /* u32 len, u32 crc, u64 seq, i64 time */
@@ -87,28 +88,6 @@ struct tl_outbox {
 
 /* ---- the format ------------------------------------------------------------------------- */
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 /* The checksum of a frame: seq and time (bytes 8..23 of the header), then the payload. */
 static uint32_t frame_crc(const uint8_t *h, const void *payload, size_t len)
 {
@@ -121,17 +100,17 @@ static uint32_t frame_crc(const uint8_t *h, const void *payload, size_t len)
 /* The frame header of @len payload bytes at @p. */
 static void frame_make(uint8_t *h, uint64_t seq, int64_t now_ns, const void *p, size_t len)
 {
-	put32(h, (uint32_t)len);
-	put64(h + 8, seq);
-	put64(h + 16, (uint64_t)now_ns);
-	put32(h + 4, frame_crc(h, p, len));
+	tl_put32(h, (uint32_t)len);
+	tl_put64(h + 8, seq);
+	tl_put64(h + 16, (uint64_t)now_ns);
+	tl_put32(h + 4, frame_crc(h, p, len));
 }
 
 static void ack_make(uint8_t *a, uint64_t seq)
 {
-	put64(a, seq);
-	put32(a + 8, (uint32_t)crc32(0L, a, 8));
-	put32(a + 12, 0);
+	tl_put64(a, seq);
+	tl_put32(a + 8, (uint32_t)crc32(0L, a, 8));
+	tl_put32(a + 12, 0);
 }
 
 static bool name_ok(const char *s)
@@ -232,12 +211,12 @@ static int ack_read(int dirfd, const char *name, uint64_t *ret_ack, const char *
 		return r;
 	if (got != ACK_LEN)
 		*ret_why = got < ACK_LEN ? "shorter than 16 bytes" : "longer than 16 bytes";
-	else if (get32(a + 8) != (uint32_t)crc32(0L, a, 8))
+	else if (tl_get32(a + 8) != (uint32_t)crc32(0L, a, 8))
 		*ret_why = "bad checksum";
-	else if (get32(a + 12) != 0 || get64(a) == 0)
+	else if (tl_get32(a + 12) != 0 || tl_get64(a) == 0)
 		*ret_why = "bad seq or padding";
 	else {
-		*ret_ack = get64(a);
+		*ret_ack = tl_get64(a);
 		return 0;
 	}
 	return TL_ECORRUPT;
@@ -384,7 +363,7 @@ static int scan_log(int fd, uint64_t ack, struct sink *s, struct scan *ret)
 			sc.why = "torn frame (shorter than its header)";
 			break;
 		}
-		const uint32_t len = get32(rd.buf + rd.start);
+		const uint32_t len = tl_get32(rd.buf + rd.start);
 
 		if (len == 0 || len > TL_OUTBOX_MAX_ENTRY) {
 			sc.why = "bad frame length";
@@ -397,11 +376,11 @@ static int scan_log(int fd, uint64_t ack, struct sink *s, struct scan *ret)
 			break;
 		}
 		h = rd.buf + rd.start;
-		if (get32(h + 4) != frame_crc(h, h + FRAME_LEN, len)) {
+		if (tl_get32(h + 4) != frame_crc(h, h + FRAME_LEN, len)) {
 			sc.why = "bad checksum";
 			break;
 		}
-		const uint64_t seq = get64(h + 8);
+		const uint64_t seq = tl_get64(h + 8);
 
 		if (seq == 0 || (sc.last_seq && seq != sc.last_seq + 1)) {
 			sc.why = "seq out of order";
@@ -814,8 +793,8 @@ int tl_outbox_peek(struct tl_outbox *o, size_t sink, struct tl_outbox_entry *ret
 		return r;
 	const uint8_t *h = o->rbuf;
 
-	if (got < need || get32(h) != e.len || get64(h + 8) != e.seq ||
-	    get32(h + 4) != frame_crc(h, h + FRAME_LEN, e.len)) {
+	if (got < need || tl_get32(h) != e.len || tl_get64(h + 8) != e.seq ||
+	    tl_get32(h + 4) != frame_crc(h, h + FRAME_LEN, e.len)) {
 		ret->seq = e.seq;
 		ret->enqueued_ns = 0;
 		tl_buf_reset(&ret->data);
@@ -826,7 +805,7 @@ int tl_outbox_peek(struct tl_outbox *o, size_t sink, struct tl_outbox_entry *ret
 	if (!tl_buf_ok(&ret->data))
 		return -ENOMEM;
 	ret->seq = e.seq;
-	ret->enqueued_ns = (int64_t)get64(h + 16);
+	ret->enqueued_ns = (int64_t)tl_get64(h + 16);
 	return 1;
 }
 

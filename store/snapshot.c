@@ -22,6 +22,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include <tripline/fs.h>
 #include <tripline/snapshot.h>
 
 #define TRAILER_RESERVE 512u
@@ -54,21 +55,6 @@ static bool contains(const char *s, size_t n, const char *what)
 	return false;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = write(fd, p, n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 static int zstd_err(size_t z)
 {
 	return ZSTD_getErrorCode(z) == ZSTD_error_memory_allocation ? -ENOMEM : TL_ECOMPRESS;
@@ -93,7 +79,7 @@ static int feed(struct tl_snapshot *w, const void *p, size_t n, ZSTD_EndDirectiv
 		w->produced += ob.pos - w->out_len;
 		w->out_len = ob.pos;
 		if (w->out_len == w->out_cap || (op != ZSTD_e_continue && left == 0)) {
-			w->err = write_all(w->fd, w->out, w->out_len);
+			w->err = tl_write_all(w->fd, w->out, w->out_len);
 			if (w->err)
 				return w->err;
 			w->out_len = 0;

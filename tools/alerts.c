@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <tripline/error.h>
+#include <tripline/fs.h>
 #include <tripline/outbox.h>
 #include <tripline/time.h>
 
@@ -123,21 +124,6 @@ fail:
 	return r;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int tl_alerts_event(struct tl_alerts *a, const struct tl_trigger *t, const struct tl_symtab *syms,
 		    const char *line, size_t len)
 {
@@ -153,7 +139,7 @@ int tl_alerts_event(struct tl_alerts *a, const struct tl_trigger *t, const struc
 
 		if (!tl_sink_wants(f->s, &ev))
 			continue;
-		if ((r = write_all(f->fd, line, len)) < 0) {
+		if ((r = tl_write_all(f->fd, line, len)) < 0) {
 			snprintf(a->errmsg, sizeof(a->errmsg), "sink '%s': '%s': %s", f->s->name,
 				 f->s->path, tl_strerror(r));
 			return r;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <tripline/engine.h>
+#include <tripline/fs.h>
 
 struct named_series {
 	const struct tl_series_stats *s;
@@ -93,28 +94,13 @@ void tl_stats_series(struct tl_buf *b, const struct tl_shards *shards, const str
 	free(ns);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int tl_stats_write(const char *path, const struct tl_buf *b)
 {
 	char tmp[4096];
 	int fd, r;
 
 	if (strcmp(path, "-") == 0) {
-		r = write_all(STDOUT_FILENO, b->p, b->n);
+		r = tl_write_all(STDOUT_FILENO, b->p, b->n);
 		return r;
 	}
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
@@ -122,7 +108,7 @@ int tl_stats_write(const char *path, const struct tl_buf *b)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	r = write_all(fd, b->p, b->n);
+	r = tl_write_all(fd, b->p, b->n);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
