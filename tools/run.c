@@ -1607,6 +1607,7 @@ static void reload(struct run *rn)
 	}
 	if ((r = tl_config_load(rn->config_path, &nc, err, sizeof(err))) < 0) {
 		tl_err("run: SIGHUP: %s; the rules in force stay", err);
+		tl_config_free(&nc); /* what the load got to */
 		rn->reload_failures++;
 		return;
 	}
