@@ -1104,6 +1104,8 @@ static void emit(struct tl_engine *e, struct series *s, enum tl_rule r, uint8_t 
 		.unit = o->unit,
 		.fallback = cfg->fallback,
 		.owner = cfg->owner,
+		.incident_commander = cfg->incident_commander,
+		.comms_owner = cfg->comms_owner,
 	};
 	if (type != TL_TRIGGER_FIRE)
 		t->impact = rs->impact;

@@ -87,6 +87,15 @@ static void put_num(struct tl_buf *b, const char *key, double v)
 		tl_buf_json_num(b, v);
 }
 
+/* A member from the config (owner and the like): written only when set. */
+static void put_opt_str(struct tl_buf *b, const char *key, const char *s)
+{
+	if (!s || !s[0])
+		return;
+	tl_buf_printf(b, ",\"%s\":", key);
+	tl_buf_json_str(b, s, strlen(s));
+}
+
 void tl_trigger_json(const struct tl_trigger *t, const struct tl_symtab *syms, struct tl_buf *b)
 {
 	tl_trigger_json_ex(t, syms, NULL, b);
@@ -154,10 +163,9 @@ void tl_trigger_json_ex(const struct tl_trigger *t, const struct tl_symtab *syms
 		tl_buf_json_str(b, t->reason, strlen(t->reason));
 		tl_buf_puts(b, "}");
 	}
-	if (t->owner && t->owner[0]) {
-		tl_buf_puts(b, ",\"owner\":");
-		tl_buf_json_str(b, t->owner, strlen(t->owner));
-	}
+	put_opt_str(b, "owner", t->owner);
+	put_opt_str(b, "incident_commander", t->incident_commander);
+	put_opt_str(b, "comms_owner", t->comms_owner);
 	if (x && x->tail)
 		tl_buf_put(b, x->tail, x->tail_len);
 	tl_buf_puts(b, "}\n");

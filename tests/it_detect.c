@@ -270,6 +270,70 @@ Test(detect, a_deployment_override_in_the_config_changes_the_outcome)
 	free(t);
 }
 
+static void write_file(const char *rel, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	cr_assert(ne(ptr, f = fopen(path, "w"), NULL), "%s", path);
+	fputs(text, f);
+	cr_assert(eq(int, fclose(f), 0));
+}
+
+/* @s with every @cut taken out, in place. */
+static void remove_all(char *s, const char *cut)
+{
+	const size_t n = strlen(cut);
+	char *p;
+
+	while ((p = strstr(s, cut)) != NULL)
+		memmove(p, p + n, strlen(p + n) + 1);
+}
+
+Test(detect, the_incident_commander_and_comms_owner_follow_the_owner_only_when_set)
+{
+	write_file("owner.yaml", "deployments:\n  support-gpt4o: {owner: svc-oncall}\n");
+	write_file("people.yaml", "deployments:\n"
+				  "  support-gpt4o:\n"
+				  "    owner: svc-oncall\n"
+				  "    incident_commander: ic-dana\n"
+				  "    comms_owner: comms-eli\n");
+	cr_assert(eq(int, run("replay --quiet --out o1 --config owner.yaml day > o.ndjson"), 0));
+	cr_assert(eq(int, run("replay --quiet --out o2 --config people.yaml day > p.ndjson"), 0));
+	char *o = slurp("o.ndjson"), *p = slurp("p.ndjson"), *q = p, *l;
+	size_t with = 0, without = 0;
+
+	/* every event of the deployment names all three, right after one another; the others
+	 * name none */
+	while ((l = th_next_line(&q))) {
+		if (strstr(l, "\"deployment\":\"support-gpt4o\"")) {
+			cr_assert(ne(ptr,
+				     strstr(l, "\"owner\":\"svc-oncall\",\"incident_commander\":"
+					       "\"ic-dana\",\"comms_owner\":\"comms-eli\""),
+				     NULL),
+				  "%s", l);
+			with++;
+		} else {
+			cr_assert(eq(ptr, strstr(l, "\"owner\""), NULL), "%s", l);
+			cr_assert(eq(ptr, strstr(l, "\"incident_commander\""), NULL), "%s", l);
+			cr_assert(eq(ptr, strstr(l, "\"comms_owner\""), NULL), "%s", l);
+			without++;
+		}
+	}
+	cr_assert(ge(sz, with, 2), "the latency incident's trigger and resolved");
+	cr_assert(ge(sz, without, 2));
+	/* without them, the events are what they were to the byte */
+	cr_assert(eq(ptr, strstr(o, "incident_commander"), NULL));
+	cr_assert(eq(ptr, strstr(o, "comms_owner"), NULL));
+	free(p); /* cut into lines above */
+	p = slurp("p.ndjson");
+	remove_all(p, ",\"incident_commander\":\"ic-dana\",\"comms_owner\":\"comms-eli\"");
+	cr_assert(eq(str, p, o));
+	free(o);
+	free(p);
+}
+
 Test(detect, config_errors_name_the_file_and_line)
 {
 	const struct {
@@ -289,6 +353,15 @@ Test(detect, config_errors_name_the_file_and_line)
 		{ "deployments:\n  chat:\n    latency: {factor: x}\n",
 		  "c.yaml:3: key 'factor': expected a number" },
 		{ "bogus: 1\n", "c.yaml:1: key 'bogus': unknown" },
+		/* people are named per deployment, as the owner is */
+		{ "rules:\n  incident_commander: ic-dana\n",
+		  "c.yaml:2: key 'incident_commander': unknown in rules" },
+		{ "rules: {comms_owner: comms-eli}\n",
+		  "c.yaml:1: key 'comms_owner': unknown in rules" },
+		{ "deployments:\n  chat:\n    incident_commander: "
+		  "x2345678901234567890123456789012345678901234567890123456789012345678901234567890"
+		  "\n",
+		  "c.yaml:3: key 'incident_commander': longer than 79 characters" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

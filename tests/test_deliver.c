@@ -656,6 +656,12 @@ Test(deliver, filter_takes_what_every_condition_allows)
 		{ 4, 0, false, true, { 1, 2, "x", "" }, false },
 		{ 3, 1u << 1, true, true, { 1, 3, "d1", "team-a" }, true },
 		{ 3, 1u << 1, true, true, { 1, 4, "d1", "team-a" }, false },
+		/* owners: the incident commander or the comms owner matches too */
+		{ 4, 0, false, true, { 1, 2, "x", "", "team-a", NULL }, true },
+		{ 4, 0, false, true, { 1, 2, "x", "team-b", NULL, "team-a" }, true },
+		{ 4, 0, false, true, { 1, 2, "x", "team-b", "team-c", "team-d" }, false },
+		{ 4, 0, false, false, { 1, 2, "x", "team-b", "team-c", "team-d" }, true },
+		{ 4, 0, true, true, { 1, 2, "d3", "", "team-a", "team-a" }, false },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {

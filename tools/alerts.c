@@ -130,7 +130,9 @@ int tl_alerts_event(struct tl_alerts *a, const struct tl_trigger *t, const struc
 	const struct tl_sink_event ev = { .rule = t->rule,
 					  .severity = t->severity,
 					  .deployment = tl_symtab_str(syms, t->deployment, NULL),
-					  .owner = t->owner ? t->owner : "" };
+					  .owner = t->owner ? t->owner : "",
+					  .incident_commander = t->incident_commander,
+					  .comms_owner = t->comms_owner };
 	const int64_t now = wall_ns();
 	int r;
 

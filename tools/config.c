@@ -297,6 +297,10 @@ static const struct opt deployment_opts[] = {
 	  "the deployment to fail over to on Sev0/Sev1", sizeof(((struct tl_rules *)0)->fallback) },
 	{ "owner", O_STRING, OFF(struct tl_rules, owner), 0, 0, "who is paged for it",
 	  sizeof(((struct tl_rules *)0)->owner) },
+	{ "incident_commander", O_STRING, OFF(struct tl_rules, incident_commander), 0, 0,
+	  "who runs its incidents", sizeof(((struct tl_rules *)0)->incident_commander) },
+	{ "comms_owner", O_STRING, OFF(struct tl_rules, comms_owner), 0, 0,
+	  "who tells the affected teams", sizeof(((struct tl_rules *)0)->comms_owner) },
 };
 
 static const struct opt price_opts[] = {
@@ -1224,7 +1228,9 @@ void tl_config_example(FILE *f)
 	      "                          # names compare case-insensitively\n"
 	      "  support-gpt4o:           # (an example)\n"
 	      "    fallback: support-gpt4o-mini   # the deployment to fail over to on Sev0/Sev1\n"
-	      "    owner: assist-oncall           # who is paged for it\n"
+	      "    owner: assist-oncall           # who is paged for it; these three travel in\n"
+	      "    incident_commander: assist-ic  # every event and payload, and sinks can\n"
+	      "    comms_owner: assist-comms      # filter on them (owners:)\n"
 	      "    cost: {daily_budget_usd: 4000}\n"
 	      "    latency: {factor: 2.5}\n"
 	      "source:                   # for streaming (tripline run); replay ignores it\n"
@@ -1256,7 +1262,10 @@ void tl_config_example(FILE *f)
 		    "    min_severity: Sev2              # Sev2, Sev1 and Sev0 only\n"
 		    "    rules: [latency, errors, guardrail]           # filters: rules, "
 		    "deployments,\n"
-		    "    owners: [assist-oncall]                       # owners (absent: all)\n",
+		    "    owners: [assist-oncall]                       # owners (absent: all); an\n"
+		    "                                    # event matches when its owner,\n"
+		    "                                    # incident_commander or comms_owner is\n"
+		    "                                    # listed\n",
 		    m);
 		print_table(m, "    ", sink_opts + 4, N(sink_opts) - 4, &example_sink);
 		fputs("  - {type: file, path: alerts.ndjson}\n"

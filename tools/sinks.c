@@ -10,7 +10,7 @@
 #include <strings.h>
 
 /* @s in @list (any @s when the list is empty); deployment names compare as the config's
- * deployments: case-insensitively */
+ * deployments: case-insensitively. A NULL @s is in no list that has entries. */
 static bool listed(char *const *list, size_t n, const char *s, bool nocase)
 {
 	if (!n)
@@ -29,8 +29,12 @@ bool tl_sink_wants(const struct tl_sink *s, const struct tl_sink_event *ev)
 		return false;
 	if (f->rules && (ev->rule >= 32 || !(f->rules & (UINT32_C(1) << ev->rule))))
 		return false;
-	return listed(f->deployments, f->n_deployments, ev->deployment, true) &&
-	       listed(f->owners, f->n_owners, ev->owner, false);
+	if (!listed(f->deployments, f->n_deployments, ev->deployment, true))
+		return false;
+	/* owners: any of the people the event names (entries are never empty) */
+	return listed(f->owners, f->n_owners, ev->owner, false) ||
+	       listed(f->owners, f->n_owners, ev->incident_commander, false) ||
+	       listed(f->owners, f->n_owners, ev->comms_owner, false);
 }
 
 /* memset that the compiler may not drop for a buffer about to be freed */

@@ -27,7 +27,8 @@ struct tl_sink_filter {
 	uint32_t rules;       /* bit per enum tl_rule; 0: every rule */
 	char **deployments;
 	size_t n_deployments;
-	char **owners; /* the deployment's configured owner */
+	char **owners; /* the event's owner, incident_commander or comms_owner (the
+			* deployment's, from the config) is one of these */
 	size_t n_owners;
 };
 
@@ -63,7 +64,9 @@ struct tl_sink_event {
 	uint8_t rule;     /* enum tl_rule */
 	uint8_t severity; /* 0..4 */
 	const char *deployment;
-	const char *owner; /* "" when none is configured */
+	const char *owner;              /* "" when none is configured */
+	const char *incident_commander; /* "" or NULL when none is configured */
+	const char *comms_owner;
 };
 
 /** tl_sink_wants() - does @s take @ev? Thread: any. */

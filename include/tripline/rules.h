@@ -68,8 +68,10 @@ struct tl_rules {
 	struct tl_rule_rate guardrail, errors, throttling;
 	struct tl_rule_refusal refusal;
 	struct tl_rule_cost cost;
-	char fallback[80]; /* deployment to fail over to (Sev0/Sev1), "" for none */
-	char owner[80];    /* who is paged, "" for none */
+	char fallback[80];           /* deployment to fail over to (Sev0/Sev1), "" for none */
+	char owner[80];              /* who is paged, "" for none */
+	char incident_commander[80]; /* who runs the incident, "" for none */
+	char comms_owner[80];        /* who tells the affected teams, "" for none */
 };
 
 /** tl_rules_defaults() - the runbook's numbers. */

@@ -48,7 +48,9 @@ struct tl_trigger {
 	uint8_t action;       /* enum tl_action */
 	uint8_t unit;         /* enum tl_measure */
 	const char *fallback; /* the failover target (from the config; outlives the event) */
-	const char *owner;
+	const char *owner;    /* these three: "" or NULL for none */
+	const char *incident_commander; /* (the config's; each outlives the event) */
+	const char *comms_owner;
 	struct tl_impact {
 		uint64_t requests, errors_5xx, throttled_429, guardrail_failed, refusals;
 		double cost_usd;
