@@ -2,11 +2,12 @@
  * store/state.c - the replay state's text form (see tripline/state.h).
  *
  * Layout, little-endian: "TLS" and the version byte; the six engine durations (i64); the
- * rules, field by field in the order of RULE_FIELDS; the price table (u32 count, then per
- * price: name (u16 length, bytes), input, cached_input, output (f64)); resource and
- * deployment (u16 length, bytes); from (i64); the seed: last_minute (i64), horizon (u32),
- * lat (u16 each), ref, mflag (u8 each), then the per-minute spend arrays, hours, and the
- * hourly rule's state. Text: base64 of all that.
+ * rules, field by field in the order of RULE_FIELDS, then fallback and owner (u16 length,
+ * bytes) and, from version 2, incident_commander and comms_owner (the same); the price table
+ * (u32 count, then per price: name (u16 length, bytes), input, cached_input, output (f64));
+ * resource and deployment (u16 length, bytes); from (i64); the seed: last_minute (i64),
+ * horizon (u32), lat (u16 each), ref, mflag (u8 each), then the per-minute spend arrays,
+ * hours, and the hourly rule's state. Text: base64 of all that.
  */
 #include <errno.h>
 #include <math.h>
@@ -137,8 +138,11 @@ void tl_state_encode(const struct tl_replay_state *st, struct tl_buf *b)
 	const struct tl_rules *r = &st->rules;
 	const struct tl_series_seed *sd = st->seed;
 
+	/* version 1 when it says all there is: what older readers take */
+	const bool v2 = r->incident_commander[0] || r->comms_owner[0];
+
 	put(&o, "TLS", 3);
-	put_le(&o, TL_STATE_VERSION, 1);
+	put_le(&o, v2 ? TL_STATE_VERSION : 1, 1);
 	put_i(&o, st->lateness_ns);
 	put_i(&o, st->bucket_ns);
 	put_i(&o, st->horizon_ns);
@@ -150,6 +154,10 @@ void tl_state_encode(const struct tl_replay_state *st, struct tl_buf *b)
 #undef X
 	put_str(&o, r->fallback);
 	put_str(&o, r->owner);
+	if (v2) {
+		put_str(&o, r->incident_commander);
+		put_str(&o, r->comms_owner);
+	}
 	put_le(&o, st->n_prices, 4);
 	for (size_t i = 0; i < st->n_prices; i++) {
 		put_str(&o, st->prices[i].model);
@@ -381,7 +389,9 @@ int tl_state_decode(const char *text, size_t n, struct tl_replay_state *st, char
 		goto bad;
 	}
 	in.off = 3;
-	if (get_le(&in, 1) != TL_STATE_VERSION) {
+	const uint64_t version = get_le(&in, 1);
+
+	if (version != 1 && version != TL_STATE_VERSION) {
 		why = "a replay state of another version of tripline";
 		goto bad;
 	}
@@ -399,6 +409,10 @@ int tl_state_decode(const char *text, size_t n, struct tl_replay_state *st, char
 #undef X
 	get_str(&in, r->fallback, sizeof(r->fallback));
 	get_str(&in, r->owner, sizeof(r->owner));
+	if (version >= 2) {
+		get_str(&in, r->incident_commander, sizeof(r->incident_commander));
+		get_str(&in, r->comms_owner, sizeof(r->comms_owner));
+	}
 	const uint32_t np = (uint32_t)get_le(&in, 4);
 
 	if (in.bad || np > MAX_PRICES) {

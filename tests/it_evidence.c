@@ -195,6 +195,38 @@ Test(evidence, every_snapshot_reads_with_zstdcat_and_replays_to_its_trigger)
 	free(text);
 }
 
+Test(evidence, a_snapshot_replays_to_the_owner_incident_commander_and_comms_owner)
+{
+	/* they are in the snapshot's replay state, as the owner is */
+	FILE *f;
+	char path[256];
+	const char *people = "\"owner\":\"svc-oncall\",\"incident_commander\":\"ic-dana\","
+			     "\"comms_owner\":\"comms-eli\"";
+
+	(void)snprintf(path, sizeof(path), "%s/people.yaml", dir);
+	cr_assert(ne(ptr, f = fopen(path, "w"), NULL));
+	fputs("deployments:\n  support-gpt4o: {owner: svc-oncall, incident_commander: ic-dana, "
+	      "comms_owner: comms-eli}\n",
+	      f);
+	fclose(f);
+	cr_assert(eq(int, run("replay --quiet --config people.yaml --out out day > t.ndjson"), 0));
+	cr_assert(eq(int,
+		     sh("grep '\"type\":\"trigger\".*\"deployment\":\"support-gpt4o\"' t.ndjson "
+			"| head -1 > trig.ndjson"),
+		     0));
+	char *t = slurp("trig.ndjson"), snap[128];
+
+	cr_assert(ne(ptr, strstr(t, people), NULL), "%s", t);
+	cr_assert(th_field(t, "snapshot", snap, sizeof(snap)), "%s", t);
+	(void)snprintf(path, sizeof(path), "replay out/%s > rerun.ndjson", snap);
+	cr_assert(eq(int, run(path), 0));
+	char *r = slurp("rerun.ndjson");
+
+	cr_assert(ne(ptr, strstr(r, people), NULL), "%s", r);
+	free(r);
+	free(t);
+}
+
 Test(evidence, snapshots_are_the_same_bytes_at_any_thread_count)
 {
 	cr_assert(eq(int, run("replay --quiet --out o1 day > t1.ndjson"), 0));

@@ -105,6 +105,57 @@ Test(state, what_is_encoded_decodes_the_same)
 	tl_buf_fini(&t);
 }
 
+Test(state, the_incident_commander_and_comms_owner_make_version_2_and_decode)
+{
+	struct tl_replay_state a, b;
+	struct tl_buf t1 = { 0 }, t2 = { 0 };
+	char err[200];
+
+	/* without them: version 1, the layout older readers take ("TLS" 1 is "VExTAQ") */
+	some_state(&a);
+	tl_state_encode(&a, &t1);
+	cr_assert(tl_buf_ok(&t1));
+	cr_assert(eq(int, strncmp(t1.p, "VExTAQ", 6), 0), "%.8s", t1.p);
+	cr_assert(eq(int, tl_state_decode(t1.p, t1.n, &b, err, sizeof(err)), 0), "%s", err);
+	cr_assert(eq(str, b.rules.owner, "assist-oncall"));
+	cr_assert(eq(str, b.rules.incident_commander, ""));
+	cr_assert(eq(str, b.rules.comms_owner, ""));
+	tl_state_fini(&b);
+
+	/* with either: version 2 ("TLS" 2 is "VExTAg"), and both come back */
+	strcpy(a.rules.incident_commander, "assist-ic");
+	strcpy(a.rules.comms_owner, "assist-comms");
+	tl_state_encode(&a, &t2);
+	cr_assert(tl_buf_ok(&t2));
+	cr_assert(eq(int, strncmp(t2.p, "VExTAg", 6), 0), "%.8s", t2.p);
+	cr_assert(eq(int, tl_state_decode(t2.p, t2.n, &b, err, sizeof(err)), 0), "%s", err);
+	cr_assert(eq(str, b.rules.owner, "assist-oncall"));
+	cr_assert(eq(str, b.rules.incident_commander, "assist-ic"));
+	cr_assert(eq(str, b.rules.comms_owner, "assist-comms"));
+	cr_assert(eq(str, b.deployment, "support-gpt4o"));
+	cr_assert(eq(i64, b.from, a.from));
+	tl_state_fini(&b);
+	tl_buf_reset(&t2);
+	a.rules.incident_commander[0] = 0;
+	tl_state_encode(&a, &t2);
+	cr_assert(eq(int, strncmp(t2.p, "VExTAg", 6), 0), "the comms owner alone: %.8s", t2.p);
+	cr_assert(eq(int, tl_state_decode(t2.p, t2.n, &b, err, sizeof(err)), 0), "%s", err);
+	cr_assert(eq(str, b.rules.incident_commander, ""));
+	cr_assert(eq(str, b.rules.comms_owner, "assist-comms"));
+	tl_state_fini(&b);
+
+	/* a version this tripline does not know is refused */
+	tl_buf_reset(&t2);
+	strcpy(a.rules.incident_commander, "assist-ic");
+	tl_state_encode(&a, &t2);
+	t2.p[5] = 'w'; /* "TLS" 3 is "VExTAw" */
+	cr_assert(eq(int, tl_state_decode(t2.p, t2.n, &b, err, sizeof(err)), TL_EVALUE));
+	cr_assert(ne(ptr, strstr(err, "another version"), NULL), "%s", err);
+	tl_series_seed_free(a.seed);
+	tl_buf_fini(&t1);
+	tl_buf_fini(&t2);
+}
+
 Test(state, cut_or_altered_text_is_refused)
 {
 	struct tl_replay_state a, b;

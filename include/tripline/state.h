@@ -14,7 +14,9 @@
 #include <tripline/engine.h>
 #include <tripline/rules.h>
 
-#define TL_STATE_VERSION 1
+/* 2 adds the rules' incident_commander and comms_owner; a state without either is still
+ * written as version 1, byte for byte as before, and both versions decode. */
+#define TL_STATE_VERSION 2
 
 struct tl_replay_state {
 	int64_t lateness_ns, bucket_ns, horizon_ns, min_history_ns, hold_ns, update_every_ns;
