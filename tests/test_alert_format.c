@@ -737,6 +737,102 @@ Test(alert_format, alertmanager_ends_an_alert_only_when_resolved)
 	free(res);
 }
 
+/* ---- the people: owner, incident commander, comms owner ------------------------------------ */
+
+#define OWNER  "\"owner\":\"assist-oncall\""
+#define PEOPLE OWNER ",\"incident_commander\":\"ic-dana\",\"comms_owner\":\"comms-eli\""
+
+Test(alert_format, the_incident_commander_and_comms_owner_go_where_the_owner_goes)
+{
+	char *line = replace(LAT_TRIGGER, OWNER, PEOPLE);
+	char *want = dup_n(line, strlen(line) - 1), *body, *desc;
+
+	body = render(line, TL_ALERT_FMT_JSON);
+	cr_assert(eq(str, body, want), "the event as tripline wrote it, members in order");
+	free(body);
+	body = render(line, TL_ALERT_FMT_PAGERDUTY);
+	expect(body, "payload.custom_details.owner", "assist-oncall");
+	expect(body, "payload.custom_details.incident_commander", "ic-dana");
+	expect(body, "payload.custom_details.comms_owner", "comms-eli");
+	free(body);
+	body = render(line, TL_ALERT_FMT_AZURE);
+	expect(body, "data.alertContext.owner", "assist-oncall");
+	expect(body, "data.alertContext.incident_commander", "ic-dana");
+	expect(body, "data.alertContext.comms_owner", "comms-eli");
+	free(body);
+	body = render(line, TL_ALERT_FMT_SLACK);
+	expect_field(body, "Owner", "*Owner*\nassist-oncall");
+	expect_field(body, "Incident commander", "*Incident commander*\nic-dana");
+	expect_field(body, "Comms owner", "*Comms owner*\ncomms-eli");
+	free(body);
+	body = render(line, TL_ALERT_FMT_TEAMS);
+	expect(body, "attachments.0.content.body.2.facts.5.title", "Owner");
+	expect(body, "attachments.0.content.body.2.facts.6.title", "Incident commander");
+	expect(body, "attachments.0.content.body.2.facts.6.value", "ic-dana");
+	expect(body, "attachments.0.content.body.2.facts.7.title", "Comms owner");
+	expect(body, "attachments.0.content.body.2.facts.7.value", "comms-eli");
+	expect(body, "attachments.0.content.body.2.facts.8.title", "Incident");
+	free(body);
+	body = render(line, TL_ALERT_FMT_ALERTMANAGER);
+	expect(body, "0.labels.owner", "assist-oncall");
+	expect(body, "0.labels.incident_commander", "ic-dana");
+	expect(body, "0.labels.comms_owner", "comms-eli");
+	desc = jget(body, "0.annotations.description");
+	cr_assert(strstr(desc, "\nOwner: assist-oncall\nIncident commander: ic-dana\n"
+			       "Comms owner: comms-eli\nIncident: tl-7ddc56d885b80a96") != NULL,
+		  "%s", desc);
+	free(desc);
+	free(body);
+	free(want);
+	free(line);
+}
+
+Test(alert_format, an_event_without_them_renders_none_of_them)
+{
+	for (size_t i = 0; i < N_LINES; i++)
+		for (int f = 0; f < TL_ALERT_FMT_COUNT; f++) {
+			char *body = render(lines[i], (enum tl_alert_fmt)f);
+
+			cr_assert(strstr(body, "incident_commander") == NULL, "%s", body);
+			cr_assert(strstr(body, "comms_owner") == NULL, "%s", body);
+			cr_assert(strstr(body, "Incident commander") == NULL, "%s", body);
+			cr_assert(strstr(body, "Comms owner") == NULL, "%s", body);
+			free(body);
+		}
+}
+
+Test(alert_format, a_comms_owner_alone_is_rendered_without_an_owner)
+{
+	char *line =
+	    replace(ERR_TRIGGER, ",\"snapshot\"", ",\"comms_owner\":\"comms-eli\",\"snapshot\"");
+	char *body = render(line, TL_ALERT_FMT_ALERTMANAGER);
+
+	expect_absent(body, "0.labels.owner");
+	expect_absent(body, "0.labels.incident_commander");
+	expect(body, "0.labels.comms_owner", "comms-eli");
+	free(body);
+	body = render(line, TL_ALERT_FMT_SLACK);
+	cr_assert_not(slack_field(body, "Owner") != NULL);
+	expect_field(body, "Comms owner", "*Comms owner*\ncomms-eli");
+	free(body);
+	free(line);
+}
+
+Test(alert_format, slack_gets_at_most_ten_fields_with_every_fact_present)
+{
+	/* a resolved event (duration, impact) with a snapshot and all three people: every
+	 * fact at once; the incident goes to the context line, so ten fields, Slack's limit */
+	char *line = replace(LAT_RESOLVED, OWNER,
+			     PEOPLE ",\"snapshot\":\"snapshots/tl-7ddc56d885b80a96.ndjson.zst\"");
+	char *body = render(line, TL_ALERT_FMT_SLACK);
+
+	expect_prefix(body, "blocks.2.fields.0.text", "*Severity*");
+	expect(body, "blocks.2.fields.9.text", "*Comms owner*\ncomms-eli");
+	expect_absent(body, "blocks.2.fields.10");
+	free(body);
+	free(line);
+}
+
 /* ---- hostile and partial input ------------------------------------------------------------ */
 
 Test(alert_format, quotes_backslashes_and_controls_in_names_are_escaped_everywhere)

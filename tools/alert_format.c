@@ -73,6 +73,8 @@ enum {
 	S_T_PROMPT_VERSION,
 	S_T_DEPLOYMENT,
 	S_OWNER,
+	S_COMMANDER,
+	S_COMMS,
 	S_SNAPSHOT,
 	S_P_PATH,
 	S_P_FILE,
@@ -154,6 +156,8 @@ static int keys_init(struct tl_alert_format *af)
 		{ "recent_changes_omitted", S_OMITTED, 0, NULL },
 		{ "action", S_ACTION, 0, &af->action },
 		{ "owner", S_OWNER, 0, NULL },
+		{ "incident_commander", S_COMMANDER, 0, NULL },
+		{ "comms_owner", S_COMMS, 0, NULL },
 		{ "snapshot", S_SNAPSHOT, 0, &af->snap },
 	};
 	const struct tl_jkey_spec change[] = {
@@ -373,6 +377,8 @@ static int fill(struct tl_alert_format *af, char *err, size_t err_len)
 	ev->model_version = str_of(&v[S_MODEL_VERSION]);
 	ev->unit = str_of(&v[S_UNIT]);
 	ev->owner = str_of(&v[S_OWNER]);
+	ev->incident_commander = str_of(&v[S_COMMANDER]);
+	ev->comms_owner = str_of(&v[S_COMMS]);
 	ev->observed = num_of(&v[S_OBSERVED]);
 	ev->baseline = num_of(&v[S_BASELINE]);
 	ev->threshold = num_of(&v[S_THRESHOLD]);
@@ -645,6 +651,14 @@ static const char *type_name(const struct tl_alert_event *ev)
 	return names[ev->type <= TL_ALERT_RESOLVED ? ev->type : 0];
 }
 
+/* owner, incident_commander, comms_owner: those the event names */
+static void put_people(struct tl_buf *b, const struct tl_alert_event *ev)
+{
+	kv_str(b, "owner", ev->owner);
+	kv_str(b, "incident_commander", ev->incident_commander);
+	kv_str(b, "comms_owner", ev->comms_owner);
+}
+
 /* The event, members in the engine's order. */
 static void put_event(struct tl_buf *b, const struct tl_alert_event *ev)
 {
@@ -669,7 +683,7 @@ static void put_event(struct tl_buf *b, const struct tl_alert_event *ev)
 	put_impact(b, ev);
 	put_changes(b, ev);
 	put_action(b, ev);
-	kv_str(b, "owner", ev->owner);
+	put_people(b, ev);
 	kv_str(b, "snapshot", ev->snapshot);
 	tl_buf_puts(b, "}");
 }
@@ -870,7 +884,7 @@ struct fact {
 	size_t off, len;
 };
 
-#define N_FACTS 10
+#define N_FACTS 11
 
 struct facts {
 	struct fact f[N_FACTS];
@@ -879,7 +893,7 @@ struct facts {
 
 static void fact_begin(struct tl_alert_format *af, struct facts *fs, const char *title)
 {
-	assert(fs->n < N_FACTS); /* build_facts() adds at most 9 */
+	assert(fs->n < N_FACTS); /* build_facts() adds at most 11 */
 	fs->f[fs->n] = (struct fact){ title, af->facts.n, 0 };
 }
 
@@ -890,7 +904,8 @@ static void fact_end(struct tl_alert_format *af, struct facts *fs)
 }
 
 /* The facts of a chat message or a description: severity, deployment, observed vs
- * baseline, action, snapshot, duration, impact, owner, incident. */
+ * baseline, action, snapshot, duration, impact, owner, incident commander, comms owner,
+ * incident. Slack takes at most 10 fields: all of these but the incident are 10. */
 static void build_facts(struct tl_alert_format *af, const struct tl_alert_event *ev,
 			struct facts *fs)
 {
@@ -970,6 +985,16 @@ static void build_facts(struct tl_alert_format *af, const struct tl_alert_event 
 	if (ev->owner.s) {
 		fact_begin(af, fs, "Owner");
 		put_s(f, ev->owner);
+		fact_end(af, fs);
+	}
+	if (ev->incident_commander.s) {
+		fact_begin(af, fs, "Incident commander");
+		put_s(f, ev->incident_commander);
+		fact_end(af, fs);
+	}
+	if (ev->comms_owner.s) {
+		fact_begin(af, fs, "Comms owner");
+		put_s(f, ev->comms_owner);
 		fact_end(af, fs);
 	}
 	fact_begin(af, fs, "Incident");
@@ -1085,7 +1110,7 @@ static void render_azure(struct tl_alert_format *af, const struct tl_alert_event
 	put_impact(b, ev);
 	put_changes(b, ev);
 	put_action(b, ev);
-	kv_str(b, "owner", ev->owner);
+	put_people(b, ev);
 	kv_str(b, "snapshot", ev->snapshot);
 	tl_buf_puts(b, "}}}");
 }
@@ -1206,7 +1231,7 @@ static void render_alertmanager(struct tl_alert_format *af, const struct tl_aler
 	kv_str(b, "resource", ev->resource);
 	kv_str(b, "deployment", ev->deployment);
 	kv_str(b, "incident_id", ev->incident_id);
-	kv_str(b, "owner", ev->owner);
+	put_people(b, ev);
 	tl_buf_puts(b, "},\"annotations\":{\"summary\":");
 	tl_buf_reset(&af->text);
 	put_summary(&af->text, ev);

@@ -99,7 +99,7 @@ struct tl_alert_event {
 	uint8_t type;     /* enum tl_alert_type */
 	uint8_t severity; /* 0..4 for Sev0..Sev4 */
 	struct tl_alert_str incident_id, rule, resource, deployment, model, model_version, unit,
-	    owner, snapshot;
+	    owner, incident_commander, comms_owner, snapshot;
 	bool has_updated, has_window_start, has_window_end, has_resolved;
 	int64_t fired_at_ns, updated_at_ns, window_start_ns, window_end_ns, resolved_at_ns;
 	struct tl_alert_num observed, baseline, threshold, duration_s;
