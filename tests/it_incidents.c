@@ -1,7 +1,8 @@
 /*
  * tests/it_incidents.c - `tripline incidents list|show` and `tripline postmortem` as a user
  * runs them, on a journal the test writes with the journal API: three incidents (one with
- * changes, an action, a snapshot, an owner and an impact; one still firing; one bare) and a
+ * changes, an action, a snapshot, an owner and an impact; one still firing, with an incident
+ * commander and a comms owner but no owner; one bare) and a
  * record that is not JSON. What a user checks: ids, times, durations, the timeline's order,
  * owners, and that the same journal gives the same output.
  */
@@ -65,14 +66,16 @@ static const char *const ev_b1 =
     "\"resource\":\"AOAI-CONTOSO-EUS\",\"deployment\":\"chat-mini\",\"fired_at\":\"" DAY
     "07:30:00.000Z\",\"window_start\":\"" DAY "07:25:00.000Z\",\"window_end\":\"" DAY
     "07:30:00.000Z\",\"observed\":0.08,\"baseline\":null,\"threshold\":0.05,\"unit\":\"ratio\","
-    "\"recent_changes\":[],\"action\":{\"kind\":\"investigate\",\"reason\":\"5xx above 5%\"}}";
+    "\"recent_changes\":[],\"action\":{\"kind\":\"investigate\",\"reason\":\"5xx above 5%\"},"
+    "\"incident_commander\":\"ic-dana\",\"comms_owner\":\"comms-eli\"}";
 static const char *const ev_b2 =
     "{\"type\":\"update\",\"incident_id\":\"" B "\",\"rule\":\"errors\",\"severity\":\"Sev3\","
     "\"resource\":\"AOAI-CONTOSO-EUS\",\"deployment\":\"chat-mini\",\"fired_at\":\"" DAY
     "07:30:00.000Z\",\"updated_at\":\"" DAY "08:00:00.000Z\",\"window_start\":\"" DAY
     "07:55:00.000Z\",\"window_end\":\"" DAY "08:00:00.000Z\",\"observed\":0.07,"
     "\"baseline\":null,\"threshold\":0.05,\"unit\":\"ratio\",\"recent_changes\":[],"
-    "\"action\":{\"kind\":\"investigate\",\"reason\":\"5xx above 5%\"}}";
+    "\"action\":{\"kind\":\"investigate\",\"reason\":\"5xx above 5%\"},"
+    "\"incident_commander\":\"ic-dana\",\"comms_owner\":\"comms-eli\"}";
 static const char *const ev_c1 =
     "{\"type\":\"trigger\",\"incident_id\":\"" C "\",\"rule\":\"guardrail\",\"severity\":\"Sev3\","
     "\"resource\":\"AOAI-FABRIKAM-WEU\",\"deployment\":\"support-gpt4o\",\"fired_at\":\"" DAY
@@ -349,6 +352,7 @@ Test(incidents, postmortem_has_summary_impact_timeline_evidence_and_owners)
 	/* owners and remediation */
 	has(md, "| Service owner (paged) | assist-oncall (from the trigger event) |");
 	has(md, "| Incident commander | TBD |");
+	has(md, "| Communications | TBD |");
 	has(md, "- [ ] Confirm the recommended action was taken, or record why not: rollback to "
 		"model_version 2024-08-06");
 	has(md, "(owner: assist-oncall)\n");
@@ -372,7 +376,9 @@ Test(incidents, postmortem_of_a_bare_incident_takes_owners_from_the_config)
 	(void)snprintf(path, sizeof(path), "%s/tripline.yaml", dir);
 	f = fopen(path, "w");
 	cr_assert(ne(ptr, f, NULL));
-	fputs("deployments:\n  Support-GPT4o: {owner: fabrikam-oncall}\n", f);
+	fputs("deployments:\n  Support-GPT4o: {owner: fabrikam-oncall, incident_commander: "
+	      "fabrikam-ic, comms_owner: fabrikam-comms}\n",
+	      f);
 	fclose(f);
 	cr_assert(eq(int, run("pm", "postmortem " C " --out out --config tripline.yaml"), 0));
 	char *md = slurp("pm", "out");
@@ -387,7 +393,11 @@ Test(incidents, postmortem_of_a_bare_incident_takes_owners_from_the_config)
 	    "(threshold 1.00%).");
 	has(md, "No evidence snapshot is recorded for this incident.");
 	has(md, "| Service owner (paged) | fabrikam-oncall (from tripline.yaml) |");
+	has(md, "| Incident commander | fabrikam-ic (from tripline.yaml) |");
+	has(md, "| Communications | fabrikam-comms (from tripline.yaml) |");
 	has(md, "(owner: fabrikam-oncall)\n");
+	has(md, "- [ ] Tell the affected teams and customers what happened (owner: "
+		"fabrikam-comms)\n");
 	free(md);
 }
 
@@ -402,6 +412,26 @@ Test(incidents, postmortem_of_an_incident_still_firing_says_so)
 	has(md, "- Time to recover: not resolved in the journal");
 	has(md, "against a baseline of none");
 	has(md, "| Service owner (paged) | TBD |");
+	/* the incident commander and comms owner its events name */
+	has(md, "| Incident commander | ic-dana (from the trigger event) |");
+	has(md, "| Communications | comms-eli (from the trigger event) |");
+	has(md, "- [ ] Tell the affected teams and customers what happened (owner: comms-eli)\n");
+	has(md, "(owner: TBD)\n");
+	free(md);
+
+	/* a config that names someone else now says so */
+	char path[600];
+	FILE *f;
+
+	(void)snprintf(path, sizeof(path), "%s/tripline.yaml", dir);
+	cr_assert(ne(ptr, f = fopen(path, "w"), NULL));
+	fputs("deployments:\n  chat-mini: {incident_commander: ic-frank}\n", f);
+	fclose(f);
+	cr_assert(eq(int, run("pm", "postmortem " B " --out out --config tripline.yaml"), 0));
+	md = slurp("pm", "out");
+	has(md, "| Incident commander | ic-dana (from the trigger event); the config now names "
+		"ic-frank |");
+	has(md, "| Communications | comms-eli (from the trigger event) |");
 	free(md);
 }
 

@@ -44,6 +44,8 @@ enum {
 	S_CHANGES,
 	S_CHANGES_OMITTED,
 	S_OWNER,
+	S_COMMANDER,
+	S_COMMS,
 	S_SNAPSHOT,
 	S_ACTION,
 	S_A_KIND,
@@ -102,6 +104,8 @@ static int keys_init(struct keys *k)
 		{ "recent_changes", S_CHANGES, 0, NULL },
 		{ "recent_changes_omitted", S_CHANGES_OMITTED, 0, NULL },
 		{ "owner", S_OWNER, 0, NULL },
+		{ "incident_commander", S_COMMANDER, 0, NULL },
+		{ "comms_owner", S_COMMS, 0, NULL },
 		{ "snapshot", S_SNAPSHOT, 0, NULL },
 		{ "action", S_ACTION, 0, &k->action },
 		{ "impact", S_IMPACT, 0, &k->impact },
@@ -327,6 +331,8 @@ static int on_object(void *ud, const struct tl_jrec *jr)
 	ev->model_version = str_of(&v[S_MODEL_VERSION], &rd->oom);
 	ev->unit = str_of(&v[S_UNIT], &rd->oom);
 	ev->owner = str_of(&v[S_OWNER], &rd->oom);
+	ev->incident_commander = str_of(&v[S_COMMANDER], &rd->oom);
+	ev->comms_owner = str_of(&v[S_COMMS], &rd->oom);
 	if (v[S_SEVERITY].type == TL_JT_STRING && v[S_SEVERITY].n == 4 &&
 	    memcmp(v[S_SEVERITY].s, "Sev", 3) == 0 && v[S_SEVERITY].s[3] >= '0' &&
 	    v[S_SEVERITY].s[3] <= '4')
@@ -451,10 +457,14 @@ int tl_incidents_read(const char *out_dir, tl_inc_fn fn, void *ud)
 
 void tl_inc_event_fini(struct tl_inc_event *ev)
 {
-	char **strs[] = { &ev->raw,        &ev->id,          &ev->rule,          &ev->resource,
-			  &ev->deployment, &ev->model,       &ev->model_version, &ev->unit,
-			  &ev->owner,      &ev->action_kind, &ev->action_reason, &ev->action_target,
-			  &ev->snapshot };
+	char **strs[] = { &ev->raw,           &ev->id,
+			  &ev->rule,          &ev->resource,
+			  &ev->deployment,    &ev->model,
+			  &ev->model_version, &ev->unit,
+			  &ev->owner,         &ev->action_kind,
+			  &ev->action_reason, &ev->action_target,
+			  &ev->snapshot,      &ev->incident_commander,
+			  &ev->comms_owner };
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
 		free(*strs[i]);

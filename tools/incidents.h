@@ -37,6 +37,7 @@ struct tl_inc_event {
 	int64_t time_ns; /* the record's event time in the journal */
 	uint8_t type;    /* enum tl_inc_type */
 	char *id, *rule, *resource, *deployment, *model, *model_version, *unit, *owner;
+	char *incident_commander, *comms_owner;
 	int severity; /* 0..4 for Sev0..Sev4, -1 if absent */
 	int64_t fired_at, updated_at, window_start, window_end, resolved_at;
 	double observed, baseline, threshold; /* NAN when absent or null */

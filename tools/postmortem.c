@@ -34,13 +34,14 @@ static const char postmortem_usage[] =
     "  timeline      recent changes, the detection window, trigger, recommended action,\n"
     "                updates and resolution, in event time (UTC)\n"
     "  evidence      the evidence snapshot and the command that replays it\n"
-    "  owners and    the owner named by the trigger and, with --config, the deployment's\n"
-    "  remediation   owner; checklist items, with TBD where nobody is named\n"
+    "  owners and    the owner, incident commander and comms owner named by the events\n"
+    "  remediation   and, with --config, the deployment's; checklist items, with TBD\n"
+    "                where nobody is named\n"
     "The draft depends only on the journal and the config, never on the clock.\n"
     "\n"
     "options:\n"
     "  --out DIR     the output directory of 'tripline replay' (default ./tripline-out)\n"
-    "  --config F    the configuration (YAML) to take the deployment's owner from\n"
+    "  --config F    the configuration (YAML) to take the deployment's owners from\n"
     "  --help        this text\n"
     "\n"
     "Exit status: 0 when the draft was written; 1 when the journal has no incident ID, or\n"
@@ -254,8 +255,10 @@ struct facts {
 	int64_t fired, last;
 	int highest;
 	const char *rule, *resource, *deployment, *model, *model_version, *unit;
-	const char *owner;     /* from the events */
-	const char *cfg_owner; /* from the config's deployment */
+	const char *owner;                     /* from the events */
+	const char *cfg_owner;                 /* from the config's deployment */
+	const char *commander, *cfg_commander; /* incident_commander: the same */
+	const char *comms, *cfg_comms;         /* comms_owner: the same */
 };
 
 static const char *first_str(const struct tl_inc_event *evs, size_t n, size_t off)
@@ -298,6 +301,10 @@ static void gather(const struct tl_inc_event *evs, size_t n, struct facts *f)
 			f->peak = ev;
 		if (ev->owner)
 			f->owner = ev->owner;
+		if (ev->incident_commander)
+			f->commander = ev->incident_commander;
+		if (ev->comms_owner)
+			f->comms = ev->comms_owner;
 	}
 #define FIRST(field) first_str(evs, n, offsetof(struct tl_inc_event, field))
 	f->rule = f->first->rule ? f->first->rule : FIRST(rule);
@@ -472,30 +479,39 @@ static void print_evidence(FILE *o, const struct tl_inc_event *evs, size_t n, co
 		f->id, f->out_dir);
 }
 
-static void print_owners(FILE *o, const struct facts *f)
+/* One row of the owners table: who the events name (@ev), else the config (@cfg), else TBD. */
+static void print_role(FILE *o, const struct facts *f, const char *role, const char *ev,
+		       const char *cfg)
 {
-	const char *owner = f->owner ? f->owner : f->cfg_owner;
-	const struct tl_inc_event *t = f->first;
-	char act[700];
-
-	fputs("## Owners\n\n| Role | Who |\n|---|---|\n", o);
-	fputs("| Service owner (paged) | ", o);
-	if (f->owner) {
-		md(o, f->owner);
+	fprintf(o, "| %s | ", role);
+	if (ev) {
+		md(o, ev);
 		fputs(" (from the trigger event)", o);
-		if (f->cfg_owner && strcmp(f->cfg_owner, f->owner) != 0) {
+		if (cfg && strcmp(cfg, ev) != 0) {
 			fputs("; the config now names ", o);
-			md(o, f->cfg_owner);
+			md(o, cfg);
 		}
-	} else if (f->cfg_owner) {
-		md(o, f->cfg_owner);
+	} else if (cfg) {
+		md(o, cfg);
 		fprintf(o, " (from %s)", f->config_path);
 	} else {
 		fputs("TBD", o);
 	}
-	/* the config has no keys for these (tools/config.c: deployments take fallback and
-	 * owner only) */
-	fputs(" |\n| Incident commander | TBD |\n| Communications | TBD |\n\n", o);
+	fputs(" |\n", o);
+}
+
+static void print_owners(FILE *o, const struct facts *f)
+{
+	const char *owner = f->owner ? f->owner : f->cfg_owner;
+	const char *comms = f->comms ? f->comms : f->cfg_comms;
+	const struct tl_inc_event *t = f->first;
+	char act[700];
+
+	fputs("## Owners\n\n| Role | Who |\n|---|---|\n", o);
+	print_role(o, f, "Service owner (paged)", f->owner, f->cfg_owner);
+	print_role(o, f, "Incident commander", f->commander, f->cfg_commander);
+	print_role(o, f, "Communications", f->comms, f->cfg_comms);
+	fputc('\n', o);
 
 	fputs("## Remediation\n\n", o);
 	if (t->action_kind) {
@@ -516,17 +532,24 @@ static void print_owners(FILE *o, const struct facts *f)
 		"(owner: TBD)\n"
 		"- [ ] Update the runbook with what responders needed and did not have "
 		"(owner: TBD)\n"
-		"- [ ] Tell the affected teams and customers what happened (owner: TBD)\n",
+		"- [ ] Tell the affected teams and customers what happened (owner: ",
 		or_q(f->rule));
+	md(o, comms ? comms : "TBD");
+	fputs(")\n", o);
 }
 
-static const char *config_owner(const struct tl_config *cfg, const char *deployment)
+/* The rules the config gives @deployment (its own, else the common ones). */
+static const struct tl_rules *config_rules(const struct tl_config *cfg, const char *deployment)
 {
 	for (size_t i = 0; deployment && i < cfg->n_deployments; i++)
 		if (strcasecmp(cfg->deployments[i].name, deployment) == 0)
-			return cfg->deployments[i].rules.owner[0] ? cfg->deployments[i].rules.owner
-								  : NULL;
-	return cfg->rules.owner[0] ? cfg->rules.owner : NULL;
+			return &cfg->deployments[i].rules;
+	return &cfg->rules;
+}
+
+static const char *or_null(const char *s)
+{
+	return s[0] ? s : NULL;
 }
 
 int tl_cmd_postmortem(int argc, char **argv)
@@ -585,8 +608,13 @@ int tl_cmd_postmortem(int argc, char **argv)
 	f.out_dir = out_dir;
 	f.config_path = config_path;
 	gather(evs, n, &f);
-	if (config_path)
-		f.cfg_owner = config_owner(&cfg, f.deployment);
+	if (config_path) {
+		const struct tl_rules *cr = config_rules(&cfg, f.deployment);
+
+		f.cfg_owner = or_null(cr->owner);
+		f.cfg_commander = or_null(cr->incident_commander);
+		f.cfg_comms = or_null(cr->comms_owner);
+	}
 	print_summary(stdout, &f);
 	print_impact(stdout, &f);
 	print_timeline(stdout, evs, n, &f);
