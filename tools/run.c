@@ -2486,6 +2486,10 @@ int tl_cmd_run(int argc, char **argv)
 		if (!tl_quiet)
 			tl_report_summary_text(&rn->report, stderr);
 	}
+	if (rn->alerts && !tl_alerts_drain(rn->alerts, 5 * TL_NS_PER_S) && !tl_quiet)
+		/* deliveries in flight got a moment; what is left goes first at the next start */
+		tl_info("tripline run: undelivered alerts stay in '%s/outbox' for the next start",
+			out_dir);
 	if (stats_path) {
 		struct tl_buf b = { 0 };
 
@@ -2540,12 +2544,6 @@ out:
 		rn->rk = NULL;
 	}
 	if (rn->alerts) {
-		/* deliveries in flight get a moment; what is left stays in the outbox for the
-		 * next start */
-		if (!tl_alerts_drain(rn->alerts, 5 * TL_NS_PER_S) && !tl_quiet)
-			tl_info("tripline run: undelivered alerts stay in '%s/outbox' for the next "
-				"start",
-				out_dir);
 		if (tl_alerts_close(rn->alerts) < 0 && status == TL_EXIT_OK)
 			status = TL_EXIT_IO;
 		rn->alerts = NULL;
