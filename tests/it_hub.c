@@ -292,7 +292,9 @@ Test(hub, the_gate_stops_the_feed_at_max_ahead_until_the_consumer_moves)
 	/* read everything there is while the position stays at 0 */
 	for (int64_t end = now_ms() + 5000; now_ms() < end; reader_poll(&r, 50)) {
 		tl_feed_counts(f, &c);
-		if (c.gated && c.n_messages == r.total)
+		/* waiting, with all it produced acknowledged and read (not merely gated before
+		 * the first acknowledgement, when all three are 0) */
+		if (c.gated && c.n_messages == c.n_lines && c.n_messages == r.total && r.total > 0)
 			break;
 	}
 	reader_poll(&r, 500);
