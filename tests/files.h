@@ -69,6 +69,16 @@ static inline int th_run(const char *dir, const char *exe, const char *args)
  * The string value of "@key" in one JSON line tripline wrote (flat, no escapes) into @out of
  * @cap bytes. Return: false if absent or too long.
  */
+/* The lines of @s: its newlines. */
+static inline size_t th_count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
 static inline bool th_field(const char *line, const char *key, char *out, size_t cap)
 {
 	char pat[64];

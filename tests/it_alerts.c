@@ -50,15 +50,6 @@ static char *slurp(const char *rel)
 	return buf;
 }
 
-static size_t lines(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
-}
-
 /* Two webhooks on the receiver: PagerDuty and Azure's common alert schema; @extra is added to
  * both (timeouts, max_age). Their URLs and the routing key are secrets. */
 static void write_config(const char *extra)
@@ -129,7 +120,7 @@ static size_t delivered(const char *prefix, const char **out, size_t cap)
 static void expect_every_event(const char *want)
 {
 	const char *pd[64], *az[64];
-	const size_t n = lines(want), npd = delivered("/pd/", pd, 64),
+	const size_t n = th_count_lines(want), npd = delivered("/pd/", pd, 64),
 		     naz = delivered("/az/", az, 64);
 	const char *line = want;
 
@@ -179,7 +170,7 @@ Test(alerts, replay_delivers_every_event_in_both_formats_through_refusals)
 {
 	char *want = slurp("replay.out");
 
-	cr_assert(ge(sz, lines(want), 3), "the day has incidents: %s", want);
+	cr_assert(ge(sz, th_count_lines(want), 3), "the day has incidents: %s", want);
 	atomic_store(&rcv.refuse, 3);
 	atomic_store(&rcv.retry_after, 1);
 	write_config("");
@@ -248,7 +239,7 @@ Test(alerts, kill_9_with_a_pending_outbox_and_a_restart_delivers_every_event_onc
 				   "for i in $(seq 900); do [ $(wc -l <a.out) -ge %zu ] && break; "
 				   "sleep 0.1; done; sleep 1; kill -9 $(cat run.pid); wait; "
 				   "[ $(wc -l <a.out) -ge %zu ]",
-		       lines(want), lines(want));
+		       th_count_lines(want), th_count_lines(want));
 	cr_assert(eq(int, sh(cmd), 0), "the first run did not tell every event");
 	cr_expect(eq(sz, rcv_count(&rcv, "/", 2), 0), "nothing was delivered before the kill");
 	cr_expect(ge(sz, rcv_count(&rcv, "/", 5), 2), "the first run tried");
@@ -281,7 +272,8 @@ Test(alerts, a_receiver_that_never_answers_costs_only_the_dead_letter_file)
 	char *got = slurp("got.out"), *dead = slurp("o/alerts-dead-letter.ndjson");
 
 	cr_expect(eq(str, got, want));
-	cr_expect(eq(sz, lines(dead), 2 * lines(want)), "every event of both sinks: %s", dead);
+	cr_expect(eq(sz, th_count_lines(dead), 2 * th_count_lines(want)),
+		  "every event of both sinks: %s", dead);
 	cr_expect(ne(ptr, strstr(dead, "\"sink\":\"pd\""), NULL), "%s", dead);
 	cr_expect(ne(ptr, strstr(dead, "\"sink\":\"azure\""), NULL), "%s", dead);
 	expect_no_secrets();

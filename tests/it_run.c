@@ -50,15 +50,6 @@ static char *slurp(const char *rel)
 	return buf;
 }
 
-static size_t lines(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
-}
-
 /* The AOAI request logs of a generated day, as Event Hubs batches them, and their replay. */
 static void setup(void)
 {
@@ -129,7 +120,7 @@ Test(run, streamed_day_gives_the_replay_triggers_at_any_thread_count)
 {
 	char *want = slurp("replay.out");
 
-	cr_assert(ge(sz, lines(want), 3), "the day has incidents: %s", want);
+	cr_assert(ge(sz, th_count_lines(want), 3), "the day has incidents: %s", want);
 	cr_assert(eq(int,
 		     tl("run --feed day.ndjson.zst --speed 0 --partitions 4 --metrics off --quiet "
 			"--out o1 --stats run1.json >run1.out"),
@@ -193,7 +184,8 @@ Test(run, sighup_reloads_the_rules_and_keeps_the_state)
 	    eq(int, tl("replay --config slow.yaml --out rs --quiet day.ndjson.zst >slow.out"), 0));
 	char *slow = slurp("slow.out");
 
-	cr_assert(lt(sz, lines(slow), lines(want)), "factor 100 must hide an incident:\n%s", slow);
+	cr_assert(lt(sz, th_count_lines(slow), th_count_lines(want)),
+		  "factor 100 must hide an incident:\n%s", slow);
 	/* the day takes ~40 s at 1200x; the latency incident is 14 h into it (~40 s) and the
 	 * reloads come within seconds of the first assignment */
 	cr_assert(
@@ -353,7 +345,7 @@ Test(run, malformed_and_oversize_messages_go_to_the_dead_letter_file)
 	cr_assert(eq(int, sh(cmd), 0));
 	char *dl = slurp("o/dead-letter.ndjson");
 
-	cr_expect(eq(sz, lines(dl), 2), "%s", dl);
+	cr_expect(eq(sz, th_count_lines(dl), 2), "%s", dl);
 	cr_expect(ne(ptr, strstr(dl, "\"partition\":0"), NULL), "%s", dl);
 	cr_expect(ne(ptr, strstr(dl, "\"offset\":1"), NULL), "%s", dl);
 	cr_expect(ne(ptr, strstr(dl, "\"offset\":2"), NULL), "%s", dl);

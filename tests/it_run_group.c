@@ -46,20 +46,11 @@ static char *slurp(const char *rel)
 	return buf;
 }
 
-static size_t lines(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
-}
-
 /* Lines of @rel, 0 when it does not exist. */
 static size_t file_lines(const char *rel)
 {
 	char *s = th_slurp(dir, rel, 1, NULL);
-	size_t n = s ? lines(s) : 0;
+	size_t n = s ? th_count_lines(s) : 0;
 
 	free(s);
 	return n;
@@ -254,7 +245,7 @@ Test(run_group, two_instances_share_the_partitions_and_a_rebalance_loses_nothing
 
 	cr_assert(ne(ptr, (void *)end, NULL), "the feed did not end:\n%s", hub);
 	cr_assert(eq(int, sscanf(end, "feed ended: %llu messages", &fed), 1));
-	cr_expect(eq(u64, fed, lines(feed)), "%s", hub);
+	cr_expect(eq(u64, fed, th_count_lines(feed)), "%s", hub);
 
 	/*
 	 * The rebalance happened, both ways: B owned partitions A had before (A revoked each

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <criterion/new/assert.h>
 
 #include "json.h"
 
@@ -118,6 +119,25 @@ static inline char *th_jget(struct tl_json *js, const char *json, const char *pa
 		}
 	}
 	return cur;
+}
+
+/* The value at @path of @body is @want (as th_jget() gives it). */
+static inline void th_expect(struct tl_json *js, const char *body, const char *path,
+			     const char *want)
+{
+	char *got = th_jget(js, body, path);
+
+	cr_assert(got != NULL, "%s: absent in %s", path, body);
+	cr_assert(eq(str, got, (char *)want), "%s", path);
+	free(got);
+}
+
+/* @body has no value at @path. */
+static inline void th_expect_absent(struct tl_json *js, const char *body, const char *path)
+{
+	char *got = th_jget(js, body, path);
+
+	cr_assert(got == NULL, "%s: present (%s)", path, got ? got : "");
 }
 
 #endif /* TL_TESTS_JSON_GET_H */

@@ -487,18 +487,12 @@ static char *jget(const char *json, const char *path)
 
 static void expect(const char *body, const char *path, const char *want)
 {
-	char *got = jget(body, path);
-
-	cr_assert(got != NULL, "%s: absent in %s", path, body);
-	cr_assert(eq(str, got, (char *)want), "%s", path);
-	free(got);
+	th_expect(js, body, path, want);
 }
 
 static void expect_absent(const char *body, const char *path)
 {
-	char *got = jget(body, path);
-
-	cr_assert(got == NULL, "%s: present (%s)", path, got ? got : "");
+	th_expect_absent(js, body, path);
 }
 
 /* The dead-letter file's lines, NUL-separated in one buffer; their count in *@ret_n. */

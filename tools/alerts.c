@@ -94,8 +94,7 @@ int tl_alerts_open(const struct tl_config *cfg, const char *out_dir, struct tl_a
 		}
 	}
 	if (a->n_queued) {
-		snprintf(path, sizeof(path), "%s", out_dir);
-		if ((r = tl_outbox_open(path, names, a->n_queued, &a->outbox, note, sizeof(note),
+		if ((r = tl_outbox_open(out_dir, names, a->n_queued, &a->outbox, note, sizeof(note),
 					err, errlen)) < 0)
 			goto fail;
 		if (note[0])

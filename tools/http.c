@@ -486,3 +486,10 @@ void tl_prom_label(struct tl_buf *b, const char *key, const char *value)
 	put_escaped(b, value, true);
 	tl_buf_puts(b, "\"");
 }
+
+void tl_prom_metric(struct tl_buf *b, const char *name, const char *type, const char *help,
+		    double v)
+{
+	tl_prom_family(b, name, type, help);
+	tl_prom_sample(b, name, NULL, v);
+}

@@ -104,6 +104,11 @@ void tl_prom_sample(struct tl_buf *b, const char *name, const char *labels, doub
  */
 void tl_prom_label(struct tl_buf *b, const char *key, const char *value);
 
+/** tl_prom_metric() - a family with one sample and no labels: tl_prom_family() then
+ * tl_prom_sample(). Thread: any. */
+void tl_prom_metric(struct tl_buf *b, const char *name, const char *type, const char *help,
+		    double v);
+
 /** tl_prom_value() - append @v as tl_prom_sample() prints it. Thread: any. */
 void tl_prom_value(struct tl_buf *b, double v);
 

@@ -1773,43 +1773,38 @@ static void render_metrics(struct run *rn, int64_t now)
 	char lab[512];
 
 	tl_shards_counts(rn->shards, &ec);
-	tl_prom_family(&b, "tripline_records_total", "counter", "Records read from Kafka.");
-	tl_prom_sample(&b, "tripline_records_total", NULL, (double)ds->records);
-	tl_prom_family(&b, "tripline_bytes_total", "counter", "Message bytes read from Kafka.");
-	tl_prom_sample(&b, "tripline_bytes_total", NULL, (double)rn->bytes);
-	tl_prom_family(&b, "tripline_messages_total", "counter", "Kafka messages read.");
-	tl_prom_sample(&b, "tripline_messages_total", NULL, (double)rn->messages);
-	tl_prom_family(&b, "tripline_malformed_total", "counter",
-		       "Malformed records (in the dead-letter file).");
-	tl_prom_sample(&b, "tripline_malformed_total", NULL, (double)ds->malformed);
-	tl_prom_family(&b, "tripline_late_total", "counter",
-		       "Records whose time bucket had closed.");
-	tl_prom_sample(&b, "tripline_late_total", NULL, (double)ec.late);
-	tl_prom_family(&b, "tripline_duplicates_total", "counter", "Repeated records dropped.");
-	tl_prom_sample(&b, "tripline_duplicates_total", NULL, (double)ec.duplicate);
-	tl_prom_family(&b, "tripline_incidents_firing", "gauge", "Incidents firing now.");
-	tl_prom_sample(&b, "tripline_incidents_firing", NULL, (double)rn->report.n_open);
-	tl_prom_family(&b, "tripline_trigger_events_total", "counter",
-		       "Trigger events written (trigger, update, resolved).");
-	tl_prom_sample(&b, "tripline_trigger_events_total", NULL,
+	tl_prom_metric(&b, "tripline_records_total", "counter", "Records read from Kafka.",
+		       (double)ds->records);
+	tl_prom_metric(&b, "tripline_bytes_total", "counter", "Message bytes read from Kafka.",
+		       (double)rn->bytes);
+	tl_prom_metric(&b, "tripline_messages_total", "counter", "Kafka messages read.",
+		       (double)rn->messages);
+	tl_prom_metric(&b, "tripline_malformed_total", "counter",
+		       "Malformed records (in the dead-letter file).", (double)ds->malformed);
+	tl_prom_metric(&b, "tripline_late_total", "counter",
+		       "Records whose time bucket had closed.", (double)ec.late);
+	tl_prom_metric(&b, "tripline_duplicates_total", "counter", "Repeated records dropped.",
+		       (double)ec.duplicate);
+	tl_prom_metric(&b, "tripline_incidents_firing", "gauge", "Incidents firing now.",
+		       (double)rn->report.n_open);
+	tl_prom_metric(&b, "tripline_trigger_events_total", "counter",
+		       "Trigger events written (trigger, update, resolved).",
 		       (double)(rn->report.events - rn->report.suppressed));
-	tl_prom_family(&b, "tripline_checkpoints_total", "counter", "Checkpoints written.");
-	tl_prom_sample(&b, "tripline_checkpoints_total", NULL, (double)rn->ckpts);
-	tl_prom_family(&b, "tripline_checkpoint_failures_total", "counter",
-		       "Checkpoints that failed (offsets not committed).");
-	tl_prom_sample(&b, "tripline_checkpoint_failures_total", NULL, (double)rn->ckpt_failures);
-	tl_prom_family(&b, "tripline_watermark_seconds", "gauge",
-		       "Event time up to which buckets are closed (Unix seconds).");
-	tl_prom_sample(&b, "tripline_watermark_seconds", NULL,
+	tl_prom_metric(&b, "tripline_checkpoints_total", "counter", "Checkpoints written.",
+		       (double)rn->ckpts);
+	tl_prom_metric(&b, "tripline_checkpoint_failures_total", "counter",
+		       "Checkpoints that failed (offsets not committed).",
+		       (double)rn->ckpt_failures);
+	tl_prom_metric(&b, "tripline_watermark_seconds", "gauge",
+		       "Event time up to which buckets are closed (Unix seconds).",
 		       rn->wm_sent == INT64_MIN ? 0 : (double)rn->wm_sent / 1e9);
-	tl_prom_family(&b, "tripline_ring_occupancy", "gauge",
+	tl_prom_metric(&b, "tripline_ring_occupancy", "gauge",
 		       "Messages waiting between the consumer and the decoder (of "
-		       "1024).");
-	tl_prom_sample(&b, "tripline_ring_occupancy", NULL,
+		       "1024).",
 		       (double)(atomic_load(&rn->ring.tail) - atomic_load(&rn->ring.head)));
-	tl_prom_family(&b, "tripline_partition_pauses_total", "counter",
-		       "Partitions paused because their queue held 8 MiB (backpressure).");
-	tl_prom_sample(&b, "tripline_partition_pauses_total", NULL, (double)rn->queue_pauses);
+	tl_prom_metric(&b, "tripline_partition_pauses_total", "counter",
+		       "Partitions paused because their queue held 8 MiB (backpressure).",
+		       (double)rn->queue_pauses);
 	tl_prom_family(&b, "tripline_partition_lag_messages", "gauge",
 		       "Messages behind the end of each owned partition.");
 	for (size_t k = 0; k < rn->n_active; k++) {
@@ -1830,12 +1825,10 @@ static void render_metrics(struct run *rn, int64_t now)
 			 rn->slots[pt->slot].topic, (int)rn->slots[pt->slot].partition);
 		tl_prom_sample(&b, "tripline_partition_idle", lab, part_idle(rn, pt, now));
 	}
-	tl_prom_family(&b, "tripline_config_reloads_total", "counter",
-		       "Rule reloads on SIGHUP that took effect.");
-	tl_prom_sample(&b, "tripline_config_reloads_total", NULL, (double)rn->reloads);
-	tl_prom_family(&b, "tripline_config_reload_failures_total", "counter",
-		       "Rule reloads on SIGHUP refused (the rules in force stayed).");
-	tl_prom_sample(&b, "tripline_config_reload_failures_total", NULL,
+	tl_prom_metric(&b, "tripline_config_reloads_total", "counter",
+		       "Rule reloads on SIGHUP that took effect.", (double)rn->reloads);
+	tl_prom_metric(&b, "tripline_config_reload_failures_total", "counter",
+		       "Rule reloads on SIGHUP refused (the rules in force stayed).",
 		       (double)rn->reload_failures);
 	tl_alerts_metrics(rn->alerts, &b);
 	prom_lat(&b, "tripline_step_latency_seconds",
