@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
 # Build tripline for release, generate the corpora, run the benchmarks; print figures.
-#   bench/run.sh            everything (about 10 minutes on 2 cores; 3 GB of disk in build/)
+#   bench/run.sh            everything below (about 40 minutes on 2 cores; 7 GB of disk in build/)
 #   bench/run.sh decode     only the decode benchmark (likewise: engine, replay, memory, retain)
+#   bench/run.sh snapshot   evidence snapshots of the built-in day rewritten and read back by
+#                           the production writer (bench_snapshot): compression ratio, MB/s
+#   bench/run.sh quality    detection quality (bench/quality.sh): every labelled scenario (the
+#                           built-in day, bench/scenarios/*.yaml but series-*) replayed with the
+#                           default rules and scored against its labels: per rule precision,
+#                           recall, time to detect; every missed label and false alarm named;
+#                           exits 1 if a label to fire is missed or one not to fire fires
+#   bench/run.sh series     memory and throughput against series count (1 k, 10 k, 100 k): the
+#                           engine alone (bench_engine) and, where bench/scenarios/series-*.yaml
+#                           exist, replay end to end; written to build/bench-results/series.dat
+#                           and drawn by bench/plot.sh into bench/series.png (gnuplot; installs
+#                           Debian gnuplot-nox if missing)
 #   bench/run.sh compare    tripline beside DuckDB, pandas, jq and simdjson alone (bench/compare.sh;
 #                           about 5 minutes more; installs those tools if missing)
 #   bench/run.sh stream     tripline run end to end through the embedded hub (bench/stream.sh:
@@ -29,7 +41,8 @@ corpus() { # name, gen options: generated once, kept
 	[[ -s $c/$1 ]] || "$t" gen --quiet --duplicates 0 --malformed 0 --late 0 --out "$c/$1" "${@:2}"
 }
 
-echo "# $(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+machine="$(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "# $machine"
 
 if [[ $what == all || $what == decode ]]; then
 	corpus rr-1m.ndjson --format ndjson --kind rr --records 1000000 --scale 50
@@ -59,7 +72,7 @@ if [[ $what == all || $what == replay ]]; then
 	corpus rr-1m.ndjson --format ndjson --kind rr --records 1000000 --scale 50
 	echo "## replay end to end: 1 M RequestResponse records, all rules, 1 thread, without and"
 	echo "## with evidence (retention, change correlation, journal), 7 interleaved pairs"
-	for i in 1 2 3 4 5 6 7; do
+	for _ in 1 2 3 4 5 6 7; do
 		for mode in --no-evidence evidence; do
 			rm -rf "$c/out"
 			opt=$mode
@@ -94,6 +107,85 @@ if [[ $what == all || $what == retain ]]; then
 	build/bench/bench_retain --repeat 5 --series 1000 "$c/rr-1m.ndjson"
 	echo "## retain: the same, every block compressed as it is sealed"
 	build/bench/bench_retain --repeat 5 --series 1000 --max-raw 1 "$c/rr-1m.ndjson"
+fi
+if [[ $what == all || $what == snapshot ]]; then
+	corpus day.ndjson.zst --format ndjson
+	rm -rf "$c/snap-out" "$c/snap-write"
+	mkdir -p "$c/snap-write"
+	"$t" replay --quiet --out "$c/snap-out" "$c/day.ndjson.zst" >/dev/null
+	echo "## snapshots: the built-in day's (one per trigger), rewritten and read back, median of 9"
+	build/bench/bench_snapshot --repeat 9 --dir "$c/snap-write" "$c"/snap-out/snapshots/*.zst
+fi
+if [[ $what == all || $what == quality ]]; then
+	bench/quality.sh "$t" "$c"
+fi
+if [[ $what == all || $what == series ]]; then
+	# the same 10 k requests/s of event time at every count (well within the duplicate
+	# window), so that only the number of series changes
+	r=build/bench-results
+	mkdir -p "$r"
+	rm -f "$r"/series-*.txt
+	for shape in "1000 10" "10000 1" "100000 0.1"; do
+		read -r n rate <<<"$shape"
+		echo "## series: engine alone, $n series at $rate requests/s each, pre-decoded events"
+		build/bench/bench_engine --series "$n" --rate "$rate" --events 10000000 --repeat 3 |
+			tee "$r/series-engine-$n.txt"
+	done
+	# replay end to end: each scenario's hours generated once, replayed 3 times, medians
+	hours=${TL_SERIES_HOURS:-3}
+	for f in bench/scenarios/series-*.yaml; do
+		if [[ ! -e $f ]]; then
+			echo "## series: no bench/scenarios/series-*.yaml, so no replay end to end"
+			break
+		fi
+		name=$(basename "$f" .yaml)
+		k=${name#series-}
+		[[ $k =~ ^[0-9]+k$ ]] || continue # series-10k: 10 000 series
+		n=$((${k%k} * 1000))
+		corpus "$name.ndjson" --scenario "$f" --format ndjson --hours "$hours"
+		echo "## series: replay end to end, $f ($hours h), --no-evidence, 1 thread, 3 runs"
+		for _ in 1 2 3; do
+			rm -rf "$c/out"
+			/usr/bin/time -f '%e %U %S %M' "$t" replay --quiet --no-evidence \
+				--stats "$r/series-stats.json" --out "$c/out" "$c/$name.ndjson" 2>&1 >/dev/null |
+				tail -1
+		done >"$r/series-times.txt"
+		awk -v n="$n" -v recs="$(jq .records.read "$r/series-stats.json")" \
+			-v seen="$(jq '.series | length' "$r/series-stats.json")" -v out="$r/series-replay-$n.txt" '
+			function med(a, n,   i, j, t) { # sorts a[1..n] in place
+				for (i = 2; i <= n; i++)
+					for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+				return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+			}
+			{ k++; w[k] = $1; u[k] = $2 + $3; m[k] = $4 / 1024; printf "run %d: wall %.2f s, CPU %.2f s, peak RSS %.1f MiB\n", k, $1, $2 + $3, $4 / 1024 }
+			END {
+				wm = med(w, k); um = med(u, k); mm = med(m, k)
+				printf "replay_series %d series seen\nreplay_records %d records\n", seen, recs
+				printf "replay_wall_median %.3f s\nreplay_rate %.3f Mrecords/s\n", wm, recs / wm / 1e6
+				printf "replay_cpu_median %.3f s\nreplay_peak_rss_median %.1f MiB\n", um, mm
+				printf "%d %.0f %.3f %.1f %d %d\n", n, recs / wm, um, mm, recs, seen > out
+			}' "$r/series-times.txt"
+	done
+	{
+		echo "# machine: $machine"
+		echo "# series  engine_events/s  engine_peak_rss_MiB  engine_memory_MiB" \
+			"replay_records/s  replay_cpu_s  replay_peak_rss_MiB  replay_records  replay_series"
+		for n in 1000 10000 100000; do
+			awk -v n="$n" '
+				$1 == "engine_rate" { rate = $2 * 1e6 }
+				$1 == "engine_peak_rss" { rss = $2 }
+				$1 == "engine_memory" { mem = $2 }
+				END { printf "%s %.0f %s %s", n, rate, rss, mem }' "$r/series-engine-$n.txt"
+			if [[ -s $r/series-replay-$n.txt ]]; then
+				awk '{ printf " %s %s %s %s %s\n", $2, $3, $4, $5, $6 }' "$r/series-replay-$n.txt"
+			else
+				echo " - - - - -"
+			fi
+		done
+	} >"$r/series.dat"
+	echo "## series: $r/series.dat"
+	cat "$r/series.dat"
+	bench/plot.sh "$r/series.dat" bench/series.png
 fi
 if [[ $what == all || $what == compare ]]; then
 	corpus rr-1m.ndjson --format ndjson --kind rr --records 1000000 --scale 50

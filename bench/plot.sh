@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Throughput and peak memory against the number of series (issue 7), drawn with gnuplot from
+# the data file `bench/run.sh series` writes:
+#   bench/plot.sh [DATA [PNG]]   default build/bench-results/series.dat -> bench/series.png
+# DATA: a line per series count, '#' comments, '-' where a figure was not measured; columns
+#   1 series  2 engine events/s  3 engine peak RSS MiB  4 engine memory MiB
+#   5 replay records/s  6 replay CPU s  7 replay peak RSS MiB  8 replay records
+#   9 series the replay saw
+# Installs Debian gnuplot-nox if gnuplot is missing (apt, as root or with sudo), as
+# bench/compare.sh installs its tools, and says so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${1:-build/bench-results/series.dat}
+png=${2:-bench/series.png}
+[[ -s $data ]] || { echo "plot: $data missing: run bench/run.sh series" >&2; exit 1; }
+if ! command -v gnuplot >/dev/null; then
+	echo "plot: installing gnuplot-nox (apt)" >&2
+	sudo=()
+	((EUID == 0)) || sudo=(sudo)
+	log=$(mktemp)
+	if ! { DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -qq &&
+		DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq \
+			--no-install-recommends gnuplot-nox; } >"$log" 2>&1; then
+		echo "plot: apt-get install gnuplot-nox failed (tail of $log):" >&2
+		tail -5 "$log" >&2
+		exit 1
+	fi
+	rm -f "$log"
+	echo "installed: Debian gnuplot-nox $(dpkg-query -W -f='${Version}' gnuplot-nox)"
+fi
+# the machine line run.sh put in the data file's header, as the plot's footnote
+note=$(sed -n 's/^# machine: //p' "$data" | head -1 | sed 's/_/\\_/g')
+# any replay figures at all? (gnuplot warns and draws nothing for an empty column)
+e2e=$(awk '!/^#/ && NF >= 5 && $5 != "-" { n++ } END { print n + 0 }' "$data")
+
+gnuplot <<EOF
+set terminal pngcairo size 1200,520 font ",11"
+set output "$png"
+set datafile missing "-"
+set multiplot layout 1,2 title "tripline: throughput and peak memory against series count\n{/*0.8 $note}"
+set logscale x 10
+set xrange [500:200000]
+set xtics ("1 k" 1000, "10 k" 10000, "100 k" 100000)
+set xlabel "series (resource, deployment)"
+set grid
+set key top right
+set title "throughput, one thread"
+set ylabel "millions a second"
+set logscale y 10
+set yrange [0.05:20]
+plot "$data" using 1:(\$2 / 1e6) with linespoints lw 2 pt 7 title 'engine alone: events/s (bench\_engine)'$(
+	((e2e)) && printf '%s' ", \"$data\" using 1:(\$5 / 1e6) with linespoints lw 2 pt 5 title \"replay end to end: records/s\"")
+set title "peak memory (RSS)"
+set ylabel "MiB"
+set yrange [10:4096]
+set key top left
+plot "$data" using 1:3 with linespoints lw 2 pt 7 title "engine alone: peak RSS", \
+	"$data" using 1:4 with linespoints lw 1 dt 2 pt 6 title "engine alone: memory it reports"$(
+	((e2e)) && printf '%s' ", \"$data\" using 1:7 with linespoints lw 2 pt 5 title \"replay end to end: peak RSS\"")
+unset multiplot
+EOF
+echo "plot: $png from $data"
