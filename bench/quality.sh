@@ -7,12 +7,13 @@
 #                        (default 600: a rule's 5-minute window plus the 2-minute lateness
 #                        and some)
 #
-# Scenarios: the built-in day (`tripline gen`, every record kind, the generator's default
-# duplicates, late and malformed records), then each bench/scenarios/*.yaml but series-*.yaml
-# (`tripline gen --scenario FILE`), if there are any. Each is generated into
-# CORPUS_DIR/quality/NAME.ndjson.zst with its labels (NAME.labels.json: {rule, resource,
-# deployment, start, end, expect: fire|none}) and replayed: `tripline replay --quiet --out
-# DIR FILE > NAME.events.ndjson`.
+# Scenarios: each bench/scenarios/*.yaml but series-*.yaml (`tripline gen --scenario FILE`),
+# and first, where there is no bench/scenarios/builtin.yaml, the built-in day (`tripline gen`;
+# that file is the same day); the generator's default duplicates, late and malformed records.
+# Each is generated into CORPUS_DIR/quality/NAME.ndjson.zst with its labels
+# (NAME.labels.json: {rule, resource, deployment, start, end, expect: fire|none}) and
+# replayed: `tripline replay --quiet --out DIR FILE > NAME.events.ndjson`. Installs Debian jq
+# if it is missing (apt, as root or with sudo), as bench/compare.sh does.
 #
 # Scoring (times are event time): a trigger event ("type":"trigger"; updates and resolved
 # events are not counted) matches a label of the same rule, resource and deployment when its
@@ -30,13 +31,29 @@ t=${1:?usage: bench/quality.sh TRIPLINE CORPUS_DIR}
 c=${2:?usage: bench/quality.sh TRIPLINE CORPUS_DIR}
 grace=${TL_QUALITY_GRACE:-600}
 [[ $grace =~ ^[0-9]+$ ]] || { echo "quality: TL_QUALITY_GRACE must be whole seconds" >&2; exit 2; }
-command -v jq >/dev/null || { echo "quality: needs jq (Debian: apt-get install jq)" >&2; exit 1; }
 w=$c/quality
 rm -rf "$w"
 mkdir -p "$w"
+if ! command -v jq >/dev/null; then
+	echo "quality: installing jq (apt)" >&2
+	sudo=()
+	((EUID == 0)) || sudo=(sudo)
+	if ! { DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -qq &&
+		DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq \
+			--no-install-recommends jq; } >"$w/apt.log" 2>&1; then
+		echo "quality: apt-get install jq failed (tail of $w/apt.log):" >&2
+		tail -5 "$w/apt.log" >&2
+		exit 1
+	fi
+	echo "installed: Debian jq $(dpkg-query -W -f='${Version}' jq)"
+fi
 
-names=(day)
-files=(-)
+names=()
+files=()
+if [[ ! -e bench/scenarios/builtin.yaml ]]; then # that file is the built-in day, as a scenario
+	names+=(day)
+	files+=(-)
+fi
 for f in bench/scenarios/*.yaml; do
 	[[ -e $f ]] || continue # no scenarios: the glob stays as written
 	n=$(basename "$f" .yaml)
