@@ -30,8 +30,13 @@ if ! command -v gnuplot >/dev/null; then
 fi
 # the machine line run.sh put in the data file's header, as the plot's footnote
 note=$(sed -n 's/^# machine: //p' "$data" | head -1 | sed 's/_/\\_/g')
-# any replay figures at all? (gnuplot warns and draws nothing for an empty column)
-e2e=$(awk '!/^#/ && NF >= 5 && $5 != "-" { n++ } END { print n + 0 }' "$data")
+# replay figures, if any (gnuplot warns and draws nothing for an empty column)
+rate_e2e=
+rss_e2e=
+if awk '!/^#/ && NF >= 5 && $5 != "-" { n++ } END { exit !n }' "$data"; then
+	rate_e2e=", '$data' using 1:(\$5 / 1e6) with linespoints lw 2 pt 5 lc rgb '#009e73' title 'replay end to end: records/s'"
+	rss_e2e=", '$data' using 1:7 with linespoints lw 2 pt 5 lc rgb '#009e73' title 'replay end to end: peak RSS'"
+fi
 
 gnuplot <<EOF
 set terminal pngcairo size 1200,520 font ",11"
@@ -48,15 +53,15 @@ set title "throughput, one thread"
 set ylabel "millions a second"
 set logscale y 10
 set yrange [0.05:20]
-plot "$data" using 1:(\$2 / 1e6) with linespoints lw 2 pt 7 title 'engine alone: events/s (bench\_engine)'$(
-	((e2e)) && printf '%s' ", \"$data\" using 1:(\$5 / 1e6) with linespoints lw 2 pt 5 title \"replay end to end: records/s\"")
+plot '$data' using 1:(\$2 / 1e6) with linespoints lw 2 pt 7 lc rgb '#9400d3' \
+	title 'engine alone: events/s (bench\_engine)'$rate_e2e
 set title "peak memory (RSS)"
 set ylabel "MiB"
 set yrange [10:4096]
 set key top left
-plot "$data" using 1:3 with linespoints lw 2 pt 7 title "engine alone: peak RSS", \
-	"$data" using 1:4 with linespoints lw 1 dt 2 pt 6 title "engine alone: memory it reports"$(
-	((e2e)) && printf '%s' ", \"$data\" using 1:7 with linespoints lw 2 pt 5 title \"replay end to end: peak RSS\"")
+plot '$data' using 1:3 with linespoints lw 2 pt 7 lc rgb '#9400d3' title 'engine alone: peak RSS', \
+	'$data' using 1:4 with linespoints lw 1 dt 2 pt 6 lc rgb '#9400d3' \
+	title 'engine alone: memory it reports'$rss_e2e
 unset multiplot
 EOF
 echo "plot: $png from $data"
