@@ -191,7 +191,7 @@ static bool doc_at_end(ondemand::document &d)
 static error_code fill_object(ondemand::object &obj, const struct tl_jkeys *ks,
 			      struct tl_jval *vals);
 
-static error_code fill_value(ondemand::value v, const struct tl_jkey *k, struct tl_jval *vals)
+static error_code fill_value(ondemand::value &v, const struct tl_jkey *k, struct tl_jval *vals)
 {
 	struct tl_jval *out = &vals[k->slot];
 	ondemand::json_type t;
@@ -305,13 +305,13 @@ static error_code fill_object(ondemand::object &obj, const struct tl_jkeys *ks,
 			      struct tl_jval *vals)
 {
 	for (auto field : obj) {
-		ondemand::field f;
 		error_code e;
-
 		size_t klen;
 
-		if ((e = std::move(field).get(f)))
+		/* by reference: copying simdjson's iterators stalls on store forwarding */
+		if ((e = field.error()))
 			return e;
+		ondemand::field &f = field.value_unsafe();
 		const char *k = field_key(f, &klen);
 
 		if (!k)
@@ -404,13 +404,13 @@ static error_code visit_candidate(struct visit_ctx *c, ondemand::object &obj, co
 
 	tl_jkeys_clear(c->keys, c->vals);
 	for (auto field : obj) {
-		ondemand::field f;
 		error_code e;
-
 		size_t klen;
 
-		if ((e = std::move(field).get(f)))
+		/* by reference: copying simdjson's iterators stalls on store forwarding */
+		if ((e = field.error()))
 			return e;
+		ondemand::field &f = field.value_unsafe();
 		const char *k = field_key(f, &klen);
 
 		if (!k)
