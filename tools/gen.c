@@ -2,7 +2,8 @@
  * tools/gen.c - `tripline gen`: a deterministic (seeded) generator of realistic Azure OpenAI
  * telemetry with labelled incidents, in the shapes tripline reads.
  *
- * The built-in scenario is one day of an AOAI account (RequestResponse logs of three
+ * The scenario comes from a YAML file (--scenario, tools/scenario.h) or is the built-in day
+ * (bench/scenarios/builtin.yaml as a file): an AOAI account (RequestResponse logs of three
  * deployments) and an APIM gateway in front of a fourth deployment (GatewayLogs with response
  * bodies and GatewayLlmLogs with tokens), with a diurnal load, log-normal latencies by stream
  * type, a status mix, and these events (times from the start of the day):
@@ -15,7 +16,7 @@
  *   22:00-22:40  chat-gpt4o completions 150 x longer (token runaway) -> cost fires
  *   11:00-11:03  support-gpt4o-mini latency x3 (3 minutes)          -> must not fire
  *   20:00-22:00  support-gpt4o-mini latency drifts up 50 %, slowly  -> must not fire
- * The labels file lists them (expect "fire" or "none").
+ * The labels file lists a scenario's incidents (expect "fire" or "none"), day by day.
  *
  * Records are written in arrival order: shuffled within each second, a few delivered up to a
  * minute late; optional duplicates (at-least-once delivery) and cut lines (malformed).
@@ -34,6 +35,7 @@
 #include <tripline/time.h>
 
 #include "cli.h"
+#include "scenario.h"
 
 /* ---- randomness (xoshiro256**, seeded by splitmix64) -------------------------------------- */
 
@@ -124,58 +126,83 @@ static unsigned rng_poisson(struct rng *r, double m)
 	"/SUBSCRIPTIONS/" SUB "/RESOURCEGROUPS/" RG \
 	"/PROVIDERS/MICROSOFT.APIMANAGEMENT/SERVICE/" APIM
 
-enum via { VIA_AOAI, VIA_APIM };
-
-struct dep {
-	const char *name, *model, *version;
-	enum via via;
-	bool embed;
-	double peak_rate;   /* requests/s at the daily peak */
-	double stream_frac; /* share of streamed calls */
-	double lat_ms, lat_sigma, ttfb_ms;
-	double prompt_tokens, completion_tokens;
+/*
+ * The built-in scenario (bench/scenarios/builtin.yaml is the same day as a file: both must
+ * give the same bytes).
+ */
+static struct tl_scn_deployment builtin_deps[] = {
+	{ .name = "support-gpt4o",
+	  .model = "gpt-4o",
+	  .version = "2024-08-06",
+	  .peak_rate = 1.0,
+	  .stream_share = 0.35,
+	  .latency_ms = 1800,
+	  .latency_sigma = 0.45,
+	  .ttfb_ms = 420,
+	  .prompt_tokens = 1200,
+	  .completion_tokens = 300,
+	  .replicas = 1 },
+	{ .name = "support-gpt4o-mini",
+	  .model = "gpt-4o-mini",
+	  .version = "2024-07-18",
+	  .peak_rate = 0.8,
+	  .stream_share = 0.5,
+	  .latency_ms = 900,
+	  .latency_sigma = 0.40,
+	  .ttfb_ms = 250,
+	  .prompt_tokens = 900,
+	  .completion_tokens = 250,
+	  .replicas = 1 },
+	{ .name = "embed-3-large",
+	  .model = "text-embedding-3-large",
+	  .version = "1",
+	  .embedding = true,
+	  .peak_rate = 1.0,
+	  .stream_share = 0.0,
+	  .latency_ms = 110,
+	  .latency_sigma = 0.35,
+	  .ttfb_ms = 0,
+	  .prompt_tokens = 500,
+	  .completion_tokens = 0,
+	  .replicas = 1 },
+	{ .name = "chat-gpt4o",
+	  .model = "gpt-4o",
+	  .version = "2024-11-20",
+	  .via = TL_SCN_APIM,
+	  .peak_rate = 1.2,
+	  .stream_share = 0.3,
+	  .latency_ms = 1600,
+	  .latency_sigma = 0.45,
+	  .ttfb_ms = 380,
+	  .prompt_tokens = 500,
+	  .completion_tokens = 120,
+	  .replicas = 1 },
 };
 
-static const struct dep deps[] = {
-	{ "support-gpt4o", "gpt-4o", "2024-08-06", VIA_AOAI, false, 1.0, 0.35, 1800, 0.45, 420,
-	  1200, 300 },
-	{ "support-gpt4o-mini", "gpt-4o-mini", "2024-07-18", VIA_AOAI, false, 0.8, 0.5, 900, 0.40,
-	  250, 900, 250 },
-	{ "embed-3-large", "text-embedding-3-large", "1", VIA_AOAI, true, 1.0, 0.0, 110, 0.35, 0,
-	  500, 0 },
-	{ "chat-gpt4o", "gpt-4o", "2024-11-20", VIA_APIM, false, 1.2, 0.3, 1600, 0.45, 380, 500,
-	  120 },
-};
-#define N_DEPS (sizeof(deps) / sizeof(deps[0]))
+#define HM(h, m) (((h)*60 + (m)) * 60)
 
-enum effect { FX_LATENCY, FX_DRIFT, FX_5XX, FX_429, FX_GUARDRAIL, FX_REFUSAL, FX_TOKENS };
-
-struct incident {
-	const char *rule; /* the rule expected to fire, or the one that must not */
-	unsigned dep;
-	int start_min, end_min; /* minutes from the start of the day */
-	enum effect fx;
-	double amount;
-	bool fire;
+static struct tl_scn_incident builtin_incidents[] = {
+	{ "errors", 2, -1, HM(9, 10), HM(9, 30), TL_SCN_5XX, 0.25, true },
+	{ "latency", 1, -1, HM(11, 0), HM(11, 3), TL_SCN_LATENCY, 3.0, false },
+	{ "latency", 0, -1, HM(14, 0), HM(14, 45), TL_SCN_LATENCY, 3.0, true },
+	{ "throttling", 1, -1, HM(16, 0), HM(16, 20), TL_SCN_429, 0.20, true },
+	{ "guardrail", 3, -1, HM(18, 0), HM(18, 25), TL_SCN_GUARDRAIL, 0.04, true },
+	{ "latency", 1, -1, HM(20, 0), HM(22, 0), TL_SCN_DRIFT, 0.5, false },
+	{ "refusal", 3, -1, HM(21, 0), HM(21, 20), TL_SCN_REFUSAL, 0.06, true },
+	{ "cost", 3, -1, HM(22, 0), HM(22, 40), TL_SCN_TOKENS, 150.0, true },
 };
-
-static const struct incident incidents[] = {
-	{ "errors", 2, 9 * 60 + 10, 9 * 60 + 30, FX_5XX, 0.25, true },
-	{ "latency", 1, 11 * 60, 11 * 60 + 3, FX_LATENCY, 3.0, false },
-	{ "latency", 0, 14 * 60, 14 * 60 + 45, FX_LATENCY, 3.0, true },
-	{ "throttling", 1, 16 * 60, 16 * 60 + 20, FX_429, 0.20, true },
-	{ "guardrail", 3, 18 * 60, 18 * 60 + 25, FX_GUARDRAIL, 0.04, true },
-	{ "latency", 1, 20 * 60, 22 * 60, FX_DRIFT, 0.5, false },
-	{ "refusal", 3, 21 * 60, 21 * 60 + 20, FX_REFUSAL, 0.06, true },
-	{ "cost", 3, 22 * 60, 22 * 60 + 40, FX_TOKENS, 150.0, true },
-};
-#define N_INCIDENTS (sizeof(incidents) / sizeof(incidents[0]))
 
 /* The model version change of support-gpt4o before its latency incident. */
-#define CHANGE_DEP     0
-#define CHANGE_START_S (13 * 3600 + 52 * 60 + 10)
-#define CHANGE_END_S   (13 * 3600 + 52 * 60 + 58)
-#define CHANGE_VERSION "2024-11-20"
+static struct tl_scn_change builtin_changes[] = {
+	{ 0, -1, HM(13, 52) + 10, "2024-11-20" },
+};
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct tl_scenario builtin = {
+	builtin_deps,    N_OF(builtin_deps),    builtin_incidents,  N_OF(builtin_incidents),
+	builtin_changes, N_OF(builtin_changes), N_OF(builtin_deps),
+};
 
 /* ---- output ----------------------------------------------------------------------------- */
 
@@ -204,6 +231,7 @@ struct gen {
 	unsigned batch_min, batch_max; /* --batch: each envelope's size, uniform in them */
 	struct rng batch_rng;          /* apart, so the records are the same at any --batch */
 	bool want[ST_COUNT];
+	const struct tl_scenario *sc;
 	double scale;
 	double dup_p, bad_p, late_p;
 	int64_t day0; /* start, ns */
@@ -355,7 +383,7 @@ static int sink_close(struct sink *s)
 
 	if (!s->f)
 		return 0;
-	if (s->z)
+	if (s->z && s->zbuf)
 		r = sink_write(s, "", 0, true);
 	if (s->f != stdout) {
 		if (fclose(s->f) != 0 && r == 0)
@@ -515,10 +543,23 @@ struct call {
 	bool stream;
 	bool filtered, refused;
 	unsigned prompt, completion, cached;
+	uint32_t replica; /* of a deployment with replicas */
 	const char *version;
 };
 
-static void rr_record(struct gen *g, const struct dep *d, const struct call *c)
+/* The series name: the deployment's, with -00001 .. for its replicas. */
+static void put_name(struct gen *g, const struct tl_scn_deployment *d, uint32_t replica)
+{
+	puts_(g, d->name);
+	if (d->replicas > 1) {
+		char k[16];
+		int n = snprintf(k, sizeof(k), "-%05u", (unsigned)replica + 1);
+
+		put(g, k, (size_t)n);
+	}
+}
+
+static void rr_record(struct gen *g, const struct tl_scn_deployment *d, const struct call *c)
 {
 	const int64_t resp = c->t - 30 * TL_NS_PER_MS;
 	const int64_t req = resp - (int64_t)(c->latency_ms * 1e6);
@@ -537,7 +578,7 @@ static void rr_record(struct gen *g, const struct dep *d, const struct call *c)
 	PUTS(
 	    g,
 	    ", \"event\": \"ShoeboxCallResult\", \"location\": \"eastus2\", \"operationName\": \"");
-	puts_(g, d->embed ? "Embeddings_Create" : "ChatCompletions_Create");
+	puts_(g, d->embedding ? "Embeddings_Create" : "ChatCompletions_Create");
 	PUTS(g,
 	     "\", \"properties\": \"{\\\"apiName\\\":\\\"Azure OpenAI API version 2024-10-21\\\","
 	     "\\\"requestTime\\\":");
@@ -551,7 +592,7 @@ static void rr_record(struct gen *g, const struct dep *d, const struct call *c)
 	PUTS(g, ",\\\"objectId\\\":\\\"\\\",\\\"streamType\\\":\\\"");
 	puts_(g, c->stream ? "Streaming" : "Non-Streaming");
 	PUTS(g, "\\\",\\\"modelDeploymentName\\\":\\\"");
-	puts_(g, d->name);
+	put_name(g, d, c->replica);
 	PUTS(g, "\\\",\\\"modelName\\\":\\\"");
 	puts_(g, d->model);
 	PUTS(g, "\\\",\\\"modelVersion\\\":\\\"");
@@ -563,7 +604,8 @@ static void rr_record(struct gen *g, const struct dep *d, const struct call *c)
 	PUTS(g, "\", \"Tenant\": \"eastus2\"}");
 }
 
-static void gw_record(struct gen *g, const struct dep *d, const struct call *c, const char *corr)
+static void gw_record(struct gen *g, const struct tl_scn_deployment *d, const struct call *c,
+		      const char *corr)
 {
 	PUTS(g, "{\"DeploymentVersion\": \"0.54.21034.0\", \"Level\": 4, \"Sku\": \"StandardV2\", "
 		"\"callerIpAddress\": \"10.42.3.17\", \"category\": \"GatewayLogs\", "
@@ -582,7 +624,7 @@ static void gw_record(struct gen *g, const struct dep *d, const struct call *c, 
 	put_u64(g, (uint64_t)c->latency_ms);
 	PUTS(g,
 	     ", \"backendUrl\": \"https://aoai-contoso-eus2.openai.azure.com/openai/deployments/");
-	puts_(g, d->name);
+	put_name(g, d, c->replica);
 	PUTS(
 	    g,
 	    "/chat/completions?api-version=2024-10-21\", \"cache\": \"none\", \"clientTime\": 25, "
@@ -591,7 +633,7 @@ static void gw_record(struct gen *g, const struct dep *d, const struct call *c, 
 	PUTS(g, ", \"responseCode\": ");
 	put_u64(g, c->status);
 	PUTS(g, ", \"url\": \"https://apim-contoso-aigw.azure-api.net/openai/deployments/");
-	puts_(g, d->name);
+	put_name(g, d, c->replica);
 	PUTS(g, "/chat/completions?api-version=2024-10-21\", \"backendResponseBody\": \"");
 	if (c->status == 400 && c->filtered) {
 		PUTS(g,
@@ -640,7 +682,8 @@ static void gw_record(struct gen *g, const struct dep *d, const struct call *c, 
 	PUTS(g, "\", \"truncated\": 0}");
 }
 
-static void llm_record(struct gen *g, const struct dep *d, const struct call *c, const char *corr)
+static void llm_record(struct gen *g, const struct tl_scn_deployment *d, const struct call *c,
+		       const char *corr)
 {
 	PUTS(g, "{\"category\": \"GatewayLlmLogs\", \"correlationId\": \"");
 	put(g, corr, 36);
@@ -649,7 +692,7 @@ static void llm_record(struct gen *g, const struct dep *d, const struct call *c,
 		"\"properties\": {\"correlationId\": \"");
 	put(g, corr, 36);
 	PUTS(g, "\", \"apiVersion\": \"2024-10-21\", \"deploymentName\": \"");
-	puts_(g, d->name);
+	put_name(g, d, c->replica);
 	PUTS(g, "\", \"modelName\": \"");
 	puts_(g, d->model);
 	PUTS(g, "-");
@@ -671,16 +714,19 @@ static void llm_record(struct gen *g, const struct dep *d, const struct call *c,
 }
 
 static void activity_record(struct gen *g, int64_t t, const char *corr, bool start,
-			    const struct dep *d)
+			    const struct tl_scn_deployment *d, const struct tl_scn_change *x)
 {
+	const uint32_t replica = x->replica < 0 ? 0 : (uint32_t)x->replica;
+	size_t mark;
+
 	PUTS(g, "{\"time\": \"");
 	put_time7(g, t, true);
 	PUTS(g, "\", \"resourceId\": \"" ACCOUNT_ID "/DEPLOYMENTS/");
-	for (const char *p = d->name; *p; p++) {
-		char c = *p >= 'a' && *p <= 'z' ? (char)(*p - 32) : *p;
-
-		put(g, &c, 1);
-	}
+	mark = g->n;
+	put_name(g, d, replica);
+	for (size_t i = mark; i < g->n; i++)
+		if (g->buf[i] >= 'a' && g->buf[i] <= 'z')
+			g->buf[i] = (char)(g->buf[i] - 32);
 	PUTS(g,
 	     "\", \"operationName\": \"MICROSOFT.COGNITIVESERVICES/ACCOUNTS/DEPLOYMENTS/WRITE\", "
 	     "\"category\": \"Administrative\", \"resultType\": \"");
@@ -695,16 +741,18 @@ static void activity_record(struct gen *g, int64_t t, const char *corr, bool sta
 		"{\"eventCategory\": \"Administrative\", \"entity\": \"/subscriptions/"
 		"1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b/resourceGroups/rg-genai-prod/providers/"
 		"Microsoft.CognitiveServices/accounts/aoai-contoso-eus2/deployments/");
-	puts_(g, d->name);
+	put_name(g, d, replica);
 	PUTS(g, "\", \"message\": \"Microsoft.CognitiveServices/accounts/deployments/write\", \"");
 	puts_(g, start ? "requestbody" : "responseBody");
 	PUTS(g,
 	     "\": \"{\\\"sku\\\":{\\\"name\\\":\\\"GlobalStandard\\\",\\\"capacity\\\":150},"
 	     "\\\"properties\\\":{\\\"model\\\":{\\\"format\\\":\\\"OpenAI\\\",\\\"name\\\":\\\"");
 	puts_(g, d->model);
+	PUTS(g, "\\\",\\\"version\\\":\\\"");
+	puts_(g, x->version);
 	PUTS(
 	    g,
-	    "\\\",\\\"version\\\":\\\"" CHANGE_VERSION "\\\"},\\\"raiPolicyName\\\":"
+	    "\\\"},\\\"raiPolicyName\\\":"
 	    "\\\"Microsoft.DefaultV2\\\",\\\"versionUpgradeOption\\\":\\\"NoAutoUpgrade\\\"}}\"}}");
 }
 
@@ -717,63 +765,84 @@ static double diurnal(int64_t t)
 	return 0.55 + 0.45 * sin(6.283185307179586 * (h - 8.0) / 24.0);
 }
 
-static void one_call(struct gen *g, unsigned di, int64_t t, int64_t now)
+/* A draw as a token count: bounded, so a wild draw never overflows the conversion. */
+static unsigned tokens(double x)
 {
-	const struct dep *d = &deps[di];
+	return x < 1e9 ? (unsigned)x : 1000000000u;
+}
+
+static void one_call(struct gen *g, unsigned di, uint32_t replica, int64_t t, int64_t now)
+{
+	const struct tl_scenario *sc = g->sc;
+	const struct tl_scn_deployment *d = &sc->deployments[di];
 	const int64_t day = tl_floor_div(t, TL_NS_PER_DAY) * TL_NS_PER_DAY;
 	const double minute = (double)(t - day) / (double)TL_NS_PER_MIN;
-	struct call c = { .t = t, .status = 200, .version = d->version };
+	struct call c = { .t = t, .status = 200, .version = d->version, .replica = replica };
 	double lat_factor = 1.0, p5xx = 0.004, p429 = 0.015, p400 = 0.006, pfilter = 0.0002,
 	       prefuse = 0.0005, tok_factor = 1.0;
+	int32_t since = -1;
 
-	if (di == CHANGE_DEP && t - day >= CHANGE_END_S * TL_NS_PER_S)
-		c.version = CHANGE_VERSION;
-	for (size_t i = 0; i < N_INCIDENTS; i++) {
-		const struct incident *x = &incidents[i];
+	/* the version of the latest change of the day that has succeeded */
+	for (size_t i = 0; i < sc->n_changes; i++) {
+		const struct tl_scn_change *x = &sc->changes[i];
+		const int32_t done = x->at_s + TL_SCN_CHANGE_TAKES_S;
 
-		if (x->dep != di || minute < x->start_min)
+		if (x->deployment == di && (x->replica < 0 || (uint32_t)x->replica == replica) &&
+		    t - day >= done * TL_NS_PER_S && done > since) {
+			c.version = x->version;
+			since = done;
+		}
+	}
+	for (size_t i = 0; i < sc->n_incidents; i++) {
+		const struct tl_scn_incident *x = &sc->incidents[i];
+		const double start_min = x->start_s / 60.0, end_min = x->end_s / 60.0;
+
+		if (x->deployment != di || (x->replica >= 0 && (uint32_t)x->replica != replica) ||
+		    minute < start_min)
 			continue;
-		if (x->fx == FX_DRIFT) {
+		if (x->effect == TL_SCN_DRIFT) {
 			/* rises linearly over the window, then stays */
-			double f = (minute - x->start_min) / (x->end_min - x->start_min);
+			double f = (minute - start_min) / (end_min - start_min);
 
 			lat_factor *= 1.0 + x->amount * (f > 1 ? 1 : f);
 			continue;
 		}
-		if (minute >= x->end_min)
+		if (minute >= end_min)
 			continue;
-		switch (x->fx) {
-		case FX_LATENCY:
+		switch (x->effect) {
+		case TL_SCN_LATENCY:
 			lat_factor *= x->amount;
 			break;
-		case FX_5XX:
+		case TL_SCN_5XX:
 			p5xx = x->amount;
 			break;
-		case FX_429:
+		case TL_SCN_429:
 			p429 = x->amount;
 			break;
-		case FX_GUARDRAIL:
+		case TL_SCN_GUARDRAIL:
 			pfilter = x->amount;
 			break;
-		case FX_REFUSAL:
+		case TL_SCN_REFUSAL:
 			prefuse = x->amount;
 			break;
-		case FX_TOKENS:
+		case TL_SCN_TOKENS:
 			tok_factor = x->amount;
 			break;
 		default:
 			break;
 		}
 	}
-	c.stream = rng_unit(&g->rng) < d->stream_frac;
-	c.latency_ms = c.stream ? rng_lognormal(&g->rng, d->ttfb_ms, d->lat_sigma)
-				: rng_lognormal(&g->rng, d->lat_ms, d->lat_sigma);
+	c.stream = rng_unit(&g->rng) < d->stream_share;
+	c.latency_ms = c.stream ? rng_lognormal(&g->rng, d->ttfb_ms, d->latency_sigma)
+				: rng_lognormal(&g->rng, d->latency_ms, d->latency_sigma);
 	c.latency_ms *= lat_factor;
-	c.prompt = (unsigned)rng_lognormal(&g->rng, d->prompt_tokens, 0.6) + 1;
+	if (c.latency_ms > 3600e3) /* an hour: bounds what follows from a wild draw */
+		c.latency_ms = 3600e3;
+	c.prompt = tokens(rng_lognormal(&g->rng, d->prompt_tokens, 0.6)) + 1;
 	c.completion =
-	    d->embed
+	    d->embedding
 		? 0
-		: (unsigned)(rng_lognormal(&g->rng, d->completion_tokens, 0.7) * tok_factor) + 1;
+		: tokens(rng_lognormal(&g->rng, d->completion_tokens, 0.7) * tok_factor) + 1;
 	c.cached =
 	    rng_unit(&g->rng) < 0.4 ? (unsigned)(c.prompt * (0.3 + 0.5 * rng_unit(&g->rng))) : 0;
 
@@ -797,7 +866,7 @@ static void one_call(struct gen *g, unsigned di, int64_t t, int64_t now)
 	} else if ((u -= p400) < prefuse) {
 		c.refused = true;
 	}
-	if (d->via == VIA_AOAI) {
+	if (d->via == TL_SCN_AOAI) {
 		rr_record(g, d, &c);
 		finish(g, ST_RR, t, now);
 		return;
@@ -815,48 +884,177 @@ static void one_call(struct gen *g, unsigned di, int64_t t, int64_t now)
 	finish(g, ST_LLM, t, now);
 }
 
-static int write_labels(const char *path, int64_t day0, int64_t end)
+/* The calls of one second, drawn, then written in a shuffled order. */
+struct second {
+	int64_t *times;
+	uint32_t *which, *replica;
+	size_t n, cap;
+};
+
+static bool second_grow(struct second *s, size_t want)
+{
+	size_t c = want * 2;
+	int64_t *t;
+	uint32_t *w, *r;
+
+	if (want <= s->cap)
+		return true;
+	if ((t = realloc(s->times, c * sizeof(*t))))
+		s->times = t;
+	if ((w = t ? realloc(s->which, c * sizeof(*w)) : NULL))
+		s->which = w;
+	if ((r = w ? realloc(s->replica, c * sizeof(*r)) : NULL))
+		s->replica = r;
+	if (!r)
+		return false;
+	s->cap = c;
+	return true;
+}
+
+/* Write the traffic from g->day0 to g->end (or g->max_records). Return: where data ends. */
+static int64_t generate(struct gen *g)
+{
+	const struct tl_scenario *sc = g->sc;
+	struct second s = { 0 };
+	/* one correlation id pairs the Start and Success of each change, per day */
+	char(*corr)[37] = calloc(sc->n_changes + 1, sizeof(*corr));
+	int64_t data_end = g->day0;
+
+	if (!corr) {
+		g->err = -ENOMEM;
+		return data_end;
+	}
+	for (int64_t sec = g->day0; sec < g->end && !g->err; sec += TL_NS_PER_S) {
+		const int64_t in_day =
+		    (sec - tl_floor_div(sec, TL_NS_PER_DAY) * TL_NS_PER_DAY) / TL_NS_PER_S;
+
+		s.n = 0;
+		for (unsigned di = 0; di < sc->n_deployments; di++) {
+			const struct tl_scn_deployment *d = &sc->deployments[di];
+
+			if (!g->want[d->via == TL_SCN_AOAI ? ST_RR : ST_GW])
+				continue;
+			/* replicas: one Poisson stream of them all, each call to one of them */
+			unsigned k = rng_poisson(&g->rng, d->peak_rate * (double)d->replicas *
+							      g->scale * diurnal(sec));
+
+			if (!second_grow(&s, s.n + k)) {
+				g->err = -ENOMEM;
+				break;
+			}
+			for (unsigned j = 0; j < k; j++, s.n++) {
+				s.times[s.n] =
+				    sec + (int64_t)(rng_unit(&g->rng) * (double)TL_NS_PER_S);
+				s.which[s.n] = di;
+				s.replica[s.n] = d->replicas > 1
+						     ? (uint32_t)(rng_next(&g->rng) % d->replicas)
+						     : 0;
+			}
+		}
+		for (size_t j = s.n; j > 1; j--) {
+			size_t k = (size_t)(rng_next(&g->rng) % j);
+			int64_t tt = s.times[j - 1];
+			uint32_t tw = s.which[j - 1], tr = s.replica[j - 1];
+
+			s.times[j - 1] = s.times[k];
+			s.which[j - 1] = s.which[k];
+			s.replica[j - 1] = s.replica[k];
+			s.times[k] = tt;
+			s.which[k] = tw;
+			s.replica[k] = tr;
+		}
+		const int64_t now = sec + TL_NS_PER_S;
+
+		for (size_t i = 0; i < sc->n_changes; i++) {
+			const struct tl_scn_change *x = &sc->changes[i];
+			const bool begins = in_day == x->at_s;
+
+			if (begins) {
+				put_uuid(g);
+				memcpy(corr[i], g->buf, 36);
+				corr[i][36] = '\0';
+				g->n = 0;
+			}
+			if (corr[i][0] && (begins || in_day == x->at_s + TL_SCN_CHANGE_TAKES_S)) {
+				activity_record(g, sec + 441886200, corr[i], begins,
+						&sc->deployments[x->deployment], x);
+				finish(g, ST_ACT, sec, now);
+			}
+		}
+		for (size_t j = 0; j < s.n && !g->err; j++)
+			one_call(g, s.which[j], s.replica[j], s.times[j], now);
+		release_held(g, now);
+		data_end = now;
+		if (g->max_records && g->written >= g->max_records)
+			break;
+	}
+	free(s.times);
+	free(s.which);
+	free(s.replica);
+	free(corr);
+	return data_end;
+}
+
+static int write_labels(const struct tl_scenario *sc, const char *path, int64_t day0, int64_t end)
 {
 	FILE *f = fopen(path, "w");
+	bool first = true;
+	int r;
 
 	if (!f)
 		return -errno;
 	fputs("[", f);
-	bool first = true;
-
 	for (int64_t day = day0; day < end; day += TL_NS_PER_DAY) {
-		for (size_t i = 0; i < N_INCIDENTS; i++) {
-			const struct incident *x = &incidents[i];
-			const struct dep *d = &deps[x->dep];
+		for (size_t i = 0; i < sc->n_incidents; i++) {
+			const struct tl_scn_incident *x = &sc->incidents[i];
+			const struct tl_scn_deployment *d = &sc->deployments[x->deployment];
 			char a[TL_TIME_TEXT_LEN + 1], b[TL_TIME_TEXT_LEN + 1];
-			int64_t s = day + x->start_min * TL_NS_PER_MIN,
-				e = day + x->end_min * TL_NS_PER_MIN;
+			int64_t s = day + x->start_s * TL_NS_PER_S,
+				e = day + x->end_s * TL_NS_PER_S;
+			/* an incident of a deployment with replicas: one label per series */
+			const uint32_t from = x->replica < 0 ? 0 : (uint32_t)x->replica,
+				       to = x->replica < 0 ? d->replicas : from + 1;
 
 			if (s >= end)
 				continue;
-			fprintf(f,
-				"%s\n {\"rule\":\"%s\",\"resource\":\"%s\",\"deployment\":\"%s\","
-				"\"start\":\"%s\",\"end\":\"%s\",\"expect\":\"%s\"}",
-				first ? "" : ",", x->rule, d->via == VIA_APIM ? APIM : ACCOUNT,
-				d->name, tl_time_format(s, a), tl_time_format(e, b),
-				x->fire ? "fire" : "none");
-			first = false;
+			for (uint32_t k = from; k < to; k++) {
+				char name[TL_SCN_NAME_MAX + 16];
+
+				if (d->replicas > 1)
+					(void)snprintf(name, sizeof(name), "%s-%05u", d->name,
+						       (unsigned)k + 1);
+				else
+					(void)snprintf(name, sizeof(name), "%s", d->name);
+				fprintf(f,
+					"%s\n {\"rule\":\"%s\",\"resource\":\"%s\",\"deployment\":"
+					"\"%s\",\"start\":\"%s\",\"end\":\"%s\",\"expect\":\"%s\"}",
+					first ? "" : ",", x->rule,
+					d->via == TL_SCN_APIM ? APIM : ACCOUNT, name,
+					tl_time_format(s, a), tl_time_format(e, b),
+					x->fire ? "fire" : "none");
+				first = false;
+			}
 		}
 	}
 	fputs("\n]\n", f);
-	return fclose(f) == 0 ? 0 : -errno;
+	r = ferror(f) ? -EIO : 0;
+	if (fclose(f) != 0 && r == 0)
+		r = -errno;
+	return r;
 }
 
 static const char gen_usage[] =
     "usage: tripline gen [options]\n"
     "\n"
-    "Writes synthetic Azure OpenAI telemetry (a built-in day with labelled incidents, see\n"
-    "tools/gen.c) in the shapes tripline reads. Deterministic: the same options give the\n"
-    "same bytes.\n"
+    "Writes synthetic Azure OpenAI telemetry with labelled incidents in the shapes tripline\n"
+    "reads: the built-in day (bench/scenarios/builtin.yaml) or a --scenario. Deterministic:\n"
+    "the same options give the same bytes.\n"
     "\n"
     "options:\n"
     "  --out PATH         tree: a directory (storage-account insights-logs-* layout);\n"
     "                     ndjson/records: a file, .zst to compress, - for stdout (required)\n"
+    "  --scenario FILE    deployments, incidents and version changes (YAML; see README.md\n"
+    "                     and bench/scenarios/), instead of the built-in day\n"
     "  --format F         tree (default), ndjson (one record per line) or records\n"
     "                     ({\"records\":[...]} envelopes as Event Hubs delivers them)\n"
     "  --batch N[-M]      records per envelope with --format records (default 50); N-M:\n"
@@ -910,7 +1108,8 @@ int tl_cmd_gen(int argc, char **argv)
 {
 	const char *out = NULL, *fmt = "tree", *kind = "all", *start = "2025-11-04",
 		   *hours_s = NULL, *records_s = NULL, *scale_s = NULL, *seed_s = NULL,
-		   *dup_s = NULL, *bad_s = NULL, *late_s = NULL, *labels = NULL, *batch_s = NULL;
+		   *dup_s = NULL, *bad_s = NULL, *late_s = NULL, *labels = NULL, *batch_s = NULL,
+		   *scenario = NULL;
 	bool help = false;
 	const struct tl_opt opts[] = {
 		{ "out", true, &out, NULL },          { "format", true, &fmt, NULL },
@@ -920,14 +1119,16 @@ int tl_cmd_gen(int argc, char **argv)
 		{ "duplicates", true, &dup_s, NULL }, { "malformed", true, &bad_s, NULL },
 		{ "late", true, &late_s, NULL },      { "labels", true, &labels, NULL },
 		{ "batch", true, &batch_s, NULL },    { "help", false, NULL, &help },
-		{ "quiet", false, NULL, &tl_quiet },
+		{ "quiet", false, NULL, &tl_quiet },  { "scenario", true, &scenario, NULL },
 	};
+	struct tl_scenario sc = { 0 };
 	struct gen g = {
 		.scale = 1, .dup_p = 0.0005, .bad_p = 0.00002, .late_p = 0.002, .batch = 50
 	};
 	double hours = 24, records = 0, seed = 1, batch = 50, batch_max = 0;
 	char batch_lo[32];
 	char day[32], labels_buf[4096];
+	int64_t data_end;
 	int npos, r = 0;
 
 	if (tl_opts_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), "gen", &npos) < 0)
@@ -977,6 +1178,30 @@ int tl_cmd_gen(int argc, char **argv)
 		tl_err("gen: a numeric option is out of range (see 'tripline gen --help')");
 		return TL_EXIT_USAGE;
 	}
+	g.sc = &builtin;
+	if (scenario) {
+		char err[512];
+
+		if ((r = tl_scenario_load(scenario, &sc, err, sizeof(err))) == TL_ECONFIG) {
+			tl_err("gen: %s", err);
+			return TL_EXIT_USAGE;
+		}
+		if (r < 0) {
+			tl_err("gen: '%s': %s", scenario, tl_strerror(r));
+			return TL_EXIT_IO;
+		}
+		g.sc = &sc;
+	}
+	double rate = 0;
+
+	for (size_t i = 0; i < g.sc->n_deployments; i++)
+		rate += g.sc->deployments[i].peak_rate * g.sc->deployments[i].replicas;
+	if (rate * g.scale > 1e7) {
+		tl_err("gen: %g requests/s at the peak (the rates times --scale): at most 1e7",
+		       rate * g.scale);
+		r = TL_EXIT_USAGE;
+		goto out_free_scenario;
+	}
 	g.batch = g.batch_min = (unsigned)batch;
 	g.batch_max = batch_max > 0 ? (unsigned)batch_max : g.batch_min;
 	g.max_records = (uint64_t)records;
@@ -984,86 +1209,18 @@ int tl_cmd_gen(int argc, char **argv)
 	g.out = out;
 	rng_seed(&g.rng, (uint64_t)seed);
 	rng_seed(&g.batch_rng, (uint64_t)seed ^ UINT64_C(0x62617463685f726e));
-	if (g.fmt != FMT_TREE && (r = sink_open(&g.sinks[0], out)) < 0) {
-		tl_err("gen: '%s': %s", out, tl_strerror(r));
-		return TL_EXIT_IO;
-	}
-	if (g.fmt == FMT_TREE && (r = mkdirs(out)) == 0 && mkdir(out, 0755) < 0 && errno != EEXIST)
+	if (g.fmt != FMT_TREE)
+		r = sink_open(&g.sinks[0], out);
+	else if ((r = mkdirs(out)) == 0 && mkdir(out, 0755) < 0 && errno != EEXIST)
 		r = -errno;
 	if (r < 0) {
 		tl_err("gen: '%s': %s", out, tl_strerror(r));
-		return TL_EXIT_IO;
+		(void)sink_close(&g.sinks[0]);
+		r = TL_EXIT_IO;
+		goto out_free_scenario;
 	}
 
-	char corr[37] = "";
-	int64_t *times = NULL, data_end = g.day0;
-	unsigned *which = NULL;
-	size_t cap = 0;
-
-	for (int64_t sec = g.day0; sec < g.end && !g.err; sec += TL_NS_PER_S) {
-		const int64_t in_day =
-		    (sec - tl_floor_div(sec, TL_NS_PER_DAY) * TL_NS_PER_DAY) / TL_NS_PER_S;
-		/* draw the second's calls, then write them in a shuffled order */
-		size_t n = 0;
-
-		for (unsigned di = 0; di < N_DEPS; di++) {
-			if (!g.want[deps[di].via == VIA_AOAI ? ST_RR : ST_GW])
-				continue;
-			unsigned k =
-			    rng_poisson(&g.rng, deps[di].peak_rate * g.scale * diurnal(sec));
-
-			if (n + k > cap) {
-				size_t c = (n + k) * 2;
-				int64_t *t = realloc(times, c * sizeof(*t));
-				unsigned *w = t ? realloc(which, c * sizeof(*w)) : NULL;
-
-				if (t)
-					times = t;
-				if (!w) {
-					g.err = -ENOMEM;
-					break;
-				}
-				which = w;
-				cap = c;
-			}
-			for (unsigned j = 0; j < k; j++, n++) {
-				times[n] = sec + (int64_t)(rng_unit(&g.rng) * (double)TL_NS_PER_S);
-				which[n] = di;
-			}
-		}
-		for (size_t j = n; j > 1; j--) {
-			size_t k = (size_t)(rng_next(&g.rng) % j);
-			int64_t tt = times[j - 1];
-			unsigned tw = which[j - 1];
-
-			times[j - 1] = times[k];
-			which[j - 1] = which[k];
-			times[k] = tt;
-			which[k] = tw;
-		}
-		const int64_t now = sec + TL_NS_PER_S;
-
-		if (in_day == CHANGE_START_S) {
-			/* one correlation id pairs the Start and Success of this day's change */
-			put_uuid(&g);
-			memcpy(corr, g.buf, 36);
-			corr[36] = '\0';
-			g.n = 0;
-		}
-		if (corr[0] && (in_day == CHANGE_START_S || in_day == CHANGE_END_S)) {
-			activity_record(&g, sec + 441886200, corr, in_day == CHANGE_START_S,
-					&deps[CHANGE_DEP]);
-			finish(&g, ST_ACT, sec, now);
-		}
-		for (size_t j = 0; j < n && !g.err; j++)
-			one_call(&g, which[j], times[j], now);
-		release_held(&g, now);
-		data_end = now;
-		if (g.max_records && g.written >= g.max_records)
-			break;
-	}
-	free(times);
-	free(which);
+	data_end = generate(&g);
 	release_held(&g, INT64_MAX);
 	if (g.fmt == FMT_RECORDS && g.in_batch && !g.err)
 		g.err = sink_write(&g.sinks[0], "]}\n", 3, false);
@@ -1082,16 +1239,21 @@ int tl_cmd_gen(int argc, char **argv)
 		(void)snprintf(labels_buf, sizeof(labels_buf), "%.*s.labels.json", (int)n, out);
 		labels = labels_buf;
 	}
-	if (!g.err && labels && (r = write_labels(labels, g.day0, data_end)) < 0)
+	if (!g.err && labels && (r = write_labels(g.sc, labels, g.day0, data_end)) < 0)
 		g.err = r;
 	free(g.buf);
 	for (size_t i = 0; i < g.n_held; i++)
 		free(g.held[i].text);
 	free(g.held);
+	r = TL_EXIT_OK;
 	if (g.err) {
 		tl_err("gen: writing '%s' failed: %s", out, tl_strerror(g.err));
-		return TL_EXIT_IO;
+		r = TL_EXIT_IO;
+	} else {
+		tl_info("tripline gen: %llu records written to %s", (unsigned long long)g.written,
+			out);
 	}
-	tl_info("tripline gen: %llu records written to %s", (unsigned long long)g.written, out);
-	return TL_EXIT_OK;
+out_free_scenario:
+	tl_scenario_fini(&sc);
+	return r;
 }
