@@ -5,7 +5,8 @@
 # DATA: a line per series count, '#' comments, '-' where a figure was not measured; columns
 #   1 series  2 engine events/s  3 engine peak RSS MiB  4 engine memory MiB
 #   5 replay records/s  6 replay CPU s  7 replay peak RSS MiB  8 replay records
-#   9 series the replay saw
+#   9 series the replay saw  10 replay with evidence records/s  11 its CPU s
+#   12 its peak RSS MiB
 # Installs Debian gnuplot-nox if gnuplot is missing (apt, as root or with sudo), as
 # bench/compare.sh installs its tools, and says so.
 set -euo pipefail
@@ -28,21 +29,26 @@ if ! command -v gnuplot >/dev/null; then
 	rm -f "$log"
 	echo "installed: Debian gnuplot-nox $(dpkg-query -W -f='${Version}' gnuplot-nox)"
 fi
-# the machine line run.sh put in the data file's header, as the plot's footnote
-note=$(sed -n 's/^# machine: //p' "$data" | head -1 | sed 's/_/\\_/g')
+# the machine and note lines run.sh put in the data file's header, under the plot's title
+note=$(sed -n 's/^# \(machine\|note\): \(.*\)/{\/*0.8 \2}/p' "$data" | sed 's/_/\\_/g' | paste -sd'|' |
+	sed 's/|/\\n/g')
 # replay figures, if any (gnuplot warns and draws nothing for an empty column)
 rate_e2e=
 rss_e2e=
 if awk '!/^#/ && NF >= 5 && $5 != "-" { n++ } END { exit !n }' "$data"; then
-	rate_e2e=", '$data' using 1:(\$5 / 1e6) with linespoints lw 2 pt 5 lc rgb '#009e73' title 'replay end to end: records/s'"
-	rss_e2e=", '$data' using 1:7 with linespoints lw 2 pt 5 lc rgb '#009e73' title 'replay end to end: peak RSS'"
+	rate_e2e=", '$data' using 1:(\$5 / 1e6) with linespoints lw 2 pt 5 lc rgb '#009e73' title 'replay --no-evidence: records/s'"
+	rss_e2e=", '$data' using 1:7 with linespoints lw 2 pt 5 lc rgb '#009e73' title 'replay --no-evidence: peak RSS'"
+	if awk '!/^#/ && NF >= 10 && $10 != "-" { n++ } END { exit !n }' "$data"; then
+		rate_e2e+=", '$data' using 1:(\$10 / 1e6) with linespoints lw 2 dt 2 pt 4 lc rgb '#009e73' title 'replay with evidence: records/s'"
+		rss_e2e+=", '$data' using 1:12 with linespoints lw 2 dt 2 pt 4 lc rgb '#009e73' title 'replay with evidence: peak RSS'"
+	fi
 fi
 
 gnuplot <<EOF
-set terminal pngcairo size 1200,520 font ",11"
+set terminal pngcairo size 1200,560 font ",11"
 set output "$png"
 set datafile missing "-"
-set multiplot layout 1,2 title "tripline: throughput and peak memory against series count\n{/*0.8 $note}"
+set multiplot layout 1,2 title "tripline: throughput and peak memory against series count\n$note"
 set logscale x 10
 set xrange [500:200000]
 set xtics ("1 k" 1000, "10 k" 10000, "100 k" 100000)
@@ -52,7 +58,7 @@ set key top right
 set title "throughput, one thread"
 set ylabel "millions a second"
 set logscale y 10
-set yrange [0.05:20]
+set yrange [0.005:20]
 plot '$data' using 1:(\$2 / 1e6) with linespoints lw 2 pt 7 lc rgb '#9400d3' \
 	title 'engine alone: events/s (bench\_engine)'$rate_e2e
 set title "peak memory (RSS)"

@@ -131,7 +131,8 @@ if [[ $what == all || $what == series ]]; then
 		build/bench/bench_engine --series "$n" --rate "$rate" --events 10000000 --repeat 3 |
 			tee "$r/series-engine-$n.txt"
 	done
-	# replay end to end: each scenario's hours generated once, replayed 3 times, medians
+	# replay end to end: each scenario's first hours generated once, then 3 rounds of a replay
+	# without evidence and one with (journal, retention, snapshots), in turn; medians
 	hours=${TL_SERIES_HOURS:-3}
 	for f in bench/scenarios/series-*.yaml; do
 		if [[ ! -e $f ]]; then
@@ -142,13 +143,18 @@ if [[ $what == all || $what == series ]]; then
 		k=${name#series-}
 		[[ $k =~ ^[0-9]+k$ ]] || continue # series-10k: 10 000 series
 		n=$((${k%k} * 1000))
-		corpus "$name.ndjson" --scenario "$f" --format ndjson --hours "$hours"
-		echo "## series: replay end to end, $f ($hours h), --no-evidence, 1 thread, 3 runs"
+		corpus "$name-${hours}h.ndjson" --scenario "$f" --format ndjson --hours "$hours"
+		echo "## series: replay end to end, $f (the first $hours h), 1 thread, 3 rounds"
 		for _ in 1 2 3; do
-			rm -rf "$c/out"
-			/usr/bin/time -f '%e %U %S %M' "$t" replay --quiet --no-evidence \
-				--stats "$r/series-stats.json" --out "$c/out" "$c/$name.ndjson" 2>&1 >/dev/null |
-				tail -1
+			for mode in --no-evidence evidence; do
+				rm -rf "$c/out"
+				opt=$mode
+				[[ $mode == evidence ]] && opt=
+				printf '%s ' "$mode"
+				# shellcheck disable=SC2086 # opt is one option or none
+				/usr/bin/time -f '%e %U %S %M' "$t" replay --quiet $opt --stats "$r/series-stats.json" \
+					--out "$c/out" "$c/$name-${hours}h.ndjson" 2>&1 >/dev/null | tail -1
+			done
 		done >"$r/series-times.txt"
 		awk -v n="$n" -v recs="$(jq .records.read "$r/series-stats.json")" \
 			-v seen="$(jq '.series | length' "$r/series-stats.json")" -v out="$r/series-replay-$n.txt" '
@@ -157,19 +163,31 @@ if [[ $what == all || $what == series ]]; then
 					for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
 				return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 			}
-			{ k++; w[k] = $1; u[k] = $2 + $3; m[k] = $4 / 1024; printf "run %d: wall %.2f s, CPU %.2f s, peak RSS %.1f MiB\n", k, $1, $2 + $3, $4 / 1024 }
+			{ e = $1 == "evidence"; k[e]++; w[e, k[e]] = $2; u[e, k[e]] = $3 + $4; m[e, k[e]] = $5 / 1024
+			  printf "%s: wall %.2f s, CPU %.2f s, peak RSS %.1f MiB\n", $1, $2, $3 + $4, $5 / 1024 }
 			END {
-				wm = med(w, k); um = med(u, k); mm = med(m, k)
 				printf "replay_series %d series seen\nreplay_records %d records\n", seen, recs
-				printf "replay_wall_median %.3f s\nreplay_rate %.3f Mrecords/s\n", wm, recs / wm / 1e6
-				printf "replay_cpu_median %.3f s\nreplay_peak_rss_median %.1f MiB\n", um, mm
-				printf "%d %.0f %.3f %.1f %d %d\n", n, recs / wm, um, mm, recs, seen > out
+				line = n
+				for (e = 0; e <= 1; e++) {
+					for (i = 1; i <= k[e]; i++) { a[i] = w[e, i]; b[i] = u[e, i]; c[i] = m[e, i] }
+					name = e ? "replay_evidence" : "replay"
+					wm = med(a, k[e]); um = med(b, k[e]); mm = med(c, k[e])
+					printf "%s_wall_median %.3f s\n%s_rate %.3f Mrecords/s\n", name, wm, name, recs / wm / 1e6
+					printf "%s_cpu_median %.3f s\n%s_peak_rss_median %.1f MiB\n", name, um, name, mm
+					line = line sprintf(" %.0f %.3f %.1f", recs / wm, um, mm)
+					if (!e)
+						line = line sprintf(" %d %d", recs, seen)
+				}
+				print line > out
 			}' "$r/series-times.txt"
 	done
 	{
 		echo "# machine: $machine"
+		echo "# note: engine: pre-decoded events, 10 k requests/s of event time in all; replay:" \
+			"the first $hours h of bench/scenarios/series-*.yaml, one file each"
 		echo "# series  engine_events/s  engine_peak_rss_MiB  engine_memory_MiB" \
-			"replay_records/s  replay_cpu_s  replay_peak_rss_MiB  replay_records  replay_series"
+			"replay_records/s  replay_cpu_s  replay_peak_rss_MiB  replay_records  replay_series" \
+			"evidence_records/s  evidence_cpu_s  evidence_peak_rss_MiB"
 		for n in 1000 10000 100000; do
 			awk -v n="$n" '
 				$1 == "engine_rate" { rate = $2 * 1e6 }
@@ -177,9 +195,9 @@ if [[ $what == all || $what == series ]]; then
 				$1 == "engine_memory" { mem = $2 }
 				END { printf "%s %.0f %s %s", n, rate, rss, mem }' "$r/series-engine-$n.txt"
 			if [[ -s $r/series-replay-$n.txt ]]; then
-				awk '{ printf " %s %s %s %s %s\n", $2, $3, $4, $5, $6 }' "$r/series-replay-$n.txt"
+				cut -d' ' -f2- "$r/series-replay-$n.txt" | sed 's/^/ /'
 			else
-				echo " - - - - -"
+				echo " - - - - - - - -"
 			fi
 		done
 	} >"$r/series.dat"
