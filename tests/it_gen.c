@@ -4,16 +4,19 @@
  * (but the series-* ones, which are for benchmarks) replays to exactly its labels: each
  * `fire` label gets a trigger of its rule, resource and deployment between its start and a
  * few minutes after its end, no `none` label gets one, and no trigger is unlabelled;
- * replicas give the series they ask for.
+ * replicas give the series they ask for; --brokers produces to the embedded hub the very
+ * envelopes --format records writes, one message each, and a failed delivery is an error.
  */
 #include <glob.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <librdkafka/rdkafka.h>
 
 #include <tripline/error.h>
 #include <tripline/time.h>
@@ -42,6 +45,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+	(void)th_sh(dir, "[ -f hub.pid ] && kill $(cat hub.pid) 2>/dev/null; true");
 	th_rmrf(dir);
 }
 
@@ -335,4 +339,148 @@ Test(gen, replicas_give_the_series_they_ask_for)
 	cr_assert(eq(str, l[1].deployment, "many-00001"));
 	cr_assert(eq(str, l[12].deployment, "many-00012"));
 	cr_assert(eq(str, l[12].expect, "none"));
+}
+
+/* ---- --brokers ---------------------------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+#define N_PARTS 4
+
+Test(gen, brokers_get_the_envelopes_of_format_records_as_messages)
+{
+	char cmd[2048], err[512], *addr;
+
+	/* the embedded hub, 4 partitions; its address on the first line it prints */
+	cr_assert(eq(int,
+		     th_sh(dir, "(" TL_TRIPLINE " hub --partitions 4 >hub.addr 2>hub.err & echo $! "
+				">hub.pid; for i in $(seq 100); do [ -s hub.addr ] && exit 0; "
+				"sleep 0.1; done; exit 1)"),
+		     0),
+		  "the hub printed no address");
+	addr = slurp("hub.addr");
+	addr[strcspn(addr, "\n")] = '\0';
+	/* two hours (about 4600 records, 1 MB a partition), paced by --rate */
+	(void)snprintf(cmd, sizeof(cmd),
+		       "gen --brokers %s --topic insights-logs-requestresponse --hours 2 --seed 7 "
+		       "--batch 20-100 --rate 50000",
+		       addr);
+	int st = run("%s", cmd);
+	char *gen_err = slurp("stderr.txt");
+
+	cr_assert(eq(int, st, 0), "%s", gen_err);
+	cr_assert(
+	    eq(int, run("gen --format records --hours 2 --seed 7 --batch 20-100 --out r.json"), 0));
+	char *file_err = slurp("stderr.txt");
+	unsigned long long n_gen = 0, n_file = 0, n_msgs = 0;
+
+	cr_assert(eq(int,
+		     sscanf(strstr(gen_err, "gen: ") + 5, "%llu records in %llu messages", &n_gen,
+			    &n_msgs),
+		     2),
+		  "%s", gen_err);
+	cr_assert(eq(int, sscanf(strstr(file_err, "gen: ") + 5, "%llu records", &n_file), 1));
+	cr_assert(eq(u64, n_gen, n_file));
+	cr_assert(ge(u64, n_gen, 1000));
+
+	/* the file's lines, sorted (partitions keep their own order only) */
+	char *text = slurp("r.json"), *p = text, *l, **lines = NULL;
+	size_t n_lines = 0;
+
+	while ((l = th_next_line(&p))) {
+		lines = realloc(lines, (n_lines + 1) * sizeof(*lines));
+		cr_assert(ne(ptr, lines, NULL));
+		lines[n_lines++] = l;
+	}
+	cr_assert(eq(u64, (unsigned long long)n_lines, n_msgs));
+	qsort(lines, n_lines, sizeof(*lines), cmp_str);
+
+	/* read every partition from the beginning */
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(N_PARTS);
+
+	cr_assert(eq(int, rd_kafka_conf_set(conf, "bootstrap.servers", addr, err, sizeof(err)),
+		     RD_KAFKA_CONF_OK));
+	cr_assert(eq(int, rd_kafka_conf_set(conf, "group.id", "it-gen", err, sizeof(err)),
+		     RD_KAFKA_CONF_OK));
+	cr_assert(eq(int, rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)),
+		     RD_KAFKA_CONF_OK));
+	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+
+	cr_assert(ne(ptr, rk, NULL), "%s", err);
+	for (int32_t i = 0; i < N_PARTS; i++)
+		rd_kafka_topic_partition_list_add(tl, "insights-logs-requestresponse", i)->offset =
+		    RD_KAFKA_OFFSET_BEGINNING;
+	cr_assert(eq(int, rd_kafka_assign(rk, tl), 0));
+	rd_kafka_topic_partition_list_destroy(tl);
+
+	char **msgs = calloc(n_lines + 1, sizeof(*msgs));
+	size_t n = 0, per_part[N_PARTS] = { 0 };
+
+	cr_assert(ne(ptr, msgs, NULL));
+	for (int64_t end = now_ms() + 30000; n < n_lines + 1 && now_ms() < end;) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+
+		if (!m)
+			continue;
+		if (!m->err) {
+			cr_assert(eq(ptr, m->key, NULL));
+			cr_assert(lt(int, m->partition, N_PARTS));
+			per_part[m->partition]++;
+			msgs[n] = strndup(m->payload, m->len);
+			cr_assert(eq(sz, strlen(msgs[n]), m->len));
+			n++;
+			/* one more than expected would be a duplicate: wait a little for it */
+			if (n == n_lines)
+				end = now_ms() + 1000;
+		}
+		rd_kafka_message_destroy(m);
+	}
+	(void)rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	cr_assert(eq(sz, n, n_lines));
+	for (int i = 0; i < N_PARTS; i++)
+		cr_assert(ge(sz, per_part[i], 1), "partition %d got nothing", i);
+	qsort(msgs, n, sizeof(*msgs), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert(eq(str, msgs[i], lines[i]), "message %zu", i);
+		free(msgs[i]);
+	}
+	free(msgs);
+	free(lines);
+	free(text);
+	free(gen_err);
+	free(file_err);
+	free(addr);
+}
+
+Test(gen, a_failed_delivery_exits_1_and_says_why)
+{
+	/* one envelope of all of some 5000 records (6 MB) is over the 2 MB a message may have:
+	 * refused before any broker is asked, so nothing needs to listen on port 1 */
+	cr_assert(
+	    eq(int, run("gen --quiet --brokers 127.0.0.1:1 --batch 100000 --records 5000"), 1));
+	char *e = slurp("stderr.txt");
+
+	cr_assert(ne(ptr,
+		     strstr(e, "gen: 1 of 1 messages not delivered to topic "
+			       "'insights-logs-requestresponse': Broker: Message size too large"),
+		     NULL),
+		  "%s", e);
+	free(e);
+	cr_assert(eq(int, run("gen --brokers 127.0.0.1:1 --out x"), 2));
+	cr_assert(eq(int, run("gen --brokers 127.0.0.1:1 --format ndjson"), 2));
+	cr_assert(eq(int, run("gen --out x --rate 10"), 2));
+	cr_assert(eq(int, run("gen --brokers 127.0.0.1:1 --rate 0"), 2));
 }

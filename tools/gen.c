@@ -28,8 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <librdkafka/rdkafka.h>
 #include <zstd.h>
 
 #include <tripline/time.h>
@@ -199,6 +201,9 @@ static struct tl_scn_change builtin_changes[] = {
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
+/* --topic's default: Azure's export name of the category tripline reads most (as the hub's) */
+#define DEFAULT_TOPIC "insights-logs-requestresponse"
+
 static const struct tl_scenario builtin = {
 	builtin_deps,    N_OF(builtin_deps),    builtin_incidents,  N_OF(builtin_incidents),
 	builtin_changes, N_OF(builtin_changes), N_OF(builtin_deps),
@@ -223,6 +228,23 @@ struct sink {
 	int64_t hour; /* tree mode: the hour the open file holds */
 };
 
+/*
+ * --brokers: each envelope is one message, as diagnostic settings deliver to Event Hubs: no
+ * key, so librdkafka's default partitioner spreads them over the topic's partitions.
+ */
+struct kafka_out {
+	rd_kafka_t *rk;
+	rd_kafka_topic_t *rkt;
+	const char *topic;
+	char *env; /* the envelope being built */
+	size_t n, cap;
+	uint64_t produced, delivered; /* messages */
+	uint64_t refused, failed;     /* not produced; produced but not delivered */
+	char cause[256];              /* why the first of them failed */
+	double rate;                  /* --rate: records/s, 0 for no pacing */
+	int64_t t0_ns;                /* when the first message went */
+};
+
 struct gen {
 	struct rng rng;
 	const char *out;
@@ -240,6 +262,7 @@ struct gen {
 	uint64_t written;
 	struct sink sinks[ST_COUNT]; /* tree: one per stream; otherwise sinks[0] only */
 	unsigned in_batch;           /* records in the open envelope */
+	struct kafka_out *kafka;     /* --brokers: envelopes go there, not to sinks[0] */
 	/* records held back to arrive late */
 	struct held {
 		int64_t at;
@@ -416,6 +439,159 @@ static int mkdirs(const char *path)
 	return 0;
 }
 
+/* ---- Kafka ------------------------------------------------------------------------------ */
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct kafka_out *k = opaque;
+
+	(void)rk;
+	if (!m->err) {
+		k->delivered++;
+		return;
+	}
+	if (k->failed++ == 0 && k->refused == 0)
+		(void)snprintf(k->cause, sizeof(k->cause), "%s", rd_kafka_err2str(m->err));
+}
+
+static int kafka_open(struct kafka_out *k, const char *brokers, const char *topic, char *err,
+		      size_t errlen)
+{
+	static const char *const settings[][2] = {
+		{ "client.id", "tripline-gen" },
+		{ "linger.ms", "5" },
+		/* no key: each message to a random partition (Event Hubs spreads them too), not
+		 * all of the last 10 ms to one partition, as librdkafka's default would */
+		{ "sticky.partitioning.linger.ms", "0" },
+		{ "acks", "all" },
+		/* one partition's messages arrive in the order they were produced */
+		{ "enable.idempotence", "true" },
+		{ "message.max.bytes", "2097152" },
+		/* a broker that is not there fails the run in 30 s rather than the default 5 min */
+		{ "message.timeout.ms", "30000" },
+	};
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char kerr[256];
+
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, kerr, sizeof(kerr)) !=
+	    RD_KAFKA_CONF_OK)
+		goto out_conf;
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
+		if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], kerr, sizeof(kerr)) !=
+		    RD_KAFKA_CONF_OK)
+			goto out_conf;
+	rd_kafka_conf_set_opaque(conf, k);
+	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+	if (!(k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr))))
+		goto out_conf;
+	k->topic = topic;
+	if (!(k->rkt = rd_kafka_topic_new(k->rk, topic, NULL))) {
+		(void)snprintf(err, errlen, "topic '%s': %s", topic,
+			       rd_kafka_err2str(rd_kafka_last_error()));
+		rd_kafka_destroy(k->rk);
+		k->rk = NULL;
+		return TL_ECONFIG;
+	}
+	return 0;
+out_conf:
+	rd_kafka_conf_destroy(conf);
+	(void)snprintf(err, errlen, "%s", kerr);
+	return TL_ECONFIG;
+}
+
+/* Produce the envelope in k->env (the records so far: @n_records), then wait for --rate. */
+static int kafka_send(struct kafka_out *k, uint64_t n_records)
+{
+	if (!k->produced)
+		k->t0_ns = tl_now_ns();
+	/* RD_KAFKA_MSG_F_COPY: the buffer is reused for the next envelope */
+	while (rd_kafka_produce(k->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, k->env, k->n,
+				NULL, 0, NULL) != 0) {
+		rd_kafka_resp_err_t e = rd_kafka_last_error();
+
+		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+			if (k->refused++ == 0 && k->failed == 0)
+				(void)snprintf(k->cause, sizeof(k->cause), "%s",
+					       rd_kafka_err2str(e));
+			k->n = 0;
+			return 0; /* counted: gen goes on and fails at the end */
+		}
+		rd_kafka_poll(k->rk, 100);
+	}
+	k->produced++;
+	k->n = 0;
+	rd_kafka_poll(k->rk, 0);
+	if (k->rate > 0) {
+		const int64_t due = k->t0_ns + (int64_t)((double)n_records / k->rate * 1e9),
+			      wait = due - tl_now_ns();
+
+		if (wait > 0) {
+			struct timespec ts = { (time_t)(wait / 1000000000),
+					       (long)(wait % 1000000000) };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	return 0;
+}
+
+/* Wait for every delivery report. Return: 0, or -EIO (said why) if one was not delivered. */
+static int kafka_close(struct kafka_out *k)
+{
+	int r = 0;
+
+	if (!k->rk)
+		return 0;
+	while (rd_kafka_outq_len(k->rk) > 0)
+		(void)rd_kafka_flush(k->rk, 1000);
+	if (k->failed || k->refused) {
+		tl_err("gen: %llu of %llu messages not delivered to topic '%s': %s",
+		       (unsigned long long)(k->failed + k->refused),
+		       (unsigned long long)(k->produced + k->refused), k->topic, k->cause);
+		r = -EIO;
+	}
+	rd_kafka_topic_destroy(k->rkt);
+	rd_kafka_destroy(k->rk);
+	free(k->env);
+	k->rk = NULL;
+	return r;
+}
+
+/* Part of an envelope: to the file, or to the message being built. */
+static int env_write(struct gen *g, struct sink *s, const char *p, size_t n)
+{
+	struct kafka_out *k = g->kafka;
+
+	if (!k)
+		return sink_write(s, p, n, false);
+	if (k->n + n > k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 65536;
+		char *b;
+
+		while (cap < k->n + n)
+			cap *= 2;
+		if (!(b = realloc(k->env, cap)))
+			return -ENOMEM;
+		k->env = b;
+		k->cap = cap;
+	}
+	memcpy(k->env + k->n, p, n);
+	k->n += n;
+	return 0;
+}
+
+/* The envelope is complete, @n_records written with it: a line of the file, or a message. */
+static int env_end(struct gen *g, struct sink *s, uint64_t n_records)
+{
+	int r;
+
+	if (!g->kafka)
+		return sink_write(s, "]}\n", 3, false);
+	if ((r = env_write(g, s, "]}", 2)) < 0)
+		return r;
+	return kafka_send(g->kafka, n_records);
+}
+
 /* Write one finished record of stream @st at event time @t. */
 static void emit_text(struct gen *g, enum stream st, int64_t t, const char *text, size_t n)
 {
@@ -453,13 +629,13 @@ static void emit_text(struct gen *g, enum stream st, int64_t t, const char *text
 		if (!g->in_batch && g->batch_max > g->batch_min)
 			g->batch = g->batch_min + (unsigned)(rng_next(&g->batch_rng) %
 							     (g->batch_max - g->batch_min + 1));
-		if ((r = sink_write(s, g->in_batch ? "," : "{\"records\":[", g->in_batch ? 1 : 12,
-				    false)) < 0 ||
-		    (r = sink_write(s, text, n, false)) < 0)
+		if ((r = env_write(g, s, g->in_batch ? "," : "{\"records\":[",
+				   g->in_batch ? 1 : 12)) < 0 ||
+		    (r = env_write(g, s, text, n)) < 0)
 			goto out_err;
 		if (++g->in_batch == g->batch) {
 			g->in_batch = 0;
-			if ((r = sink_write(s, "]}\n", 3, false)) < 0)
+			if ((r = env_end(g, s, g->written + 1)) < 0)
 				goto out_err;
 		}
 	} else {
@@ -1053,6 +1229,13 @@ static const char gen_usage[] =
     "options:\n"
     "  --out PATH         tree: a directory (storage-account insights-logs-* layout);\n"
     "                     ndjson/records: a file, .zst to compress, - for stdout (required)\n"
+    "  --brokers LIST     instead of --out: produce the {\"records\":[...]} envelopes (the\n"
+    "                     --batch sizes) to Kafka or Event Hubs' Kafka endpoint, one message\n"
+    "                     each, no key, each to a random partition, as diagnostic settings\n"
+    "                     deliver them; waits for every delivery (a failed one: exit 1)\n"
+    "  --topic T          the topic (default insights-logs-requestresponse)\n"
+    "  --rate R           with --brokers: at most R records/s, by the wall clock (the\n"
+    "                     embedded hub keeps only the newest 5 MB of each partition)\n"
     "  --scenario FILE    deployments, incidents and version changes (YAML; see README.md\n"
     "                     and bench/scenarios/), instead of the built-in day\n"
     "  --format F         tree (default), ndjson (one record per line) or records\n"
@@ -1106,10 +1289,10 @@ static bool parse_batch(const char *s, char lo[32], double *ret_min, double *ret
 
 int tl_cmd_gen(int argc, char **argv)
 {
-	const char *out = NULL, *fmt = "tree", *kind = "all", *start = "2025-11-04",
-		   *hours_s = NULL, *records_s = NULL, *scale_s = NULL, *seed_s = NULL,
-		   *dup_s = NULL, *bad_s = NULL, *late_s = NULL, *labels = NULL, *batch_s = NULL,
-		   *scenario = NULL;
+	const char *out = NULL, *fmt = NULL, *kind = "all", *start = "2025-11-04", *hours_s = NULL,
+		   *records_s = NULL, *scale_s = NULL, *seed_s = NULL, *dup_s = NULL, *bad_s = NULL,
+		   *late_s = NULL, *labels = NULL, *batch_s = NULL, *scenario = NULL,
+		   *brokers = NULL, *topic = NULL, *rate_s = NULL;
 	bool help = false;
 	const struct tl_opt opts[] = {
 		{ "out", true, &out, NULL },          { "format", true, &fmt, NULL },
@@ -1120,7 +1303,10 @@ int tl_cmd_gen(int argc, char **argv)
 		{ "late", true, &late_s, NULL },      { "labels", true, &labels, NULL },
 		{ "batch", true, &batch_s, NULL },    { "help", false, NULL, &help },
 		{ "quiet", false, NULL, &tl_quiet },  { "scenario", true, &scenario, NULL },
+		{ "brokers", true, &brokers, NULL },  { "topic", true, &topic, NULL },
+		{ "rate", true, &rate_s, NULL },
 	};
+	struct kafka_out kafka = { 0 };
 	struct tl_scenario sc = { 0 };
 	struct gen g = {
 		.scale = 1, .dup_p = 0.0005, .bad_p = 0.00002, .late_p = 0.002, .batch = 50
@@ -1137,11 +1323,25 @@ int tl_cmd_gen(int argc, char **argv)
 		fputs(gen_usage, stdout);
 		return TL_EXIT_OK;
 	}
-	if (npos > 0 || !out) {
-		tl_err(npos ? "gen: unexpected argument '%s'" : "gen: --out is required%s",
+	if (npos > 0 || !out == !brokers) {
+		tl_err(npos      ? "gen: unexpected argument '%s'"
+		       : brokers ? "gen: --out and --brokers both say where to write: give one%s"
+				 : "gen: --out (or --brokers) is required%s",
 		       npos ? argv[0] : "");
 		return TL_EXIT_USAGE;
 	}
+	if (brokers && fmt && strcmp(fmt, "records") != 0) {
+		tl_err("gen: --brokers writes {\"records\":[...]} envelopes: --format %s does not "
+		       "apply",
+		       fmt);
+		return TL_EXIT_USAGE;
+	}
+	if (!brokers && (topic || rate_s)) {
+		tl_err("gen: --topic and --rate go with --brokers");
+		return TL_EXIT_USAGE;
+	}
+	if (!fmt)
+		fmt = brokers ? "records" : "tree";
 	g.fmt = strcmp(fmt, "tree") == 0      ? FMT_TREE
 		: strcmp(fmt, "ndjson") == 0  ? FMT_NDJSON
 		: strcmp(fmt, "records") == 0 ? FMT_RECORDS
@@ -1174,6 +1374,7 @@ int tl_cmd_gen(int argc, char **argv)
 	    !parse_double(scale_s, 1e-3, 1e6, &g.scale) || !parse_double(seed_s, 0, 1e18, &seed) ||
 	    !parse_double(dup_s, 0, 0.5, &g.dup_p) || !parse_double(bad_s, 0, 0.5, &g.bad_p) ||
 	    !parse_double(late_s, 0, 0.5, &g.late_p) ||
+	    !parse_double(rate_s, 1, 1e9, &kafka.rate) ||
 	    !parse_batch(batch_s, batch_lo, &batch, &batch_max)) {
 		tl_err("gen: a numeric option is out of range (see 'tripline gen --help')");
 		return TL_EXIT_USAGE;
@@ -1209,7 +1410,17 @@ int tl_cmd_gen(int argc, char **argv)
 	g.out = out;
 	rng_seed(&g.rng, (uint64_t)seed);
 	rng_seed(&g.batch_rng, (uint64_t)seed ^ UINT64_C(0x62617463685f726e));
-	if (g.fmt != FMT_TREE)
+	if (brokers) {
+		char err[512];
+
+		if ((r = kafka_open(&kafka, brokers, topic ? topic : DEFAULT_TOPIC, err,
+				    sizeof(err))) < 0) {
+			tl_err("gen: --brokers: %s", err);
+			r = TL_EXIT_USAGE;
+			goto out_free_scenario;
+		}
+		g.kafka = &kafka;
+	} else if (g.fmt != FMT_TREE)
 		r = sink_open(&g.sinks[0], out);
 	else if ((r = mkdirs(out)) == 0 && mkdir(out, 0755) < 0 && errno != EEXIST)
 		r = -errno;
@@ -1223,12 +1434,20 @@ int tl_cmd_gen(int argc, char **argv)
 	data_end = generate(&g);
 	release_held(&g, INT64_MAX);
 	if (g.fmt == FMT_RECORDS && g.in_batch && !g.err)
-		g.err = sink_write(&g.sinks[0], "]}\n", 3, false);
+		g.err = env_end(&g, &g.sinks[0], g.written);
 	for (int i = 0; i < ST_COUNT; i++) {
 		int cr = sink_close(&g.sinks[i]);
 
 		if (cr < 0 && !g.err)
 			g.err = cr;
+	}
+	if (g.kafka) {
+		/* every delivery report, even after an error: nothing is left in flight */
+		int kr = kafka_close(&kafka);
+
+		if (kr < 0 && !g.err)
+			g.err = kr;
+		out = brokers;
 	}
 	if (!labels && g.fmt == FMT_TREE) {
 		/* beside the tree, not in it: a replay of the tree must not read it */
@@ -1247,8 +1466,14 @@ int tl_cmd_gen(int argc, char **argv)
 	free(g.held);
 	r = TL_EXIT_OK;
 	if (g.err) {
-		tl_err("gen: writing '%s' failed: %s", out, tl_strerror(g.err));
+		/* a failed delivery has said what failed */
+		if (!g.kafka || g.err != -EIO || !(kafka.failed || kafka.refused))
+			tl_err("gen: writing '%s' failed: %s", out, tl_strerror(g.err));
 		r = TL_EXIT_IO;
+	} else if (g.kafka) {
+		tl_info("tripline gen: %llu records in %llu messages produced to %s, topic '%s'",
+			(unsigned long long)g.written, (unsigned long long)kafka.produced, brokers,
+			kafka.topic);
 	} else {
 		tl_info("tripline gen: %llu records written to %s", (unsigned long long)g.written,
 			out);
