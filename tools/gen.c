@@ -222,6 +222,7 @@ static const char *const containers[ST_COUNT] = {
 
 struct sink {
 	FILE *f;
+	char *iobuf;  /* f's buffer: larger than stdio's own, for fewer write() calls */
 	ZSTD_CCtx *z; /* when writing .zst */
 	char *zbuf;
 	size_t zcap;
@@ -245,6 +246,11 @@ struct kafka_out {
 	int64_t t0_ns;                /* when the first message went */
 };
 
+/* The incidents and changes of one deployment: their places in gen's index arrays. */
+struct dep_index {
+	uint32_t incidents, n_incidents, changes, n_changes;
+};
+
 struct gen {
 	struct rng rng;
 	const char *out;
@@ -254,6 +260,10 @@ struct gen {
 	struct rng batch_rng;          /* apart, so the records are the same at any --batch */
 	bool want[ST_COUNT];
 	const struct tl_scenario *sc;
+	/* the scenario by deployment (each in the file's order), for one_call() */
+	struct dep_index *by_dep;
+	uint32_t *incident_idx, *change_idx;
+	double (*incident_min)[2]; /* start and end, minutes from the start of the day */
 	double scale;
 	double dup_p, bad_p, late_p;
 	int64_t day0; /* start, ns */
@@ -274,24 +284,30 @@ struct gen {
 	/* the line being built */
 	char *buf;
 	size_t n, cap;
+	int64_t time_sec;   /* put_time7(): the second time_text holds */
+	char time_text[19]; /* YYYY-MM-DDTHH:MM:SS */
 };
 
-static void put(struct gen *g, const char *s, size_t n)
+/* Make room for @n more bytes of the line being built. */
+static void reserve(struct gen *g, size_t n)
 {
-	if (g->n + n + 1 > g->cap) {
-		size_t cap = g->cap ? g->cap * 2 : 4096;
+	size_t cap = g->cap ? g->cap * 2 : 4096;
+	char *b;
 
-		while (cap < g->n + n + 1)
-			cap *= 2;
-		char *b = realloc(g->buf, cap);
-
-		if (!b) {
-			tl_err("gen: out of memory");
-			exit(TL_EXIT_IO);
-		}
-		g->buf = b;
-		g->cap = cap;
+	while (cap < g->n + n + 1)
+		cap *= 2;
+	if (!(b = realloc(g->buf, cap))) {
+		tl_err("gen: out of memory");
+		exit(TL_EXIT_IO);
 	}
+	g->buf = b;
+	g->cap = cap;
+}
+
+static inline void put(struct gen *g, const char *s, size_t n)
+{
+	if (g->n + n + 1 > g->cap)
+		reserve(g, n);
 	memcpy(g->buf + g->n, s, n);
 	g->n += n;
 }
@@ -303,15 +319,45 @@ static void puts_(struct gen *g, const char *s)
 	put(g, s, strlen(s));
 }
 
+/* "00" .. "99" */
+static const char digits2[201] = "0001020304050607080910111213141516171819"
+				 "2021222324252627282930313233343536373839"
+				 "4041424344454647484950515253545556575859"
+				 "6061626364656667686970717273747576777879"
+				 "8081828384858687888990919293949596979899";
+
+/* The digits of @v < 10^8 ending at @end, exactly @n of them (leading zeros). */
+static inline void digits_u32(char *end, uint32_t v, int n)
+{
+	for (; n >= 2; n -= 2) {
+		const uint32_t d = v % 100 * 2;
+
+		v /= 100;
+		*--end = digits2[d + 1];
+		*--end = digits2[d];
+	}
+	if (n)
+		*--end = (char)('0' + v);
+}
+
 static void put_u64(struct gen *g, uint64_t v)
 {
 	char tmp[24];
 	int i = 24;
 
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
+	/* 8 digits at a time in 32-bit arithmetic (tick counts have 18) */
+	while (v >= 100000000) {
+		digits_u32(tmp + i, (uint32_t)(v % 100000000), 8);
+		v /= 100000000;
+		i -= 8;
+	}
+	uint32_t w = (uint32_t)v;
+	int n = 1;
+
+	for (uint32_t x = w; x >= 10; x /= 10)
+		n++;
+	digits_u32(tmp + i, w, n);
+	i -= n;
 	put(g, tmp + i, (size_t)(24 - i));
 }
 
@@ -328,39 +374,76 @@ static void put_i64(struct gen *g, int64_t v)
 /* 2025-11-04T14:00:04.3600000Z, with 7 fractional digits as Azure writes them; no Z if !z. */
 static void put_time7(struct gen *g, int64_t ns, bool z)
 {
-	char t[TL_TIME_TEXT_LEN + 1];
-	int64_t ticks = tl_floor_div(ns, 100) - tl_floor_div(ns, TL_NS_PER_S) * 10000000;
-	char frac[8];
+	const int64_t sec = tl_floor_div(ns, TL_NS_PER_S);
+	unsigned ticks = (unsigned)(tl_floor_div(ns, 100) - sec * 10000000);
+	char t[28];
 
-	tl_time_format(ns, t);
-	put(g, t, 19);
-	for (int i = 6; i >= 0; i--) {
-		frac[i] = (char)('0' + ticks % 10);
-		ticks /= 10;
+	/* the records of one second share its text: format it once */
+	if (sec != g->time_sec) {
+		char full[TL_TIME_TEXT_LEN + 1];
+
+		tl_time_format(sec * TL_NS_PER_S, full);
+		memcpy(g->time_text, full, 19);
+		g->time_sec = sec;
 	}
-	frac[7] = '\0';
-	PUTS(g, ".");
-	put(g, frac, 7);
-	if (z)
-		PUTS(g, "Z");
+	memcpy(t, g->time_text, 19);
+	t[19] = '.';
+	t[26] = (char)('0' + ticks % 10);
+	ticks /= 10;
+	for (int i = 24; i >= 20; i -= 2) {
+		const unsigned d = ticks % 100 * 2;
+
+		ticks /= 100;
+		t[i] = digits2[d];
+		t[i + 1] = digits2[d + 1];
+	}
+	t[27] = 'Z';
+	put(g, t, z ? 28 : 27);
 }
 
-static void put_uuid(struct gen *g)
+/* hex_lo_hi[b]: the two hex digits of byte b, low nibble first (the order put_uuid writes) */
+static char hex_lo_hi[256][2];
+
+static void hex_init(void)
 {
 	static const char hex[] = "0123456789abcdef";
-	uint64_t a = rng_next(&g->rng), b = rng_next(&g->rng);
-	char u[36];
-	int k = 0;
 
-	for (int i = 0; i < 32; i++) {
-		if (i == 8 || i == 12 || i == 16 || i == 20)
-			u[k++] = '-';
-		uint64_t w = i < 16 ? a : b;
-
-		u[k++] = hex[(w >> ((i % 16) * 4)) & 15];
+	for (int b = 0; b < 256; b++) {
+		hex_lo_hi[b][0] = hex[b & 15];
+		hex_lo_hi[b][1] = hex[b >> 4];
 	}
+}
+
+/* 32 hex digits of two random words, nibble by nibble from the low end, as 8-4-4-4-12. */
+static void put_uuid(struct gen *g)
+{
+	const uint64_t w[2] = { rng_next(&g->rng), rng_next(&g->rng) };
+	char x[32], u[36];
+
+	for (int i = 0; i < 16; i++)
+		memcpy(x + 2 * i, hex_lo_hi[(w[i / 8] >> ((i % 8) * 8)) & 255], 2);
+	memcpy(u, x, 8);
+	u[8] = '-';
+	memcpy(u + 9, x + 8, 4);
+	u[13] = '-';
+	memcpy(u + 14, x + 12, 4);
+	u[18] = '-';
+	memcpy(u + 19, x + 16, 4);
+	u[23] = '-';
+	memcpy(u + 24, x + 20, 12);
 	u[14] = '4';
 	put(g, u, 36);
+}
+
+#define IOBUF_SIZE ((size_t)256 << 10)
+
+/* Give s->f, just opened, a buffer of IOBUF_SIZE (stdio's own if there is no memory). */
+static void sink_buffer(struct sink *s)
+{
+	if ((s->iobuf = malloc(IOBUF_SIZE)) && setvbuf(s->f, s->iobuf, _IOFBF, IOBUF_SIZE) != 0) {
+		free(s->iobuf);
+		s->iobuf = NULL;
+	}
 }
 
 static int sink_open(struct sink *s, const char *path)
@@ -370,6 +453,8 @@ static int sink_open(struct sink *s, const char *path)
 	s->f = strcmp(path, "-") == 0 ? stdout : fopen(path, "wb");
 	if (!s->f)
 		return -errno;
+	if (s->f != stdout) /* stdout's buffer would have to outlive gen */
+		sink_buffer(s);
 	if (n > 4 && strcmp(path + n - 4, ".zst") == 0) {
 		s->z = ZSTD_createCCtx();
 		s->zcap = ZSTD_CStreamOutSize();
@@ -416,6 +501,7 @@ static int sink_close(struct sink *s)
 	}
 	ZSTD_freeCCtx(s->z);
 	free(s->zbuf);
+	free(s->iobuf); /* after fclose(), which flushed it */
 	*s = (struct sink){ 0 };
 	return r;
 }
@@ -592,8 +678,11 @@ static int env_end(struct gen *g, struct sink *s, uint64_t n_records)
 	return kafka_send(g->kafka, n_records);
 }
 
-/* Write one finished record of stream @st at event time @t. */
-static void emit_text(struct gen *g, enum stream st, int64_t t, const char *text, size_t n)
+/*
+ * Write one finished record of stream @st at event time @t: @text of @n bytes, with room for
+ * one more (text[n], which this may overwrite: the newline goes out in the same write).
+ */
+static void emit_text(struct gen *g, enum stream st, int64_t t, char *text, size_t n)
 {
 	struct sink *s = &g->sinks[g->fmt == FMT_TREE ? st : 0];
 	int r = 0;
@@ -620,10 +709,11 @@ static void emit_text(struct gen *g, enum stream st, int64_t t, const char *text
 				r = -errno;
 				goto out_err;
 			}
+			sink_buffer(s);
 			s->hour = hour;
 		}
-		if ((r = sink_write(s, text, n, false)) < 0 ||
-		    (r = sink_write(s, "\n", 1, false)) < 0)
+		text[n] = '\n';
+		if ((r = sink_write(s, text, n + 1, false)) < 0)
 			goto out_err;
 	} else if (g->fmt == FMT_RECORDS) {
 		if (!g->in_batch && g->batch_max > g->batch_min)
@@ -639,8 +729,8 @@ static void emit_text(struct gen *g, enum stream st, int64_t t, const char *text
 				goto out_err;
 		}
 	} else {
-		if ((r = sink_write(s, text, n, false)) < 0 ||
-		    (r = sink_write(s, "\n", 1, false)) < 0)
+		text[n] = '\n';
+		if ((r = sink_write(s, text, n + 1, false)) < 0)
 			goto out_err;
 	}
 	g->written++;
@@ -728,10 +818,13 @@ static void put_name(struct gen *g, const struct tl_scn_deployment *d, uint32_t 
 {
 	puts_(g, d->name);
 	if (d->replicas > 1) {
-		char k[16];
-		int n = snprintf(k, sizeof(k), "-%05u", (unsigned)replica + 1);
+		char k[8];
+		const uint32_t v = replica + 1; /* at most TL_SCN_MAX_SERIES: 7 digits */
+		const int n = v >= 1000000 ? 7 : v >= 100000 ? 6 : 5;
 
-		put(g, k, (size_t)n);
+		k[0] = '-';
+		digits_u32(k + 1 + n, v, n);
+		put(g, k, (size_t)n + 1);
 	}
 }
 
@@ -958,23 +1051,25 @@ static void one_call(struct gen *g, unsigned di, uint32_t replica, int64_t t, in
 	       prefuse = 0.0005, tok_factor = 1.0;
 	int32_t since = -1;
 
+	const struct dep_index *di_ = &g->by_dep[di];
+
 	/* the version of the latest change of the day that has succeeded */
-	for (size_t i = 0; i < sc->n_changes; i++) {
-		const struct tl_scn_change *x = &sc->changes[i];
+	for (uint32_t k = 0; k < di_->n_changes; k++) {
+		const struct tl_scn_change *x = &sc->changes[g->change_idx[di_->changes + k]];
 		const int32_t done = x->at_s + TL_SCN_CHANGE_TAKES_S;
 
-		if (x->deployment == di && (x->replica < 0 || (uint32_t)x->replica == replica) &&
+		if ((x->replica < 0 || (uint32_t)x->replica == replica) &&
 		    t - day >= done * TL_NS_PER_S && done > since) {
 			c.version = x->version;
 			since = done;
 		}
 	}
-	for (size_t i = 0; i < sc->n_incidents; i++) {
+	for (uint32_t k = 0; k < di_->n_incidents; k++) {
+		const uint32_t i = g->incident_idx[di_->incidents + k];
 		const struct tl_scn_incident *x = &sc->incidents[i];
-		const double start_min = x->start_s / 60.0, end_min = x->end_s / 60.0;
+		const double start_min = g->incident_min[i][0], end_min = g->incident_min[i][1];
 
-		if (x->deployment != di || (x->replica >= 0 && (uint32_t)x->replica != replica) ||
-		    minute < start_min)
+		if ((x->replica >= 0 && (uint32_t)x->replica != replica) || minute < start_min)
 			continue;
 		if (x->effect == TL_SCN_DRIFT) {
 			/* rises linearly over the window, then stays */
@@ -1058,6 +1153,39 @@ static void one_call(struct gen *g, unsigned di, uint32_t replica, int64_t t, in
 	finish(g, ST_GW, t, now);
 	llm_record(g, d, &c, corr);
 	finish(g, ST_LLM, t, now);
+}
+
+/* Index the scenario by deployment. Return: 0 or -ENOMEM. */
+static int index_scenario(struct gen *g)
+{
+	const struct tl_scenario *sc = g->sc;
+	uint32_t ni = 0, nc = 0;
+
+	g->by_dep = calloc(sc->n_deployments, sizeof(*g->by_dep));
+	g->incident_idx = calloc(sc->n_incidents + 1, sizeof(*g->incident_idx));
+	g->change_idx = calloc(sc->n_changes + 1, sizeof(*g->change_idx));
+	g->incident_min = calloc(sc->n_incidents + 1, sizeof(*g->incident_min));
+	if (!g->by_dep || !g->incident_idx || !g->change_idx || !g->incident_min)
+		return -ENOMEM;
+	for (uint32_t di = 0; di < sc->n_deployments; di++) {
+		struct dep_index *x = &g->by_dep[di];
+
+		x->incidents = ni;
+		for (uint32_t i = 0; i < sc->n_incidents; i++)
+			if (sc->incidents[i].deployment == di)
+				g->incident_idx[ni++] = i;
+		x->n_incidents = ni - x->incidents;
+		x->changes = nc;
+		for (uint32_t i = 0; i < sc->n_changes; i++)
+			if (sc->changes[i].deployment == di)
+				g->change_idx[nc++] = i;
+		x->n_changes = nc - x->changes;
+	}
+	for (size_t i = 0; i < sc->n_incidents; i++) {
+		g->incident_min[i][0] = sc->incidents[i].start_s / 60.0;
+		g->incident_min[i][1] = sc->incidents[i].end_s / 60.0;
+	}
+	return 0;
 }
 
 /* The calls of one second, drawn, then written in a shuffled order. */
@@ -1308,13 +1436,16 @@ int tl_cmd_gen(int argc, char **argv)
 	};
 	struct kafka_out kafka = { 0 };
 	struct tl_scenario sc = { 0 };
-	struct gen g = {
-		.scale = 1, .dup_p = 0.0005, .bad_p = 0.00002, .late_p = 0.002, .batch = 50
-	};
+	struct gen g = { .scale = 1,
+			 .dup_p = 0.0005,
+			 .bad_p = 0.00002,
+			 .late_p = 0.002,
+			 .batch = 50,
+			 .time_sec = INT64_MIN };
 	double hours = 24, records = 0, seed = 1, batch = 50, batch_max = 0;
 	char batch_lo[32];
 	char day[32], labels_buf[4096];
-	int64_t data_end;
+	int64_t data_end = 0;
 	int npos, r = 0;
 
 	if (tl_opts_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), "gen", &npos) < 0)
@@ -1379,6 +1510,7 @@ int tl_cmd_gen(int argc, char **argv)
 		tl_err("gen: a numeric option is out of range (see 'tripline gen --help')");
 		return TL_EXIT_USAGE;
 	}
+	hex_init();
 	g.sc = &builtin;
 	if (scenario) {
 		char err[512];
@@ -1431,7 +1563,10 @@ int tl_cmd_gen(int argc, char **argv)
 		goto out_free_scenario;
 	}
 
-	data_end = generate(&g);
+	if ((r = index_scenario(&g)) < 0)
+		g.err = r;
+	else
+		data_end = generate(&g);
 	release_held(&g, INT64_MAX);
 	if (g.fmt == FMT_RECORDS && g.in_batch && !g.err)
 		g.err = env_end(&g, &g.sinks[0], g.written);
@@ -1461,6 +1596,10 @@ int tl_cmd_gen(int argc, char **argv)
 	if (!g.err && labels && (r = write_labels(g.sc, labels, g.day0, data_end)) < 0)
 		g.err = r;
 	free(g.buf);
+	free(g.by_dep);
+	free(g.incident_idx);
+	free(g.change_idx);
+	free(g.incident_min);
 	for (size_t i = 0; i < g.n_held; i++)
 		free(g.held[i].text);
 	free(g.held);
