@@ -231,7 +231,7 @@ struct sink {
 
 /*
  * --brokers: each envelope is one message, as diagnostic settings deliver to Event Hubs: no
- * key, so librdkafka's default partitioner spreads them over the topic's partitions.
+ * key, each to a random partition of the topic.
  */
 struct kafka_out {
 	rd_kafka_t *rk;
@@ -417,8 +417,12 @@ static void hex_init(void)
 /* 32 hex digits of two random words, nibble by nibble from the low end, as 8-4-4-4-12. */
 static void put_uuid(struct gen *g)
 {
-	const uint64_t w[2] = { rng_next(&g->rng), rng_next(&g->rng) };
+	uint64_t w[2];
 	char x[32], u[36];
+
+	/* two statements: the draws of one initializer list are in no fixed order */
+	w[0] = rng_next(&g->rng);
+	w[1] = rng_next(&g->rng);
 
 	for (int i = 0; i < 16; i++)
 		memcpy(x + 2 * i, hex_lo_hi[(w[i / 8] >> ((i % 8) * 8)) & 255], 2);
