@@ -1529,10 +1529,20 @@ int tl_cmd_gen(int argc, char **argv)
 		}
 		g.sc = &sc;
 	}
-	double rate = 0;
+	double rate = 0, rate_wanted = 0;
 
-	for (size_t i = 0; i < g.sc->n_deployments; i++)
-		rate += g.sc->deployments[i].peak_rate * g.sc->deployments[i].replicas;
+	for (size_t i = 0; i < g.sc->n_deployments; i++) {
+		const struct tl_scn_deployment *d = &g.sc->deployments[i];
+
+		rate += d->peak_rate * d->replicas;
+		if (g.want[d->via == TL_SCN_AOAI ? ST_RR : ST_GW])
+			rate_wanted += d->peak_rate * d->replicas;
+	}
+	if (records_s && rate_wanted == 0) {
+		tl_err("gen: --records: the scenario sends no requests of --kind %s", kind);
+		r = TL_EXIT_USAGE;
+		goto out_free_scenario;
+	}
 	if (rate * g.scale > 1e7) {
 		tl_err("gen: %g requests/s at the peak (the rates times --scale): at most 1e7",
 		       rate * g.scale);
@@ -1542,7 +1552,8 @@ int tl_cmd_gen(int argc, char **argv)
 	g.batch = g.batch_min = (unsigned)batch;
 	g.batch_max = batch_max > 0 ? (unsigned)batch_max : g.batch_min;
 	g.max_records = (uint64_t)records;
-	g.end = records_s ? INT64_MAX : g.day0 + (int64_t)(hours * 3600) * TL_NS_PER_S;
+	/* --records: as far as --hours may go at most, in case the rates are tiny */
+	g.end = g.day0 + (int64_t)((records_s ? 24 * 3660 : hours) * 3600) * TL_NS_PER_S;
 	g.out = out;
 	rng_seed(&g.rng, (uint64_t)seed);
 	rng_seed(&g.batch_rng, (uint64_t)seed ^ UINT64_C(0x62617463685f726e));
