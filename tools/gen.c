@@ -342,23 +342,44 @@ static inline void digits_u32(char *end, uint32_t v, int n)
 
 static void put_u64(struct gen *g, uint64_t v)
 {
-	char tmp[24];
-	int i = 24;
-
-	/* 8 digits at a time in 32-bit arithmetic (tick counts have 18) */
-	while (v >= 100000000) {
-		digits_u32(tmp + i, (uint32_t)(v % 100000000), 8);
-		v /= 100000000;
-		i -= 8;
-	}
-	uint32_t w = (uint32_t)v;
+	static const uint64_t pow10[20] = { 1u,
+					    10u,
+					    100u,
+					    1000u,
+					    10000u,
+					    100000u,
+					    1000000u,
+					    10000000u,
+					    100000000u,
+					    1000000000u,
+					    10000000000u,
+					    100000000000u,
+					    1000000000000u,
+					    10000000000000u,
+					    100000000000000u,
+					    1000000000000000u,
+					    10000000000000000u,
+					    100000000000000000u,
+					    1000000000000000000u,
+					    10000000000000000000u };
 	int n = 1;
 
-	for (uint32_t x = w; x >= 10; x /= 10)
+	while (n < 20 && v >= pow10[n])
 		n++;
-	digits_u32(tmp + i, w, n);
-	i -= n;
-	put(g, tmp + i, (size_t)(24 - i));
+	if (g->n + (size_t)n + 1 > g->cap)
+		reserve(g, (size_t)n);
+	/* straight into the line, from the last digit; 8 at a time in 32-bit arithmetic */
+	char *end = g->buf + g->n + n;
+	int left = n;
+
+	g->n += (size_t)n;
+	while (left > 8) {
+		digits_u32(end, (uint32_t)(v % 100000000), 8);
+		v /= 100000000;
+		end -= 8;
+		left -= 8;
+	}
+	digits_u32(end, (uint32_t)v, left);
 }
 
 static void put_i64(struct gen *g, int64_t v)
