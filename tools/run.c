@@ -2,11 +2,13 @@
  * tools/run.c - `tripline run`: stream Azure diagnostic logs from Kafka, Event Hubs' Kafka
  * endpoint or the embedded hub, detect, and survive restarts without losing or repeating.
  *
- * Threads: the consumer thread polls librdkafka and hands each message (a pointer) through a
- * bounded SPSC ring to the main thread, which decodes it, keeps a watermark per partition and
- * feeds the detector shards (tools/shards.c), whose triggers it writes: journal first, then
- * stdout. When the ring stays full the consumer pauses its partitions; nothing buffers
- * without bound (librdkafka's own prefetch is capped too).
+ * Threads: the consumer thread polls librdkafka, copies and decodes each message, and hands
+ * it (events, malformed records, counts) through a bounded SPSC ring to the main thread,
+ * which keeps a watermark per partition, merges and feeds the detector shards
+ * (tools/shards.c), whose triggers it writes: journal first, then stdout. Decoding, most of
+ * the work per record, thus runs beside the merge and the output. When the ring stays full the
+ * consumer pauses its partitions; nothing buffers without bound (librdkafka's own prefetch is
+ * capped too).
  *
  * Event time: the watermark is the minimum, over owned partitions that are not idle, of the
  * latest event time each has delivered, minus the lateness; a partition idle for --idle (at
@@ -134,10 +136,31 @@ static const char run_usage[] =
 
 enum cmsg_kind { C_MSG = 1, C_EOF, C_ASSIGN, C_REVOKE, C_END };
 
+/* A record the decoder refused, kept for the main thread's dead-letter file. */
+struct dead {
+	char *reason;
+	char *raw; /* a copy: at most TL_MAX_RECORD bytes */
+	size_t raw_len;
+	bool truncated;
+};
+
+/* A message as the consumer thread decoded it. */
+struct dmsg {
+	struct tl_batch *batch; /* the payload (at most TL_MAX_RECORD bytes of it) */
+	struct tl_evbuf ev;
+	size_t len, keep; /* payload bytes, and those kept */
+	int64_t offset;
+	int32_t partition;
+	struct dead *dead;
+	size_t n_dead;
+	struct tl_decode_stats delta; /* the decoder's counts for this message */
+	bool oom;
+};
+
 struct cmsg {
 	uint8_t kind;
 	uint16_t slot;
-	rd_kafka_message_t *m;               /* C_MSG */
+	struct dmsg *d;                      /* C_MSG */
 	int64_t polled_ns;                   /* C_MSG: when the consumer polled it */
 	int64_t offset;                      /* C_EOF */
 	rd_kafka_topic_partition_list_t *tp; /* C_ASSIGN, C_REVOKE: a copy, the receiver's */
@@ -221,9 +244,14 @@ struct run {
 	struct pslot slots[MAX_SLOTS];
 	_Atomic unsigned pause_gen; /* bumped when a want_pause changes */
 
+	/* the consumer thread's decoder, and the message it is decoding */
+	struct tl_decoder *dec;
+	struct dmsg *dcur;
+	struct tl_decode_stats dprev; /* the decoder's counts after the previous message */
+
 	/* the main thread */
 	struct tl_symtab *syms;
-	struct tl_decoder *dec;
+	struct tl_decode_stats dstats; /* of the messages taken (the decoder's counts, summed) */
 	struct tl_shards *shards;
 	struct tl_evidence *evidence;
 	struct tl_report report;
@@ -232,10 +260,6 @@ struct run {
 	struct part parts[MAX_SLOTS];
 	uint16_t active[MAX_SLOTS]; /* slots of the owned partitions, in assignment order */
 	size_t n_active;
-	struct tl_evbuf evb;
-	const char *cur_topic;
-	int32_t cur_partition;
-	int64_t cur_offset;
 	int64_t frontier;
 	int64_t wm_sent;     /* the last watermark handed to the shards */
 	int wm_hold;         /* the slot holding the watermark back, -1: none known */
@@ -571,11 +595,123 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	}
 }
 
+/* ---- decoding, in the consumer thread ---------------------------------------------------- */
+
+static void dmsg_free(struct dmsg *d)
+{
+	if (!d)
+		return;
+	tl_batch_unref(d->batch);
+	tl_evbuf_fini(&d->ev);
+	for (size_t i = 0; i < d->n_dead; i++) {
+		free(d->dead[i].reason);
+		free(d->dead[i].raw);
+	}
+	free(d->dead);
+	free(d);
+}
+
+/* The decoder's callback: the record goes with its message to the main thread. */
+static void on_malformed(void *ud, const struct tl_malformed *m)
+{
+	struct run *rn = ud;
+	struct dmsg *d = rn->dcur;
+	struct dead *nd = realloc(d->dead, (d->n_dead + 1) * sizeof(*nd));
+	char *reason = strdup(m->reason ? m->reason : "");
+	char *raw = malloc(m->raw_len ? m->raw_len : 1);
+
+	if (nd)
+		d->dead = nd;
+	if (!nd || !reason || !raw) {
+		free(reason);
+		free(raw);
+		d->oom = true;
+		return;
+	}
+	if (m->raw_len)
+		memcpy(raw, m->raw, m->raw_len);
+	d->dead[d->n_dead++] = (struct dead){
+		.reason = reason, .raw = raw, .raw_len = m->raw_len, .truncated = m->raw_truncated
+	};
+}
+
+static void stats_delta(struct tl_decode_stats *delta, const struct tl_decode_stats *now,
+			const struct tl_decode_stats *prev)
+{
+	delta->records = now->records - prev->records;
+	delta->events = now->events - prev->events;
+	delta->malformed = now->malformed - prev->malformed;
+	delta->skipped = now->skipped - prev->skipped;
+	delta->bodies_unreadable = now->bodies_unreadable - prev->bodies_unreadable;
+	for (int i = 0; i < TL_ORIGIN_COUNT_; i++)
+		delta->by_origin[i] = now->by_origin[i] - prev->by_origin[i];
+}
+
+static void stats_add(struct tl_decode_stats *sum, const struct tl_decode_stats *d)
+{
+	sum->records += d->records;
+	sum->events += d->events;
+	sum->malformed += d->malformed;
+	sum->skipped += d->skipped;
+	sum->bodies_unreadable += d->bodies_unreadable;
+	for (int i = 0; i < TL_ORIGIN_COUNT_; i++)
+		sum->by_origin[i] += d->by_origin[i];
+}
+
+/* Copy and decode message @m of slot @slot (destroyed here); NULL only when stopping. */
+static struct dmsg *decode_msg(struct run *rn, uint16_t slot, rd_kafka_message_t *m)
+{
+	struct dmsg *d;
+
+	/* out of memory for a few bytes: wait, rather than lose the message */
+	while (!(d = calloc(1, sizeof(*d)))) {
+		if (atomic_load(&rn->stop_consumer)) {
+			rd_kafka_message_destroy(m);
+			return NULL;
+		}
+		sleep_us(10000);
+	}
+	d->len = m->len;
+	d->keep = m->len > TL_MAX_RECORD ? TL_MAX_RECORD : m->len;
+	d->offset = m->offset;
+	d->partition = m->partition;
+	d->batch = tl_batch_new(d->keep);
+	if (!d->batch) {
+		d->oom = true;
+		rd_kafka_message_destroy(m);
+		return d;
+	}
+	memcpy(d->batch->data, m->payload ? m->payload : "", d->keep);
+	memset(d->batch->data + d->keep, 0, TL_UNIT_PADDING);
+	d->batch->len = d->keep;
+	d->batch->input = slot;
+	rd_kafka_message_destroy(m);
+
+	const struct tl_unit u = { .data = (const char *)d->batch->data,
+				   .len = d->keep,
+				   .batch = d->batch,
+				   .input = slot };
+
+	rn->dcur = d;
+	if (d->len > TL_MAX_RECORD)
+		tl_decoder_report(rn->dec, &u, "message over 1 MiB (Event Hubs' limit)", true);
+	else if (tl_decoder_unit(rn->dec, &u, &d->ev) < 0)
+		d->oom = true;
+	rn->dcur = NULL;
+
+	const struct tl_decode_stats *now = tl_decoder_stats(rn->dec);
+
+	stats_delta(&d->delta, now, &rn->dprev);
+	rn->dprev = *now;
+	return d;
+}
+
 static void *consumer_main(void *arg)
 {
 	struct run *rn = arg;
-	rd_kafka_message_t *held = NULL;
+	struct dmsg *held = NULL;
 	int64_t full_since = 0, held_ns = 0;
+	uint16_t held_slot = 0;
 	bool all_paused = false;
 	unsigned gen = 0;
 
@@ -586,16 +722,14 @@ static void *consumer_main(void *arg)
 			reconcile_pauses(rn, all_paused);
 		}
 		if (held) {
-			struct cmsg c = { .kind = C_MSG, .m = held, .polled_ns = held_ns };
-			int s =
-			    slot_find(rn, rd_kafka_topic_name(held->rkt), held->partition, false);
+			/* no poll since it was decoded: no rebalance took its partition */
+			struct cmsg c = {
+				.kind = C_MSG, .slot = held_slot, .d = held, .polled_ns = held_ns
+			};
+			const int64_t next = held->offset + 1;
 
-			c.slot = (uint16_t)(s < 0 ? 0 : s);
-			if (s < 0) { /* no longer ours */
-				rd_kafka_message_destroy(held);
-				held = NULL;
-			} else if (tl_ring_push_spsc(&rn->ring, &c)) {
-				atomic_store(&rn->slots[s].polled, held->offset + 1);
+			if (tl_ring_push_spsc(&rn->ring, &c)) {
+				atomic_store(&rn->slots[held_slot].polled, next);
 				held = NULL;
 				if (all_paused) {
 					all_paused = false;
@@ -641,11 +775,17 @@ static void *consumer_main(void *arg)
 			rd_kafka_message_destroy(m);
 			continue;
 		}
-		held = m;
+		const int s = slot_find(rn, rd_kafka_topic_name(m->rkt), m->partition, false);
+
+		if (s < 0) { /* not ours (any more) */
+			rd_kafka_message_destroy(m);
+			continue;
+		}
 		held_ns = tl_now_ns();
+		held_slot = (uint16_t)s;
+		held = decode_msg(rn, held_slot, m);
 	}
-	if (held)
-		rd_kafka_message_destroy(held);
+	dmsg_free(held);
 	/* leaving the group revokes our partitions: the main thread checkpoints and commits */
 	rd_kafka_consumer_close(rn->rk);
 	struct cmsg c = { .kind = C_END };
@@ -1142,26 +1282,6 @@ static int restore(struct run *rn)
 
 /* ---- the main thread --------------------------------------------------------------------- */
 
-static void on_malformed(void *ud, const struct tl_malformed *m)
-{
-	struct run *rn = ud;
-	struct tl_dead_record r = {
-		.input = rn->cur_topic,
-		.partition = rn->cur_partition,
-		.offset = (uint64_t)rn->cur_offset,
-		.line = 0,
-		.reason = m->reason,
-		.raw = m->raw,
-		.raw_len = m->raw_len,
-		.truncated = m->raw_truncated,
-	};
-
-	if (rn->dl && tl_deadletter_write(rn->dl, &r) < 0 && !rn->fatal) {
-		tl_err("'%s': writing the dead-letter file failed", rn->dl_path);
-		rn->fatal = TL_EXIT_IO;
-	}
-}
-
 static bool part_idle(const struct run *rn, const struct part *pt, int64_t now)
 {
 	return pt->eof && pt->q_n == 0 && now - pt->last_wall >= rn->idle_ns;
@@ -1402,8 +1522,8 @@ out:
 		advance(rn, now);
 }
 
-static int enqueue(struct run *rn, struct part *pt, struct tl_batch *b, int64_t offset,
-		   size_t bytes)
+static int enqueue(struct run *rn, struct part *pt, struct tl_batch *b, struct tl_evbuf *ev,
+		   int64_t offset, size_t bytes)
 {
 	if (pt->q_n == pt->q_cap) {
 		size_t cap = pt->q_cap ? 2 * pt->q_cap : 16;
@@ -1420,8 +1540,8 @@ static int enqueue(struct run *rn, struct part *pt, struct tl_batch *b, int64_t 
 	}
 	struct queued *m = &pt->q[(pt->q_head + pt->q_n++) % pt->q_cap];
 
-	*m = (struct queued){ .batch = b, .ev = rn->evb, .offset = offset, .bytes = bytes };
-	rn->evb = (struct tl_evbuf){ 0 };
+	*m = (struct queued){ .batch = b, .ev = *ev, .offset = offset, .bytes = bytes };
+	*ev = (struct tl_evbuf){ 0 };
 	pt->q_bytes += bytes;
 	rn->wm_dirty = true;
 	if (pt->q_bytes >= QUEUE_BYTES) {
@@ -1444,57 +1564,53 @@ static void drop_queue(struct part *pt)
 	pt->q_n = pt->q_cap = pt->q_head = pt->q_bytes = 0;
 }
 
-static void on_message(struct run *rn, uint16_t slot, rd_kafka_message_t *m, int64_t polled,
-		       int64_t now)
+static void on_message(struct run *rn, uint16_t slot, struct dmsg *d, int64_t polled, int64_t now)
 {
 	struct part *pt = &rn->parts[slot];
-	const size_t len = m->len, keep = len > TL_MAX_RECORD ? TL_MAX_RECORD : len;
-	struct tl_batch *b = tl_batch_new(keep);
 
 	if (!pt->active) { /* not ours any more */
-		tl_batch_unref(b);
-		rd_kafka_message_destroy(m);
+		dmsg_free(d);
 		return;
 	}
-	if (!b) {
-		tl_err("out of memory");
-		rn->fatal = TL_EXIT_IO;
-		rd_kafka_message_destroy(m);
-		return;
-	}
-	memcpy(b->data, m->payload ? m->payload : "", keep);
-	memset(b->data + keep, 0, TL_UNIT_PADDING);
-	b->len = keep;
-	b->input = slot;
-	rn->cur_topic = rn->slots[slot].topic;
-	rn->cur_partition = m->partition;
-	rn->cur_offset = m->offset;
-	const struct tl_unit u = {
-		.data = (const char *)b->data, .len = keep, .batch = b, .input = slot
-	};
-
-	rn->evb.n = 0;
-	if (len > TL_MAX_RECORD) {
-		tl_decoder_report(rn->dec, &u, "message over 1 MiB (Event Hubs' limit)", true);
-	} else if (tl_decoder_unit(rn->dec, &u, &rn->evb) < 0) {
+	if (d->oom) {
 		tl_err("out of memory decoding a message");
 		rn->fatal = TL_EXIT_IO;
-	}
-	const int64_t offset = m->offset;
-
-	rn->messages++;
-	rn->bytes += len;
-	pt->messages++;
-	pt->bytes += len;
-	pt->eof = false;
-	pt->last_wall = now;
-	rd_kafka_message_destroy(m);
-	if (enqueue(rn, pt, b, offset, keep + rn->evb.n * sizeof(struct tl_event)) < 0) {
-		tl_err("out of memory");
-		rn->fatal = TL_EXIT_IO;
-		tl_batch_unref(b);
+		dmsg_free(d);
 		return;
 	}
+	for (size_t i = 0; i < d->n_dead; i++) {
+		const struct tl_dead_record r = {
+			.input = rn->slots[slot].topic,
+			.partition = d->partition,
+			.offset = (uint64_t)d->offset,
+			.line = 0,
+			.reason = d->dead[i].reason,
+			.raw = d->dead[i].raw,
+			.raw_len = d->dead[i].raw_len,
+			.truncated = d->dead[i].truncated,
+		};
+
+		if (rn->dl && tl_deadletter_write(rn->dl, &r) < 0 && !rn->fatal) {
+			tl_err("'%s': writing the dead-letter file failed", rn->dl_path);
+			rn->fatal = TL_EXIT_IO;
+		}
+	}
+	stats_add(&rn->dstats, &d->delta);
+	rn->messages++;
+	rn->bytes += d->len;
+	pt->messages++;
+	pt->bytes += d->len;
+	pt->eof = false;
+	pt->last_wall = now;
+	if (enqueue(rn, pt, d->batch, &d->ev, d->offset,
+		    d->keep + d->ev.n * sizeof(struct tl_event)) < 0) {
+		tl_err("out of memory");
+		rn->fatal = TL_EXIT_IO;
+		dmsg_free(d);
+		return;
+	}
+	d->batch = NULL; /* the queue's now */
+	dmsg_free(d);
 	rn->arrival = polled;
 	pump(rn, now);
 	rn->arrival = 0;
@@ -1655,7 +1771,7 @@ static int64_t part_lag(const struct run *rn, const struct part *pt)
 
 static void status_line(struct run *rn, int64_t now)
 {
-	const struct tl_decode_stats *ds = tl_decoder_stats(rn->dec);
+	const struct tl_decode_stats *ds = &rn->dstats;
 	const double secs = (double)(now - rn->last_status) / 1e9;
 	int64_t lag = 0;
 	unsigned owned = 0, idle = 0;
@@ -1726,7 +1842,7 @@ static void stats_json(struct run *rn, struct tl_buf *b)
 {
 	bool first = true;
 
-	tl_stats_head(b, tl_decoder_stats(rn->dec), rn->shards);
+	tl_stats_head(b, &rn->dstats, rn->shards);
 	tl_buf_puts(b, "\"partitions\":[");
 	for (int i = 0; i < MAX_SLOTS; i++) {
 		const struct pslot *s = &rn->slots[i];
@@ -1767,7 +1883,7 @@ static void stats_json(struct run *rn, struct tl_buf *b)
 
 static void render_metrics(struct run *rn, int64_t now)
 {
-	const struct tl_decode_stats *ds = tl_decoder_stats(rn->dec);
+	const struct tl_decode_stats *ds = &rn->dstats;
 	struct tl_engine_counts ec;
 	struct tl_buf b = { 0 };
 	char lab[512];
@@ -2349,7 +2465,7 @@ int tl_cmd_run(int argc, char **argv)
 			now = tl_now_ns();
 			switch (c.kind) {
 			case C_MSG:
-				on_message(rn, c.slot, c.m, c.polled_ns, now);
+				on_message(rn, c.slot, c.d, c.polled_ns, now);
 				break;
 			case C_EOF:
 				if (rn->parts[c.slot].active) {
@@ -2457,7 +2573,7 @@ int tl_cmd_run(int argc, char **argv)
 	if (rn->fatal && status == TL_EXIT_OK)
 		status = rn->fatal;
 	{
-		const struct tl_decode_stats *ds = tl_decoder_stats(rn->dec);
+		const struct tl_decode_stats *ds = &rn->dstats;
 		struct tl_engine_counts ec;
 		const double secs = (double)(tl_now_ns() - rn->started_ns) / 1e9;
 
@@ -2504,7 +2620,7 @@ out:
 				continue;
 			}
 			if (c.kind == C_MSG)
-				rd_kafka_message_destroy(c.m);
+				dmsg_free(c.d);
 			else if (c.kind == C_ASSIGN)
 				rd_kafka_topic_partition_list_destroy(c.tp);
 			else if (c.kind == C_REVOKE) {
@@ -2522,7 +2638,7 @@ out:
 
 		while (tl_ring_pop_spsc(&rn->ring, &c))
 			if (c.kind == C_MSG)
-				rd_kafka_message_destroy(c.m);
+				dmsg_free(c.d);
 			else if (c.tp)
 				rd_kafka_topic_partition_list_destroy(c.tp);
 	}
@@ -2551,7 +2667,6 @@ out:
 	tl_report_fini(&rn->report);
 	tl_decoder_free(rn->dec);
 	tl_symtab_free(rn->syms);
-	tl_evbuf_fini(&rn->evb);
 	tl_ring_fini(&rn->ring);
 	tl_buf_fini(&rn->metrics_text);
 out_cfg:
