@@ -116,8 +116,9 @@ if [[ $what == all || $what == snapshot ]]; then
 	echo "## snapshots: the built-in day's (one per trigger), rewritten and read back, median of 9"
 	build/bench/bench_snapshot --repeat 9 --dir "$c/snap-write" "$c"/snap-out/snapshots/*.zst
 fi
+quality=0
 if [[ $what == all || $what == quality ]]; then
-	bench/quality.sh "$t" "$c"
+	bench/quality.sh "$t" "$c" || quality=$? # the rest still runs; the status says it at the end
 fi
 if [[ $what == all || $what == series ]]; then
 	# the same 10 k requests/s of event time at every count (well within the duplicate
@@ -217,4 +218,8 @@ if [[ $what == all || $what == stream* ]]; then
 fi
 if [[ $what == all || $what == deliver ]]; then
 	bench/deliver.sh "$t" "$c"
+fi
+if ((quality)); then
+	echo "bench: the quality report failed (a label to fire missed, or one not to fire fired)" >&2
+	exit "$quality"
 fi
