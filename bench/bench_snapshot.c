@@ -125,8 +125,9 @@ static int run_once(const char *dir, const struct tl_snapshot_opts *o, const str
 
 		r = tl_snapshot_create(dir, s->name, o, s->header, s->header_len, &w);
 		for (size_t j = 0; j < s->n && r >= 0; j++)
-			r = j < s->n_caller ? tl_snapshot_add_line(w, s->text + s->off[j], s->len[j])
-					    : tl_snapshot_add_record(w, s->text + s->off[j], s->len[j]);
+			r = j < s->n_caller
+				? tl_snapshot_add_line(w, s->text + s->off[j], s->len[j])
+				: tl_snapshot_add_record(w, s->text + s->off[j], s->len[j]);
 		if (r >= 0)
 			r = tl_snapshot_finish(w, NULL);
 		else if (w)
@@ -193,7 +194,8 @@ int main(int argc, char **argv)
 			files[n++] = argv[i];
 	}
 	if (bad || !dir || n == 0 || repeat < 1 || repeat > 64) {
-		fprintf(stderr, "usage: bench_snapshot [--repeat N] [--level L] --dir DIR FILE...\n");
+		fprintf(stderr,
+			"usage: bench_snapshot [--repeat N] [--level L] --dir DIR FILE...\n");
 		return 2;
 	}
 	struct snap *v = xrealloc(NULL, n * sizeof(*v));
@@ -208,7 +210,8 @@ int main(int argc, char **argv)
 			return 1;
 		for (size_t j = i; j-- > 0;)
 			if (strcmp(v[j].name, v[i].name) == 0) {
-				fprintf(stderr, "bench_snapshot: %s: two files of that name\n", v[i].name);
+				fprintf(stderr, "bench_snapshot: %s: two files of that name\n",
+					v[i].name);
 				return 2;
 			}
 		records += v[i].n - v[i].n_caller;
