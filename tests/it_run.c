@@ -127,7 +127,8 @@ Test(run, streamed_day_gives_the_replay_triggers_at_any_thread_count)
 		     0));
 	cr_assert(eq(int,
 		     tl("run --feed day.ndjson.zst --speed 0 --partitions 3 --threads 2 "
-			"--metrics off --quiet --out o2 --stats run2.json >run2.out"),
+			"--decode-threads 3 --metrics off --quiet --out o2 --stats run2.json "
+			">run2.out"),
 		     0));
 	char *got1 = slurp("run1.out"), *got2 = slurp("run2.out");
 
@@ -340,6 +341,7 @@ Test(run, malformed_and_oversize_messages_go_to_the_dead_letter_file)
 
 	(void)snprintf(cmd, sizeof(cmd),
 		       TL_TRIPLINE " run --brokers %s --out o --metrics off --exit-when-idle 2s "
+				   "--decode-threads 2 "
 				   ">d.out 2>d.err",
 		       addr);
 	cr_assert(eq(int, sh(cmd), 0));

@@ -2,11 +2,15 @@
  * tools/run.c - `tripline run`: stream Azure diagnostic logs from Kafka, Event Hubs' Kafka
  * endpoint or the embedded hub, detect, and survive restarts without losing or repeating.
  *
- * Threads: the consumer thread polls librdkafka, copies and decodes each message, and hands
- * it (events, malformed records, counts) through a bounded SPSC ring to the main thread,
- * which keeps a watermark per partition, merges and feeds the detector shards
- * (tools/shards.c), whose triggers it writes: journal first, then stdout. Decoding, most of
- * the work per record, thus runs beside the merge and the output. When the ring stays full the
+ * Threads: the consumer thread polls librdkafka and hands each message through a bounded
+ * SPSC ring to a decode worker (--decode-threads; a partition's messages always go to the
+ * same one), which copies and decodes it and hands the events, malformed records and counts
+ * through another to the main thread. The main thread takes them back in the consumer's
+ * order (sequence numbers; control messages come through a ring of their own), keeps a
+ * watermark per partition, merges and feeds the detector shards (tools/shards.c), whose
+ * triggers it writes: journal first, then stdout. Decoding, most of the work per record,
+ * thus runs beside the merge and the output, and the main thread sees the same messages in
+ * the same order at any number of decode threads. When the ring stays full the
  * consumer pauses its partitions; nothing buffers without bound (librdkafka's own prefetch is
  * capped too).
  *
@@ -66,7 +70,9 @@
 #include "shards.h"
 #include "stats.h"
 
-#define RING_MSGS      1024       /* messages between the consumer and the main thread */
+#define RING_MSGS      1024 /* messages between the consumer and the main thread */
+#define WORKER_MSGS    256  /* messages into and out of each decode worker */
+#define MAX_DECODERS   16
 #define MAX_SLOTS      1024       /* partitions one instance can own at once */
 #define QUEUE_BYTES    (8u << 20) /* decoded messages held per partition before it pauses */
 #define CKPT_MAGIC     "\x89TLCKPT1"
@@ -104,6 +110,8 @@ static const char run_usage[] =
     "                         ./tripline-out)\n"
     "  --threads N            detector threads (default 1); a checkpoint restores only into\n"
     "                         the same number\n"
+    "  --decode-threads N     threads decoding messages (default 1, at most 16); each\n"
+    "                         partition's messages go to one of them, in order\n"
     "  --brokers LIST         Kafka bootstrap servers (over the config's)\n"
     "  --topic T              a topic to read (over the config's; repeatable as T1,T2)\n"
     "  --group G              consumer group (default tripline)\n"
@@ -158,6 +166,7 @@ struct dmsg {
 };
 
 struct cmsg {
+	uint64_t seq; /* the consumer's order: the main thread takes them in it */
 	uint8_t kind;
 	uint16_t slot;
 	struct dmsg *d;                      /* C_MSG */
@@ -166,6 +175,33 @@ struct cmsg {
 	rd_kafka_topic_partition_list_t *tp; /* C_ASSIGN, C_REVOKE: a copy, the receiver's */
 	_Atomic int *ack;                    /* C_REVOKE: set to 1 once done */
 	bool lost;                           /* C_REVOKE: the partitions were lost, not revoked */
+};
+
+/* A message on its way from the consumer thread to a decode worker. */
+struct wmsg {
+	rd_kafka_message_t *m;
+	uint64_t seq;
+	int64_t polled_ns;
+	uint16_t slot;
+};
+
+struct run;
+
+/*
+ * A decode worker: the messages of the partitions whose slot falls to it (so each
+ * partition's stay in order) come in from the consumer; decoded, they go out to the main
+ * thread, which takes them back in the consumer's order by their sequence numbers.
+ */
+struct worker {
+	struct run *rn;
+	pthread_t th;
+	bool started;
+	struct tl_ring in;  /* struct wmsg */
+	struct tl_ring out; /* struct cmsg, C_MSG */
+	struct tl_decoder *dec;
+	struct dmsg *dcur;            /* the message being decoded */
+	struct tl_decode_stats dprev; /* the decoder's counts after the previous message */
+	_Atomic bool stop;
 };
 
 /* A partition slot: the consumer thread fills it before telling the main thread. */
@@ -244,14 +280,18 @@ struct run {
 	struct pslot slots[MAX_SLOTS];
 	_Atomic unsigned pause_gen; /* bumped when a want_pause changes */
 
-	/* the consumer thread's decoder, and the message it is decoding */
-	struct tl_decoder *dec;
-	struct dmsg *dcur;
-	struct tl_decode_stats dprev; /* the decoder's counts after the previous message */
+	uint64_t seq_out; /* the consumer's: the next message's sequence number */
+
+	/* the decode workers */
+	struct worker workers[MAX_DECODERS];
+	unsigned n_workers;
 
 	/* the main thread */
 	struct tl_symtab *syms;
 	struct tl_decode_stats dstats; /* of the messages taken (the decoder's counts, summed) */
+	uint64_t seq_in;               /* the next message to take */
+	struct cmsg look[MAX_DECODERS + 1]; /* the head of the ring, then of each worker's */
+	bool have[MAX_DECODERS + 1];
 	struct tl_shards *shards;
 	struct tl_evidence *evidence;
 	struct tl_report report;
@@ -499,9 +539,13 @@ static int slot_find(struct run *rn, const char *topic, int32_t partition, bool 
 	return free_slot;
 }
 
+/* Send a control message (consumer thread, rebalance callback included). */
 static void ring_send(struct run *rn, const struct cmsg *c)
 {
-	while (!tl_ring_push_spsc(&rn->ring, c))
+	struct cmsg x = *c;
+
+	x.seq = rn->seq_out++;
+	while (!tl_ring_push_spsc(&rn->ring, &x))
 		sleep_us(200);
 }
 
@@ -614,8 +658,8 @@ static void dmsg_free(struct dmsg *d)
 /* The decoder's callback: the record goes with its message to the main thread. */
 static void on_malformed(void *ud, const struct tl_malformed *m)
 {
-	struct run *rn = ud;
-	struct dmsg *d = rn->dcur;
+	struct worker *w = ud;
+	struct dmsg *d = w->dcur;
 	struct dead *nd = realloc(d->dead, (d->n_dead + 1) * sizeof(*nd));
 	char *reason = strdup(m->reason ? m->reason : "");
 	char *raw = malloc(m->raw_len ? m->raw_len : 1);
@@ -659,13 +703,13 @@ static void stats_add(struct tl_decode_stats *sum, const struct tl_decode_stats 
 }
 
 /* Copy and decode message @m of slot @slot (destroyed here); NULL only when stopping. */
-static struct dmsg *decode_msg(struct run *rn, uint16_t slot, rd_kafka_message_t *m)
+static struct dmsg *decode_msg(struct worker *w, uint16_t slot, rd_kafka_message_t *m)
 {
 	struct dmsg *d;
 
 	/* out of memory for a few bytes: wait, rather than lose the message */
 	while (!(d = calloc(1, sizeof(*d)))) {
-		if (atomic_load(&rn->stop_consumer)) {
+		if (atomic_load(&w->stop)) {
 			rd_kafka_message_destroy(m);
 			return NULL;
 		}
@@ -692,24 +736,54 @@ static struct dmsg *decode_msg(struct run *rn, uint16_t slot, rd_kafka_message_t
 				   .batch = d->batch,
 				   .input = slot };
 
-	rn->dcur = d;
+	w->dcur = d;
 	if (d->len > TL_MAX_RECORD)
-		tl_decoder_report(rn->dec, &u, "message over 1 MiB (Event Hubs' limit)", true);
-	else if (tl_decoder_unit(rn->dec, &u, &d->ev) < 0)
+		tl_decoder_report(w->dec, &u, "message over 1 MiB (Event Hubs' limit)", true);
+	else if (tl_decoder_unit(w->dec, &u, &d->ev) < 0)
 		d->oom = true;
-	rn->dcur = NULL;
+	w->dcur = NULL;
 
-	const struct tl_decode_stats *now = tl_decoder_stats(rn->dec);
+	const struct tl_decode_stats *now = tl_decoder_stats(w->dec);
 
-	stats_delta(&d->delta, now, &rn->dprev);
-	rn->dprev = *now;
+	stats_delta(&d->delta, now, &w->dprev);
+	w->dprev = *now;
 	return d;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	for (;;) {
+		struct wmsg x;
+
+		if (!tl_ring_pop_spsc(&w->in, &x)) {
+			if (atomic_load(&w->stop))
+				break;
+			sleep_us(100);
+			continue;
+		}
+		struct cmsg c = { .seq = x.seq,
+				  .kind = C_MSG,
+				  .slot = x.slot,
+				  .d = decode_msg(w, x.slot, x.m),
+				  .polled_ns = x.polled_ns };
+
+		while (c.d && !tl_ring_push_spsc(&w->out, &c)) {
+			if (atomic_load(&w->stop)) {
+				dmsg_free(c.d);
+				break;
+			}
+			sleep_us(100);
+		}
+	}
+	return NULL;
 }
 
 static void *consumer_main(void *arg)
 {
 	struct run *rn = arg;
-	struct dmsg *held = NULL;
+	rd_kafka_message_t *held = NULL;
 	int64_t full_since = 0, held_ns = 0;
 	uint16_t held_slot = 0;
 	bool all_paused = false;
@@ -722,13 +796,13 @@ static void *consumer_main(void *arg)
 			reconcile_pauses(rn, all_paused);
 		}
 		if (held) {
-			/* no poll since it was decoded: no rebalance took its partition */
-			struct cmsg c = {
-				.kind = C_MSG, .slot = held_slot, .d = held, .polled_ns = held_ns
-			};
+			/* no poll since it was taken: no rebalance took its partition */
+			struct worker *w = &rn->workers[held_slot % rn->n_workers];
+			const struct wmsg x = { held, rn->seq_out, held_ns, held_slot };
 			const int64_t next = held->offset + 1;
 
-			if (tl_ring_push_spsc(&rn->ring, &c)) {
+			if (tl_ring_push_spsc(&w->in, &x)) {
+				rn->seq_out++;
 				atomic_store(&rn->slots[held_slot].polled, next);
 				held = NULL;
 				if (all_paused) {
@@ -783,9 +857,10 @@ static void *consumer_main(void *arg)
 		}
 		held_ns = tl_now_ns();
 		held_slot = (uint16_t)s;
-		held = decode_msg(rn, held_slot, m);
+		held = m;
 	}
-	dmsg_free(held);
+	if (held)
+		rd_kafka_message_destroy(held);
 	/* leaving the group revokes our partitions: the main thread checkpoints and commits */
 	rd_kafka_consumer_close(rn->rk);
 	struct cmsg c = { .kind = C_END };
@@ -1616,6 +1691,41 @@ static void on_message(struct run *rn, uint16_t slot, struct dmsg *d, int64_t po
 	rn->arrival = 0;
 }
 
+/*
+ * The next message in the consumer's order, from the ring (control messages) or a decode
+ * worker: each ring is in that order, so the next one is at the head of one of them once
+ * it has come out. False when it has not yet.
+ */
+static bool next_msg(struct run *rn, struct cmsg *ret)
+{
+	for (unsigned i = 0; i <= rn->n_workers; i++) {
+		if (!rn->have[i])
+			rn->have[i] =
+			    tl_ring_pop_spsc(i ? &rn->workers[i - 1].out : &rn->ring, &rn->look[i]);
+		if (rn->have[i] && rn->look[i].seq == rn->seq_in) {
+			*ret = rn->look[i];
+			rn->have[i] = false;
+			rn->seq_in++;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Any message out of the rings, in no order (the drain at a stop); false when all are empty. */
+static bool any_msg(struct run *rn, struct cmsg *ret)
+{
+	for (unsigned i = 0; i <= rn->n_workers; i++) {
+		if (rn->have[i] ||
+		    tl_ring_pop_spsc(i ? &rn->workers[i - 1].out : &rn->ring, &rn->look[i])) {
+			*ret = rn->look[i];
+			rn->have[i] = false;
+			return true;
+		}
+	}
+	return false;
+}
+
 static void on_assign(struct run *rn, rd_kafka_topic_partition_list_t *tp, int64_t now)
 {
 	for (int i = 0; i < tp->cnt; i++) {
@@ -2064,12 +2174,13 @@ int tl_cmd_run(int argc, char **argv)
 	const char *out_dir = "tripline-out", *config_path = NULL, *threads_s = NULL,
 		   *brokers = NULL, *topic_s = NULL, *group = NULL, *ckpt_s = "30s",
 		   *idle_s = "15s", *exit_idle_s = NULL, *metrics_s = NULL, *speed_s = "1200",
-		   *parts_s = "4", *feed_path = NULL, *stats_path = NULL;
+		   *parts_s = "4", *feed_path = NULL, *stats_path = NULL, *decoders_s = NULL;
 	bool help = false, no_evidence = false;
 	const struct tl_opt opts[] = {
 		{ "config", true, &config_path, NULL },
 		{ "out", true, &out_dir, NULL },
 		{ "threads", true, &threads_s, NULL },
+		{ "decode-threads", true, &decoders_s, NULL },
 		{ "brokers", true, &brokers, NULL },
 		{ "topic", true, &topic_s, NULL },
 		{ "group", true, &group, NULL },
@@ -2135,6 +2246,19 @@ int tl_cmd_run(int argc, char **argv)
 			goto out_cfg;
 		}
 		rn->threads = (unsigned)v;
+	}
+	rn->n_workers = 1;
+	if (decoders_s) {
+		char *end;
+		unsigned long v = strtoul(decoders_s, &end, 10);
+
+		if (*end || v < 1 || v > MAX_DECODERS) {
+			tl_err("run: --decode-threads: expected 1 to %d, got '%s'", MAX_DECODERS,
+			       decoders_s);
+			status = TL_EXIT_USAGE;
+			goto out_cfg;
+		}
+		rn->n_workers = (unsigned)v;
 	}
 	if (!parse_dur("checkpoint-every", ckpt_s, false, &rn->ckpt_every) ||
 	    !parse_dur("idle", idle_s, false, &rn->idle_ns) ||
@@ -2338,12 +2462,19 @@ int tl_cmd_run(int argc, char **argv)
 	tl_shards_on_step(rn->shards, lat_written, rn);
 	rn->report.ops.seen = op_seen;
 	rn->report.ops.seen_ud = rn;
-	rn->dec = tl_decoder_new(rn->syms, on_malformed, rn, &r);
-	if (!rn->dec) {
-		tl_err("%s", r == TL_ECPU ? "this CPU lacks AVX2; rebuild with -Dsimd=generic"
-					  : "out of memory");
-		status = TL_EXIT_IO;
-		goto out;
+	for (unsigned i = 0; i < rn->n_workers; i++) {
+		struct worker *w = &rn->workers[i];
+
+		w->rn = rn;
+		w->dec = tl_decoder_new(rn->syms, on_malformed, w, &r);
+		if (!w->dec || tl_ring_init(&w->in, WORKER_MSGS, sizeof(struct wmsg)) < 0 ||
+		    tl_ring_init(&w->out, WORKER_MSGS, sizeof(struct cmsg)) < 0) {
+			tl_err("%s", !w->dec && r == TL_ECPU
+					 ? "this CPU lacks AVX2; rebuild with -Dsimd=generic"
+					 : "out of memory");
+			status = TL_EXIT_IO;
+			goto out;
+		}
 	}
 	snprintf(rn->dl_path, sizeof(rn->dl_path), "%s/dead-letter.ndjson", out_dir);
 	if ((r = tl_deadletter_open_append(rn->dl_path, &rn->dl)) < 0) {
@@ -2432,6 +2563,14 @@ int tl_cmd_run(int argc, char **argv)
 			goto out;
 		}
 	}
+	for (unsigned i = 0; i < rn->n_workers; i++) {
+		if (pthread_create(&rn->workers[i].th, NULL, worker_main, &rn->workers[i]) != 0) {
+			tl_err("run: cannot start a decode thread");
+			status = TL_EXIT_IO;
+			goto out;
+		}
+		rn->workers[i].started = true;
+	}
 	if (pthread_create(&rn->consumer, NULL, consumer_main, rn) != 0) {
 		tl_err("run: cannot start the consumer thread");
 		status = TL_EXIT_IO;
@@ -2461,7 +2600,7 @@ int tl_cmd_run(int argc, char **argv)
 							     : "stop");
 			atomic_store(&rn->stop_consumer, true);
 		}
-		if (tl_ring_pop_spsc(&rn->ring, &c)) {
+		if (next_msg(rn, &c)) {
 			now = tl_now_ns();
 			switch (c.kind) {
 			case C_MSG:
@@ -2615,7 +2754,7 @@ out:
 		atomic_store(&rn->stop_consumer, true);
 		/* serve the consumer's last messages (its close revokes) */
 		for (struct cmsg c;;) {
-			if (!tl_ring_pop_spsc(&rn->ring, &c)) {
+			if (!any_msg(rn, &c)) {
 				sleep_us(500);
 				continue;
 			}
@@ -2631,17 +2770,24 @@ out:
 		}
 		pthread_join(rn->consumer, NULL);
 	}
+	for (unsigned i = 0; i < rn->n_workers; i++) {
+		struct worker *w = &rn->workers[i];
+
+		atomic_store(&w->stop, true);
+		if (w->started)
+			pthread_join(w->th, NULL);
+		w->started = false;
+		if (w->in.slots)
+			for (struct wmsg x; tl_ring_pop_spsc(&w->in, &x);)
+				rd_kafka_message_destroy(x.m);
+	}
 	tl_feed_stop(rn->feed);
 	tl_http_stop(rn->http);
-	if (rn->ring.slots) {
-		struct cmsg c;
-
-		while (tl_ring_pop_spsc(&rn->ring, &c))
-			if (c.kind == C_MSG)
-				dmsg_free(c.d);
-			else if (c.tp)
-				rd_kafka_topic_partition_list_destroy(c.tp);
-	}
+	for (struct cmsg c; any_msg(rn, &c);)
+		if (c.kind == C_MSG)
+			dmsg_free(c.d);
+		else if (c.tp)
+			rd_kafka_topic_partition_list_destroy(c.tp);
 	for (int i = 0; i < MAX_SLOTS; i++)
 		drop_queue(&rn->parts[i]);
 	if (rn->rk) {
@@ -2665,7 +2811,11 @@ out:
 	tl_evidence_free(rn->evidence);
 	tl_shards_free(rn->shards);
 	tl_report_fini(&rn->report);
-	tl_decoder_free(rn->dec);
+	for (unsigned i = 0; i < rn->n_workers; i++) {
+		tl_decoder_free(rn->workers[i].dec);
+		tl_ring_fini(&rn->workers[i].in);
+		tl_ring_fini(&rn->workers[i].out);
+	}
 	tl_symtab_free(rn->syms);
 	tl_ring_fini(&rn->ring);
 	tl_buf_fini(&rn->metrics_text);
