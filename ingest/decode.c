@@ -127,6 +127,18 @@ struct cache_entry {
 
 #define TL_CACHE_SIZE 4096
 #define TL_NAME_MAX   256
+#define TL_MEMO_SIZE  16
+
+/*
+ * A name interned lately, in a slot chosen by the field and the length (a field's name is
+ * most often the one it had in the previous record). A hit is a compare, no hash; the text
+ * and @upper alone decide the symbol, so slots shared by fields are only slower.
+ */
+struct memo {
+	uint32_t len, sym;
+	bool upper;
+	char text[TL_CACHE_TEXT];
+};
 
 struct tl_decoder {
 	/* first, so that with a page-aligned allocation each text is one cache line */
@@ -150,6 +162,7 @@ struct tl_decoder {
 	bool choice_filtered, choice_refusal;
 	char why[320];
 	struct cache_entry cache[TL_CACHE_SIZE];
+	struct memo memo[TL_MEMO_SIZE];
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -385,6 +398,16 @@ static int opt_string(struct tl_decoder *d, const struct tl_jval *v, const char 
  * The symbol of a name; @upper interns its ASCII upper case. A direct-mapped cache of the
  * names as they appear in records makes the common case a hash and one compare.
  */
+static void memo_set(struct memo *mo, const char *s, size_t n, bool upper, uint32_t sym)
+{
+	if (n > TL_CACHE_TEXT)
+		return;
+	mo->len = (uint32_t)n;
+	mo->upper = upper;
+	mo->sym = sym;
+	memcpy(mo->text, s, n);
+}
+
 static int intern(struct tl_decoder *d, const char *s, size_t n, bool upper, const char *key,
 		  uint32_t *ret)
 {
@@ -395,12 +418,20 @@ static int intern(struct tl_decoder *d, const char *s, size_t n, bool upper, con
 	if (n > TL_NAME_MAX)
 		return bad(d, "field '%s': longer than %d bytes", key, TL_NAME_MAX);
 
+	struct memo *mo = &d->memo[(((uintptr_t)key >> 4) ^ n) % TL_MEMO_SIZE];
+
+	if (mo->len == n && mo->upper == upper && memcmp(mo->text, s, n) == 0) {
+		*ret = mo->sym;
+		return 0;
+	}
+
 	const uint64_t h = tl_hash64(s, n, TL_HASH_SEED + upper);
 	const size_t slot = h & (TL_CACHE_SIZE - 1);
 	struct cache_entry *c = &d->cache[slot];
 
 	if (c->hash == h && c->len == n && memcmp(d->cache_text[slot], s, n) == 0) {
 		*ret = c->sym;
+		memo_set(mo, s, n, upper, *ret);
 		return 0;
 	}
 	char buf[TL_NAME_MAX];
@@ -419,6 +450,7 @@ static int intern(struct tl_decoder *d, const char *s, size_t n, bool upper, con
 		c->len = (uint32_t)n;
 		c->sym = *ret;
 		memcpy(d->cache_text[slot], s, n);
+		memo_set(mo, s, n, upper, *ret);
 	}
 	return 0;
 }
