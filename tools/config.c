@@ -1,7 +1,7 @@
 /*
  * tools/config.c - load the YAML configuration (see tools/config.h).
  *
- * libyaml's event parser builds a small tree of the document with line numbers; the tree is
+ * tools/yamltree.c builds a small tree of the document with line numbers; the tree is
  * then checked against one table per section (key, type, bounds, field, documentation).
  * Rules at the top level apply to every deployment; a deployment's own keys then apply over
  * them, whatever order the sections come in.
@@ -11,181 +11,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <yaml.h>
 
 #include <tripline/time.h>
 
 #include "cli.h"
-
-/* ---- the document tree ------------------------------------------------------------------ */
-
-enum ntype { N_SCALAR, N_MAP, N_SEQ };
-
-struct node {
-	enum ntype t;
-	int line;
-	char *text;         /* scalars */
-	struct node **kids; /* maps: key, value, key, value, ... */
-	size_t n;
-};
-
-static void node_free(struct node *n)
-{
-	if (!n)
-		return;
-	for (size_t i = 0; i < n->n; i++)
-		node_free(n->kids[i]);
-	free(n->kids);
-	free(n->text);
-	free(n);
-}
-
-struct ctx {
-	const char *path;
-	char *err;
-	size_t errlen;
-	int failed;
-};
-
-static int fail(struct ctx *c, int line, const char *fmt, ...) TL_PRINTF(3, 4);
-
-static int fail(struct ctx *c, int line, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (c->failed)
-		return TL_ECONFIG;
-	n = snprintf(c->err, c->errlen, "%s:%d: ", c->path, line);
-	va_start(ap, fmt);
-	if (n >= 0 && (size_t)n < c->errlen)
-		(void)vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-	va_end(ap);
-	c->failed = 1;
-	return TL_ECONFIG;
-}
-
-static int node_add(struct node *p, struct node *k)
-{
-	struct node **kids = realloc(p->kids, (p->n + 1) * sizeof(*kids));
-
-	if (!kids)
-		return -ENOMEM;
-	p->kids = kids;
-	p->kids[p->n++] = k;
-	return 0;
-}
-
-/* Build the node that starts with @ev (already parsed). */
-static int parse_node(struct ctx *c, yaml_parser_t *yp, yaml_event_t *ev, struct node **ret)
-{
-	struct node *n = calloc(1, sizeof(*n));
-	int r = 0;
-
-	if (!n)
-		return -ENOMEM;
-	n->line = (int)ev->start_mark.line + 1;
-	switch (ev->type) {
-	case YAML_SCALAR_EVENT:
-		n->t = N_SCALAR;
-		n->text = strndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
-		if (!n->text)
-			r = -ENOMEM;
-		break;
-	case YAML_MAPPING_START_EVENT:
-	case YAML_SEQUENCE_START_EVENT: {
-		const bool map = ev->type == YAML_MAPPING_START_EVENT;
-		const yaml_event_type_t end =
-		    map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
-
-		n->t = map ? N_MAP : N_SEQ;
-		for (;;) {
-			yaml_event_t kid;
-			struct node *k = NULL;
-
-			if (!yaml_parser_parse(yp, &kid)) {
-				r = fail(c, (int)yp->problem_mark.line + 1, "%s",
-					 yp->problem ? yp->problem : "invalid YAML");
-				break;
-			}
-			if (kid.type == end) {
-				yaml_event_delete(&kid);
-				break;
-			}
-			r = parse_node(c, yp, &kid, &k);
-			yaml_event_delete(&kid);
-			if (r == 0)
-				r = node_add(n, k);
-			if (r < 0) {
-				node_free(k);
-				break;
-			}
-		}
-		break;
-	}
-	case YAML_ALIAS_EVENT:
-		r = fail(c, n->line, "aliases (*name) are not supported");
-		break;
-	default:
-		r = fail(c, n->line, "unexpected YAML content");
-		break;
-	}
-	if (r < 0) {
-		node_free(n);
-		return r;
-	}
-	*ret = n;
-	return 0;
-}
-
-static int parse_file(struct ctx *c, FILE *f, struct node **ret)
-{
-	yaml_parser_t yp;
-	yaml_event_t ev;
-	struct node *root = NULL;
-	int r = 0;
-
-	if (!yaml_parser_initialize(&yp))
-		return -ENOMEM;
-	yaml_parser_set_input_file(&yp, f);
-	for (;;) {
-		if (!yaml_parser_parse(&yp, &ev)) {
-			r = fail(c, (int)yp.problem_mark.line + 1, "%s",
-				 yp.problem ? yp.problem : "invalid YAML");
-			break;
-		}
-		if (ev.type == YAML_STREAM_END_EVENT) {
-			yaml_event_delete(&ev);
-			break;
-		}
-		if (ev.type == YAML_MAPPING_START_EVENT || ev.type == YAML_SEQUENCE_START_EVENT ||
-		    ev.type == YAML_SCALAR_EVENT) {
-			if (root) {
-				r = fail(c, (int)ev.start_mark.line + 1,
-					 "only one YAML document is read");
-				yaml_event_delete(&ev);
-				break;
-			}
-			r = parse_node(c, &yp, &ev, &root);
-		}
-		yaml_event_delete(&ev);
-		if (r < 0)
-			break;
-	}
-	yaml_parser_delete(&yp);
-	if (r < 0) {
-		node_free(root);
-		return r;
-	}
-	*ret = root;
-	return 0;
-}
+#include "yamltree.h"
 
 /* ---- tables ----------------------------------------------------------------------------- */
 
@@ -389,8 +224,8 @@ static const char *describe(enum otype t)
 	}
 }
 
-static int set_value(struct ctx *c, const struct opt *o, const struct node *key,
-		     const struct node *v, void *base)
+static int set_value(struct tl_yt_ctx *c, const struct opt *o, const struct tl_yt_node *key,
+		     const struct tl_yt_node *v, void *base)
 {
 	char *p = (char *)base + o->off;
 	char *end;
@@ -400,26 +235,27 @@ static int set_value(struct ctx *c, const struct opt *o, const struct node *key,
 		struct tl_rule_cost *cost =
 		    (struct tl_rule_cost *)(p - OFF(struct tl_rule_cost, warn_at));
 
-		if (v->t != N_SEQ || v->n == 0 || v->n > TL_COST_MAX_WARN)
-			return fail(c, v->line, "key '%s': expected %s (1 to %d of them)",
-				    key->text, describe(o->t), TL_COST_MAX_WARN);
+		if (v->t != TL_YT_SEQ || v->n == 0 || v->n > TL_COST_MAX_WARN)
+			return tl_yt_fail(c, v->line, "key '%s': expected %s (1 to %d of them)",
+					  key->text, describe(o->t), TL_COST_MAX_WARN);
 		for (size_t i = 0; i < v->n; i++) {
-			const struct node *x = v->kids[i];
+			const struct tl_yt_node *x = v->kids[i];
 
-			if (x->t != N_SCALAR ||
+			if (x->t != TL_YT_SCALAR ||
 			    (d = strtod(x->text, &end), *end || end == x->text) ||
 			    !(d > o->lo && d <= o->hi) || (i > 0 && d <= cost->warn_at[i - 1]))
-				return fail(c, x->line,
-					    "key '%s': expected increasing numbers above 0, "
-					    "got '%s'",
-					    key->text, x->t == N_SCALAR ? x->text : "a structure");
+				return tl_yt_fail(c, x->line,
+						  "key '%s': expected increasing numbers above 0, "
+						  "got '%s'",
+						  key->text,
+						  x->t == TL_YT_SCALAR ? x->text : "a structure");
 			cost->warn_at[i] = d;
 		}
 		cost->n_warn = (uint32_t)v->n;
 		return 0;
 	}
-	if (v->t != N_SCALAR)
-		return fail(c, v->line, "key '%s': expected %s", key->text, describe(o->t));
+	if (v->t != TL_YT_SCALAR)
+		return tl_yt_fail(c, v->line, "key '%s': expected %s", key->text, describe(o->t));
 	const char *s = v->text;
 
 	switch (o->t) {
@@ -427,10 +263,11 @@ static int set_value(struct ctx *c, const struct opt *o, const struct node *key,
 		int64_t ns;
 
 		if (tl_duration_parse(s, strlen(s), &ns) < 0)
-			return fail(c, v->line, "key '%s': expected %s, got '%s'", key->text,
-				    describe(o->t), s);
+			return tl_yt_fail(c, v->line, "key '%s': expected %s, got '%s'", key->text,
+					  describe(o->t), s);
 		if ((double)ns < o->lo || (double)ns > o->hi)
-			return fail(c, v->line, "key '%s': '%s' is out of range", key->text, s);
+			return tl_yt_fail(c, v->line, "key '%s': '%s' is out of range", key->text,
+					  s);
 		memcpy(p, &ns, sizeof(ns));
 		return 0;
 	}
@@ -439,13 +276,14 @@ static int set_value(struct ctx *c, const struct opt *o, const struct node *key,
 	case O_UINT0:
 		d = strtod(s, &end);
 		if (*end || end == s || isnan(d))
-			return fail(c, v->line, "key '%s': expected %s, got '%s'", key->text,
-				    describe(o->t), s);
+			return tl_yt_fail(c, v->line, "key '%s': expected %s, got '%s'", key->text,
+					  describe(o->t), s);
 		if (o->t == O_UINT0 && d == 0)
 			;
 		else if (d < o->lo || d > o->hi || (o->t != O_DOUBLE && d != floor(d)))
-			return fail(c, v->line, "key '%s': %s is out of range (%s%g to %g)",
-				    key->text, s, o->t == O_UINT0 ? "0, or " : "", o->lo, o->hi);
+			return tl_yt_fail(c, v->line, "key '%s': %s is out of range (%s%g to %g)",
+					  key->text, s, o->t == O_UINT0 ? "0, or " : "", o->lo,
+					  o->hi);
 		if (o->t != O_DOUBLE) {
 			uint32_t u = (uint32_t)d;
 
@@ -462,23 +300,23 @@ static int set_value(struct ctx *c, const struct opt *o, const struct node *key,
 		else if (strcmp(s, "false") == 0)
 			b = false;
 		else
-			return fail(c, v->line, "key '%s': expected true or false, got '%s'",
-				    key->text, s);
+			return tl_yt_fail(c, v->line, "key '%s': expected true or false, got '%s'",
+					  key->text, s);
 		memcpy(p, &b, sizeof(b));
 		return 0;
 	}
 	case O_QUANTILE:
 		if (s[0] != 'p' || (d = strtod(s + 1, &end), *end || end == s + 1) ||
 		    !(d / 100 >= o->lo && d / 100 <= o->hi))
-			return fail(c, v->line, "key '%s': expected %s, got '%s'", key->text,
-				    describe(o->t), s);
+			return tl_yt_fail(c, v->line, "key '%s': expected %s, got '%s'", key->text,
+					  describe(o->t), s);
 		d /= 100;
 		memcpy(p, &d, sizeof(d));
 		return 0;
 	case O_STRING:
 		if (strlen(s) >= o->size)
-			return fail(c, v->line, "key '%s': longer than %zu characters", key->text,
-				    o->size - 1);
+			return tl_yt_fail(c, v->line, "key '%s': longer than %zu characters",
+					  key->text, o->size - 1);
 		memcpy(p, s, strlen(s) + 1);
 		return 0;
 	case O_TEXT: {
@@ -491,24 +329,8 @@ static int set_value(struct ctx *c, const struct opt *o, const struct node *key,
 		return 0;
 	}
 	default:
-		return fail(c, v->line, "key '%s': internal error", key->text);
+		return tl_yt_fail(c, v->line, "key '%s': internal error", key->text);
 	}
-}
-
-/* Keys must be plain scalars, each once per map. */
-static int check_map(struct ctx *c, const struct node *m, const char *what)
-{
-	if (m->t != N_MAP)
-		return fail(c, m->line, "%s: expected a map of keys", what);
-	for (size_t i = 0; i < m->n; i += 2) {
-		if (m->kids[i]->t != N_SCALAR)
-			return fail(c, m->kids[i]->line, "%s: keys must be plain words", what);
-		for (size_t j = 0; j < i; j += 2)
-			if (strcmp(m->kids[i]->text, m->kids[j]->text) == 0)
-				return fail(c, m->kids[i]->line, "key '%s': given twice",
-					    m->kids[i]->text);
-	}
-	return 0;
 }
 
 static const struct opt *find_opt(const struct opt *opts, size_t n, const char *key)
@@ -519,27 +341,27 @@ static const struct opt *find_opt(const struct opt *opts, size_t n, const char *
 	return NULL;
 }
 
-static int apply_table(struct ctx *c, const struct node *m, const struct opt *opts, size_t n,
-		       void *base, const char *what)
+static int apply_table(struct tl_yt_ctx *c, const struct tl_yt_node *m, const struct opt *opts,
+		       size_t n, void *base, const char *what)
 {
-	int r = check_map(c, m, what);
+	int r = tl_yt_check_map(c, m, what);
 
 	for (size_t i = 0; r == 0 && i < m->n; i += 2) {
 		const struct opt *o = find_opt(opts, n, m->kids[i]->text);
 
 		if (!o)
-			return fail(c, m->kids[i]->line, "key '%s': unknown in %s",
-				    m->kids[i]->text, what);
+			return tl_yt_fail(c, m->kids[i]->line, "key '%s': unknown in %s",
+					  m->kids[i]->text, what);
 		r = set_value(c, o, m->kids[i], m->kids[i + 1], base);
 	}
 	return r;
 }
 
 /* The rule sections of @m (rules:, or a deployment) into @rules; other keys are @extra's. */
-static int apply_rules(struct ctx *c, const struct node *m, struct tl_rules *rules,
+static int apply_rules(struct tl_yt_ctx *c, const struct tl_yt_node *m, struct tl_rules *rules,
 		       const struct opt *extra, size_t n_extra, const char *what)
 {
-	int r = check_map(c, m, what);
+	int r = tl_yt_check_map(c, m, what);
 
 	for (size_t i = 0; r == 0 && i < m->n; i += 2) {
 		const char *k = m->kids[i]->text;
@@ -559,15 +381,15 @@ static int apply_rules(struct ctx *c, const struct node *m, struct tl_rules *rul
 		const struct opt *o = extra ? find_opt(extra, n_extra, k) : NULL;
 
 		if (!o)
-			return fail(c, m->kids[i]->line, "key '%s': unknown in %s", k, what);
+			return tl_yt_fail(c, m->kids[i]->line, "key '%s': unknown in %s", k, what);
 		r = set_value(c, o, m->kids[i], m->kids[i + 1], rules);
 	}
 	return r;
 }
 
-static int apply_pricing(struct ctx *c, const struct node *m, struct tl_config *cfg)
+static int apply_pricing(struct tl_yt_ctx *c, const struct tl_yt_node *m, struct tl_config *cfg)
 {
-	int r = check_map(c, m, "pricing");
+	int r = tl_yt_check_map(c, m, "pricing");
 
 	for (size_t i = 0; r == 0 && i < m->n; i += 2) {
 		const char *model = m->kids[i]->text;
@@ -599,34 +421,34 @@ static int apply_pricing(struct ctx *c, const struct node *m, struct tl_config *
 	return r;
 }
 
-static int apply_kafka(struct ctx *c, const struct node *m, struct tl_config_kafka *k)
+static int apply_kafka(struct tl_yt_ctx *c, const struct tl_yt_node *m, struct tl_config_kafka *k)
 {
-	int r = check_map(c, m, "source.kafka");
+	int r = tl_yt_check_map(c, m, "source.kafka");
 
 	for (size_t i = 0; r == 0 && i < m->n; i += 2) {
-		const struct node *key = m->kids[i], *v = m->kids[i + 1];
+		const struct tl_yt_node *key = m->kids[i], *v = m->kids[i + 1];
 		const struct opt *o = find_opt(kafka_opts, N(kafka_opts), key->text);
 
 		if (o) {
 			r = set_value(c, o, key, v, k);
 		} else if (strcmp(key->text, "topics") == 0) {
-			if (v->t != N_SEQ || v->n == 0)
-				return fail(c, v->line,
-					    "key 'topics': expected a list of topic names");
+			if (v->t != TL_YT_SEQ || v->n == 0)
+				return tl_yt_fail(c, v->line,
+						  "key 'topics': expected a list of topic names");
 			for (size_t t = 0; t < v->n; t++) {
 				char **nt = realloc(k->topics, (k->n_topics + 1) * sizeof(*nt));
 
 				if (!nt)
 					return -ENOMEM;
 				k->topics = nt;
-				if (v->kids[t]->t != N_SCALAR)
-					return fail(c, v->kids[t]->line,
-						    "key 'topics': expected names");
+				if (v->kids[t]->t != TL_YT_SCALAR)
+					return tl_yt_fail(c, v->kids[t]->line,
+							  "key 'topics': expected names");
 				if (!(k->topics[k->n_topics] = strdup(v->kids[t]->text)))
 					return -ENOMEM;
 				k->n_topics++;
 			}
-		} else if (strchr(key->text, '.') && v->t == N_SCALAR) {
+		} else if (strchr(key->text, '.') && v->t == TL_YT_SCALAR) {
 			/* a librdkafka property, passed through as is */
 			char **np = realloc(k->props, (k->n_props + 2) * sizeof(*np));
 
@@ -639,10 +461,10 @@ static int apply_kafka(struct ctx *c, const struct node *m, struct tl_config_kaf
 			if (!k->props[k->n_props - 1] || !k->props[k->n_props - 2])
 				return -ENOMEM;
 		} else {
-			return fail(c, key->line,
-				    "key '%s': unknown in source.kafka (librdkafka "
-				    "properties have a dot, like socket.keepalive.enable)",
-				    key->text);
+			return tl_yt_fail(c, key->line,
+					  "key '%s': unknown in source.kafka (librdkafka "
+					  "properties have a dot, like socket.keepalive.enable)",
+					  key->text);
 		}
 	}
 	return r;
@@ -671,24 +493,25 @@ static const struct opt sink_opts[] = {
 static const char *const sink_kinds[] = { "stdout", "file", "kafka", "webhook" };
 
 /* A secret from the value itself, an environment variable (KEY_env) or a file (KEY_file). */
-static int sink_secret(struct ctx *c, const struct node *key, const struct node *v,
-		       const char *sink, const char *what, char **ret)
+static int sink_secret(struct tl_yt_ctx *c, const struct tl_yt_node *key,
+		       const struct tl_yt_node *v, const char *sink, const char *what, char **ret)
 {
 	const size_t kn = strlen(what);
 	const char *k = key->text;
 	char *val = NULL;
 
-	if (v->t != N_SCALAR || !v->text[0])
-		return fail(c, v->line, "sink '%s': key '%s': expected a string", sink, k);
+	if (v->t != TL_YT_SCALAR || !v->text[0])
+		return tl_yt_fail(c, v->line, "sink '%s': key '%s': expected a string", sink, k);
 	if (*ret)
-		return fail(c, key->line, "sink '%s': %s given twice (%s, %s_env, %s_file)", sink,
-			    what, what, what, what);
+		return tl_yt_fail(c, key->line, "sink '%s': %s given twice (%s, %s_env, %s_file)",
+				  sink, what, what, what, what);
 	if (strcmp(k + kn, "_env") == 0) {
 		const char *e = getenv(v->text);
 
 		if (!e || !e[0])
-			return fail(c, v->line, "sink '%s': key '%s': the variable '%s' is not set",
-				    sink, k, v->text);
+			return tl_yt_fail(c, v->line,
+					  "sink '%s': key '%s': the variable '%s' is not set", sink,
+					  k, v->text);
 		val = strdup(e);
 	} else if (strcmp(k + kn, "_file") == 0) {
 		/* a regular file only: a FIFO or a device could block or never end */
@@ -698,22 +521,23 @@ static int sink_secret(struct ctx *c, const struct node *key, const struct node 
 		ssize_t n = -1;
 
 		if (fd < 0)
-			return fail(c, v->line, "sink '%s': key '%s': '%s': %s", sink, k, v->text,
-				    strerror(errno));
+			return tl_yt_fail(c, v->line, "sink '%s': key '%s': '%s': %s", sink, k,
+					  v->text, strerror(errno));
 		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
 			n = read(fd, buf, sizeof(buf));
 		close(fd);
 		if (!S_ISREG(st.st_mode) || n < 0)
-			return fail(c, v->line, "sink '%s': key '%s': '%s' is not a readable file",
-				    sink, k, v->text);
+			return tl_yt_fail(c, v->line,
+					  "sink '%s': key '%s': '%s' is not a readable file", sink,
+					  k, v->text);
 		if (n == (ssize_t)sizeof(buf))
-			return fail(c, v->line, "sink '%s': key '%s': '%s' is over 8 KiB", sink, k,
-				    v->text);
+			return tl_yt_fail(c, v->line, "sink '%s': key '%s': '%s' is over 8 KiB",
+					  sink, k, v->text);
 		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
 			n--;
 		if (n == 0 || memchr(buf, '\0', (size_t)n))
-			return fail(c, v->line, "sink '%s': key '%s': '%s' holds no %s", sink, k,
-				    v->text, what);
+			return tl_yt_fail(c, v->line, "sink '%s': key '%s': '%s' holds no %s", sink,
+					  k, v->text, what);
 		val = strndup(buf, (size_t)n);
 	} else {
 		val = strdup(v->text);
@@ -724,18 +548,18 @@ static int sink_secret(struct ctx *c, const struct node *key, const struct node 
 	return 0;
 }
 
-static int string_list(struct ctx *c, const struct node *v, const char *sink, const char *k,
-		       char ***ret, size_t *ret_n)
+static int string_list(struct tl_yt_ctx *c, const struct tl_yt_node *v, const char *sink,
+		       const char *k, char ***ret, size_t *ret_n)
 {
-	if (v->t != N_SEQ || v->n == 0)
-		return fail(c, v->line, "sink '%s': key '%s': expected a list like [a, b]", sink,
-			    k);
+	if (v->t != TL_YT_SEQ || v->n == 0)
+		return tl_yt_fail(c, v->line, "sink '%s': key '%s': expected a list like [a, b]",
+				  sink, k);
 	if (!(*ret = calloc(v->n, sizeof(**ret))))
 		return -ENOMEM;
 	for (size_t i = 0; i < v->n; i++) {
-		if (v->kids[i]->t != N_SCALAR || !v->kids[i]->text[0])
-			return fail(c, v->kids[i]->line, "sink '%s': key '%s': expected names",
-				    sink, k);
+		if (v->kids[i]->t != TL_YT_SCALAR || !v->kids[i]->text[0])
+			return tl_yt_fail(c, v->kids[i]->line,
+					  "sink '%s': key '%s': expected names", sink, k);
 		if (!((*ret)[i] = strdup(v->kids[i]->text)))
 			return -ENOMEM;
 		(*ret_n)++;
@@ -743,9 +567,10 @@ static int string_list(struct ctx *c, const struct node *v, const char *sink, co
 	return 0;
 }
 
-static int apply_sink(struct ctx *c, const struct node *m, size_t index, struct tl_sink *s)
+static int apply_sink(struct tl_yt_ctx *c, const struct tl_yt_node *m, size_t index,
+		      struct tl_sink *s)
 {
-	const struct node *type = NULL;
+	const struct tl_yt_node *type = NULL;
 	char name[80];
 	int r;
 
@@ -755,45 +580,45 @@ static int apply_sink(struct ctx *c, const struct node *m, size_t index, struct 
 			       .max_age_ns = 24 * TL_NS_PER_HOUR,
 			       .retry_initial_ns = TL_NS_PER_S,
 			       .retry_max_ns = 5 * TL_NS_PER_MIN };
-	if ((r = check_map(c, m, "sinks[]")) < 0)
+	if ((r = tl_yt_check_map(c, m, "sinks[]")) < 0)
 		return r;
 	for (size_t i = 0; i < m->n; i += 2)
 		if (strcmp(m->kids[i]->text, "type") == 0)
 			type = m->kids[i + 1];
 	if (!type)
-		return fail(c, m->line,
-			    "sink %zu: key 'type' is missing (stdout, file, kafka or "
-			    "webhook)",
-			    index + 1);
+		return tl_yt_fail(c, m->line,
+				  "sink %zu: key 'type' is missing (stdout, file, kafka or "
+				  "webhook)",
+				  index + 1);
 	size_t k = 0;
 
-	while (k < N(sink_kinds) && (type->t != N_SCALAR || strcmp(type->text, sink_kinds[k])))
+	while (k < N(sink_kinds) && (type->t != TL_YT_SCALAR || strcmp(type->text, sink_kinds[k])))
 		k++;
 	if (k == N(sink_kinds))
-		return fail(c, type->line,
-			    "sink %zu: key 'type': expected stdout, file, kafka or "
-			    "webhook",
-			    index + 1);
+		return tl_yt_fail(c, type->line,
+				  "sink %zu: key 'type': expected stdout, file, kafka or "
+				  "webhook",
+				  index + 1);
 	s->kind = (enum tl_sink_kind)k;
 	(void)snprintf(name, sizeof(name), "%s-%zu", sink_kinds[k], index + 1);
 	for (size_t i = 0; i < m->n; i += 2) /* the name first, for the messages below */
 		if (strcmp(m->kids[i]->text, "name") == 0) {
-			const struct node *v = m->kids[i + 1];
-			size_t n = v->t == N_SCALAR ? strlen(v->text) : 0;
+			const struct tl_yt_node *v = m->kids[i + 1];
+			size_t n = v->t == TL_YT_SCALAR ? strlen(v->text) : 0;
 
 			if (n == 0 || n > 64 ||
 			    strspn(v->text, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 					    "abcdefghijklmnopqrstuvwxyz0123456789_.-") != n)
-				return fail(c, v->line,
-					    "sink %zu: key 'name': expected 1 to 64 of "
-					    "A-Z a-z 0-9 _ . -",
-					    index + 1);
+				return tl_yt_fail(c, v->line,
+						  "sink %zu: key 'name': expected 1 to 64 of "
+						  "A-Z a-z 0-9 _ . -",
+						  index + 1);
 			(void)snprintf(name, sizeof(name), "%s", v->text);
 		}
 	if (!(s->name = strdup(name)))
 		return -ENOMEM;
 	for (size_t i = 0; i < m->n; i += 2) {
-		const struct node *key = m->kids[i], *v = m->kids[i + 1];
+		const struct tl_yt_node *key = m->kids[i], *v = m->kids[i + 1];
 		const char *kt = key->text;
 		const struct opt *o = find_opt(sink_opts, N(sink_opts), kt);
 
@@ -808,33 +633,34 @@ static int apply_sink(struct ctx *c, const struct node *m, size_t index, struct 
 			   (!kt[11] || !strcmp(kt + 11, "_env") || !strcmp(kt + 11, "_file"))) {
 			r = sink_secret(c, key, v, name, "routing_key", &s->routing_key);
 		} else if (strcmp(kt, "format") == 0) {
-			if (v->t != N_SCALAR || tl_alert_fmt_from_name(v->text, &s->format) < 0)
-				return fail(c, v->line,
-					    "sink '%s': key 'format': expected json, pagerduty, "
-					    "azure-common-alert, slack, teams or alertmanager",
-					    name);
+			if (v->t != TL_YT_SCALAR || tl_alert_fmt_from_name(v->text, &s->format) < 0)
+				return tl_yt_fail(
+				    c, v->line,
+				    "sink '%s': key 'format': expected json, pagerduty, "
+				    "azure-common-alert, slack, teams or alertmanager",
+				    name);
 		} else if (strcmp(kt, "min_severity") == 0) {
-			if (v->t != N_SCALAR || strlen(v->text) != 4 ||
+			if (v->t != TL_YT_SCALAR || strlen(v->text) != 4 ||
 			    strncmp(v->text, "Sev", 3) || v->text[3] < '0' || v->text[3] > '4')
-				return fail(c, v->line,
-					    "sink '%s': key 'min_severity': expected Sev0 to Sev4",
-					    name);
+				return tl_yt_fail(
+				    c, v->line,
+				    "sink '%s': key 'min_severity': expected Sev0 to Sev4", name);
 			s->filter.min_severity = (uint8_t)(v->text[3] - '0');
 		} else if (strcmp(kt, "rules") == 0) {
-			if (v->t != N_SEQ || v->n == 0)
-				return fail(c, v->line,
-					    "sink '%s': key 'rules': expected a list like "
-					    "[latency, errors]",
-					    name);
+			if (v->t != TL_YT_SEQ || v->n == 0)
+				return tl_yt_fail(c, v->line,
+						  "sink '%s': key 'rules': expected a list like "
+						  "[latency, errors]",
+						  name);
 			for (size_t j = 0; j < v->n; j++) {
 				unsigned ru = 0;
 
 				while (ru < TL_RULE_COUNT &&
-				       (v->kids[j]->t != N_SCALAR ||
+				       (v->kids[j]->t != TL_YT_SCALAR ||
 					strcmp(v->kids[j]->text, tl_rule_name((enum tl_rule)ru))))
 					ru++;
 				if (ru == TL_RULE_COUNT)
-					return fail(
+					return tl_yt_fail(
 					    c, v->kids[j]->line,
 					    "sink '%s': key 'rules': expected latency, "
 					    "guardrail, refusal, errors, throttling or cost",
@@ -846,7 +672,7 @@ static int apply_sink(struct ctx *c, const struct node *m, size_t index, struct 
 					&s->filter.n_deployments);
 		} else if (strcmp(kt, "owners") == 0) {
 			r = string_list(c, v, name, kt, &s->filter.owners, &s->filter.n_owners);
-		} else if (s->kind == TL_SINK_KAFKA && strchr(kt, '.') && v->t == N_SCALAR) {
+		} else if (s->kind == TL_SINK_KAFKA && strchr(kt, '.') && v->t == TL_YT_SCALAR) {
 			char **np = realloc(s->props, (s->n_props + 2) * sizeof(*np));
 
 			if (!np)
@@ -858,7 +684,7 @@ static int apply_sink(struct ctx *c, const struct node *m, size_t index, struct 
 			if (!s->props[s->n_props - 1] || !s->props[s->n_props - 2])
 				return -ENOMEM;
 		} else {
-			return fail(c, key->line, "sink '%s': key '%s': unknown", name, kt);
+			return tl_yt_fail(c, key->line, "sink '%s': key '%s': unknown", name, kt);
 		}
 		if (r < 0)
 			return r;
@@ -868,39 +694,41 @@ static int apply_sink(struct ctx *c, const struct node *m, size_t index, struct 
 		   kafka = s->kind == TL_SINK_KAFKA;
 
 	if (web && !s->url)
-		return fail(c, m->line, "sink '%s': a webhook needs url (or url_env, url_file)",
-			    name);
+		return tl_yt_fail(c, m->line,
+				  "sink '%s': a webhook needs url (or url_env, url_file)", name);
 	if (web && strncmp(s->url, "https://", 8) != 0 && strncmp(s->url, "http://", 7) != 0)
-		return fail(c, m->line, "sink '%s': url: only http:// and https:// are allowed",
-			    name);
+		return tl_yt_fail(c, m->line,
+				  "sink '%s': url: only http:// and https:// are allowed", name);
 	if (web && s->format == TL_ALERT_FMT_PAGERDUTY && !s->routing_key)
-		return fail(c, m->line,
-			    "sink '%s': pagerduty needs routing_key (or "
-			    "routing_key_env, routing_key_file)",
-			    name);
+		return tl_yt_fail(c, m->line,
+				  "sink '%s': pagerduty needs routing_key (or "
+				  "routing_key_env, routing_key_file)",
+				  name);
 	if (file && !s->path)
-		return fail(c, m->line, "sink '%s': a file sink needs path", name);
+		return tl_yt_fail(c, m->line, "sink '%s': a file sink needs path", name);
 	if (kafka && (!s->brokers || !s->topic))
-		return fail(c, m->line, "sink '%s': a kafka sink needs brokers and topic", name);
+		return tl_yt_fail(c, m->line, "sink '%s': a kafka sink needs brokers and topic",
+				  name);
 	if ((!web && (s->url || s->routing_key)) || (!file && s->path) ||
 	    (!kafka && (s->brokers || s->topic)))
-		return fail(c, m->line,
-			    "sink '%s': a key of another sink type is set (url, "
-			    "routing_key: webhook; path: file; brokers, topic: kafka)",
-			    name);
+		return tl_yt_fail(c, m->line,
+				  "sink '%s': a key of another sink type is set (url, "
+				  "routing_key: webhook; path: file; brokers, topic: kafka)",
+				  name);
 	if (s->retry_max_ns < s->retry_initial_ns)
-		return fail(c, m->line, "sink '%s': retry_max is below retry_initial", name);
+		return tl_yt_fail(c, m->line, "sink '%s': retry_max is below retry_initial", name);
 	return 0;
 }
 
-static int apply_sinks(struct ctx *c, const struct node *v, struct tl_config *cfg)
+static int apply_sinks(struct tl_yt_ctx *c, const struct tl_yt_node *v, struct tl_config *cfg)
 {
 	int r;
 
-	if (v->t != N_SEQ)
-		return fail(c, v->line, "key 'sinks': expected a list of sinks (- type: ...)");
+	if (v->t != TL_YT_SEQ)
+		return tl_yt_fail(c, v->line,
+				  "key 'sinks': expected a list of sinks (- type: ...)");
 	if (v->n > TL_OUTBOX_MAX_SINKS)
-		return fail(c, v->line, "key 'sinks': at most %d sinks", TL_OUTBOX_MAX_SINKS);
+		return tl_yt_fail(c, v->line, "key 'sinks': at most %d sinks", TL_OUTBOX_MAX_SINKS);
 	if (!(cfg->sinks = calloc(v->n + 1, sizeof(*cfg->sinks))))
 		return -ENOMEM;
 	for (size_t i = 0; i < v->n; i++) {
@@ -909,23 +737,24 @@ static int apply_sinks(struct ctx *c, const struct node *v, struct tl_config *cf
 			return r;
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(cfg->sinks[j].name, cfg->sinks[i].name) == 0)
-				return fail(c, v->kids[i]->line, "sink '%s': name given twice",
-					    cfg->sinks[i].name);
+				return tl_yt_fail(c, v->kids[i]->line,
+						  "sink '%s': name given twice",
+						  cfg->sinks[i].name);
 	}
 	return 0;
 }
 
-static int apply_root(struct ctx *c, const struct node *root, struct tl_config *cfg)
+static int apply_root(struct tl_yt_ctx *c, const struct tl_yt_node *root, struct tl_config *cfg)
 {
-	const struct node *rules = NULL, *deps = NULL;
+	const struct tl_yt_node *rules = NULL, *deps = NULL;
 	int r;
 
-	if (root->t == N_SCALAR && root->text[0] == '\0')
+	if (root->t == TL_YT_SCALAR && root->text[0] == '\0')
 		return 0; /* an empty file */
-	if ((r = check_map(c, root, "the configuration")) < 0)
+	if ((r = tl_yt_check_map(c, root, "the configuration")) < 0)
 		return r;
 	for (size_t i = 0; i < root->n; i += 2) {
-		const struct node *key = root->kids[i], *v = root->kids[i + 1];
+		const struct tl_yt_node *key = root->kids[i], *v = root->kids[i + 1];
 		const char *k = key->text;
 		const struct opt *o = find_opt(top_opts, N(top_opts), k);
 
@@ -945,19 +774,19 @@ static int apply_root(struct ctx *c, const struct node *root, struct tl_config *
 		else if (strcmp(k, "deployments") == 0)
 			deps = v;
 		else if (strcmp(k, "source") == 0) {
-			if ((r = check_map(c, v, "source")) < 0)
+			if ((r = tl_yt_check_map(c, v, "source")) < 0)
 				return r;
 			for (size_t s = 0; r == 0 && s < v->n; s += 2) {
 				if (strcmp(v->kids[s]->text, "kafka") != 0)
-					return fail(c, v->kids[s]->line,
-						    "key '%s': unknown in source",
-						    v->kids[s]->text);
+					return tl_yt_fail(c, v->kids[s]->line,
+							  "key '%s': unknown in source",
+							  v->kids[s]->text);
 				r = apply_kafka(c, v->kids[s + 1], &cfg->kafka);
 			}
 		} else if (strcmp(k, "sinks") == 0)
 			r = apply_sinks(c, v, cfg);
 		else
-			return fail(c, key->line, "key '%s': unknown", k);
+			return tl_yt_fail(c, key->line, "key '%s': unknown", k);
 		if (r < 0)
 			return r;
 	}
@@ -965,7 +794,7 @@ static int apply_root(struct ctx *c, const struct node *root, struct tl_config *
 		return r;
 	if (!deps)
 		return 0;
-	if ((r = check_map(c, deps, "deployments")) < 0)
+	if ((r = tl_yt_check_map(c, deps, "deployments")) < 0)
 		return r;
 	cfg->deployments = calloc(deps->n / 2 + 1, sizeof(*cfg->deployments));
 	if (!cfg->deployments)
@@ -976,8 +805,8 @@ static int apply_root(struct ctx *c, const struct node *root, struct tl_config *
 		char what[128];
 
 		if (strlen(name) >= sizeof(d->name) || !name[0])
-			return fail(c, deps->kids[i]->line,
-				    "deployment '%s': not a deployment name", name);
+			return tl_yt_fail(c, deps->kids[i]->line,
+					  "deployment '%s': not a deployment name", name);
 		memcpy(d->name, name, strlen(name) + 1);
 		d->rules = cfg->rules; /* the deployment's keys over the common rules */
 		(void)snprintf(what, sizeof(what), "deployments.%s", name);
@@ -1055,8 +884,10 @@ void tl_config_free(struct tl_config *c)
 
 int tl_config_load(const char *path, struct tl_config *cfg, char *err, size_t errlen)
 {
-	struct ctx c = { path, err, errlen, 0 };
-	struct node *root = NULL;
+	struct tl_yt_ctx c = { .path = path, .err = err, .errlen = errlen };
+	/* none, as the config has always been read: nesting is bounded by the stack only */
+	static const struct tl_yt_limits limits = { 0 };
+	struct tl_yt_node *root = NULL;
 	FILE *f;
 	int r;
 
@@ -1069,15 +900,15 @@ int tl_config_load(const char *path, struct tl_config *cfg, char *err, size_t er
 		(void)snprintf(err, errlen, "%s: %s", path, tl_strerror(r));
 		return r;
 	}
-	r = parse_file(&c, f, &root);
+	r = tl_yt_parse_file(&c, f, &limits, &root);
 	fclose(f);
 	if (r == 0 && root)
 		r = apply_root(&c, root, cfg);
 	if (r == 0 && TL_NS_PER_MIN % cfg->bucket_ns != 0)
-		r = fail(&c, 1,
-			 "key 'bucket': must divide a minute (1s, 2s, 5s, 10s, 15s, 20s, "
-			 "30s, 60s)");
-	node_free(root);
+		r = tl_yt_fail(&c, 1,
+			       "key 'bucket': must divide a minute (1s, 2s, 5s, 10s, 15s, 20s, "
+			       "30s, 60s)");
+	tl_yt_free(root);
 	if (r == -ENOMEM)
 		(void)snprintf(err, errlen, "%s: out of memory", path);
 	return r < 0 ? (r == -ENOMEM ? r : TL_ECONFIG) : 0;

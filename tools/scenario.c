@@ -1,8 +1,8 @@
 /*
  * tools/scenario.c - read a `tripline gen` scenario (see tools/scenario.h).
  *
- * libyaml's event parser builds a small tree of the document with line numbers (bounded in
- * depth and size); the tree is then checked key by key against one table per section.
+ * tools/yamltree.c builds a small tree of the document with line numbers (bounded in size,
+ * depth and values); the tree is then checked key by key against one table per section.
  * Names that reach the generated JSON and URLs are restricted to [A-Za-z0-9._-], so the
  * generator never has to escape them.
  */
@@ -10,196 +10,18 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
-#define MAX_DEPTH 16
-#define MAX_NODES 200000
-#define N(a)      (sizeof(a) / sizeof((a)[0]))
+#include "yamltree.h"
 
-/* ---- the document tree ------------------------------------------------------------------ */
+#define N(a) (sizeof(a) / sizeof((a)[0]))
 
-enum ntype { N_SCALAR, N_MAP, N_SEQ };
-
-struct node {
-	enum ntype t;
-	int line;
-	char *text;         /* scalars */
-	struct node **kids; /* maps: key, value, key, value, ... */
-	size_t n, cap;
+/* the document itself; TL_SCN_MAX_* bound what it describes */
+static const struct tl_yt_limits limits = {
+	.max_bytes = TL_SCN_MAX_BYTES, .max_nodes = 200000, .max_depth = 16, .strict = true
 };
-
-static void node_free(struct node *n)
-{
-	if (!n)
-		return;
-	for (size_t i = 0; i < n->n; i++)
-		node_free(n->kids[i]);
-	free(n->kids);
-	free(n->text);
-	free(n);
-}
-
-struct ctx {
-	const char *path;
-	char *err;
-	size_t errlen;
-	bool failed;
-	size_t n_nodes;
-};
-
-static int fail(struct ctx *c, int line, const char *fmt, ...) TL_PRINTF(3, 4);
-
-static int fail(struct ctx *c, int line, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (c->failed)
-		return TL_ECONFIG;
-	n = snprintf(c->err, c->errlen, "%s:%d: ", c->path, line);
-	va_start(ap, fmt);
-	if (n >= 0 && (size_t)n < c->errlen)
-		(void)vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-	va_end(ap);
-	c->failed = true;
-	return TL_ECONFIG;
-}
-
-static int node_add(struct node *p, struct node *k)
-{
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 8;
-		struct node **kids = realloc(p->kids, cap * sizeof(*kids));
-
-		if (!kids)
-			return -ENOMEM;
-		p->kids = kids;
-		p->cap = cap;
-	}
-	p->kids[p->n++] = k;
-	return 0;
-}
-
-static int yaml_fail(struct ctx *c, const yaml_parser_t *yp)
-{
-	return fail(c, (int)yp->problem_mark.line + 1, "%s",
-		    yp->problem ? yp->problem : "invalid YAML");
-}
-
-/* Build the node that starts with @ev (already parsed), @depth levels down. */
-static int parse_node(struct ctx *c, yaml_parser_t *yp, const yaml_event_t *ev, int depth,
-		      struct node **ret)
-{
-	const int line = (int)ev->start_mark.line + 1;
-	struct node *n;
-	int r = 0;
-
-	if (++c->n_nodes > MAX_NODES)
-		return fail(c, line, "more than %d values", MAX_NODES);
-	if (depth > MAX_DEPTH)
-		return fail(c, line, "nested deeper than %d levels", MAX_DEPTH);
-	if (!(n = calloc(1, sizeof(*n))))
-		return -ENOMEM;
-	n->line = line;
-	switch (ev->type) {
-	case YAML_SCALAR_EVENT:
-		n->t = N_SCALAR;
-		if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length)) {
-			r = fail(c, line, "a NUL character in a value");
-			break;
-		}
-		n->text = strndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
-		if (!n->text)
-			r = -ENOMEM;
-		break;
-	case YAML_MAPPING_START_EVENT:
-	case YAML_SEQUENCE_START_EVENT: {
-		const bool map = ev->type == YAML_MAPPING_START_EVENT;
-		const yaml_event_type_t end =
-		    map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
-
-		n->t = map ? N_MAP : N_SEQ;
-		for (;;) {
-			yaml_event_t kid;
-			struct node *k = NULL;
-
-			if (!yaml_parser_parse(yp, &kid)) {
-				r = yaml_fail(c, yp);
-				break;
-			}
-			if (kid.type == end) {
-				yaml_event_delete(&kid);
-				break;
-			}
-			r = parse_node(c, yp, &kid, depth + 1, &k);
-			yaml_event_delete(&kid);
-			if (r == 0)
-				r = node_add(n, k);
-			if (r < 0) {
-				node_free(k);
-				break;
-			}
-		}
-		break;
-	}
-	case YAML_ALIAS_EVENT:
-		r = fail(c, line, "aliases (*name) are not supported");
-		break;
-	default:
-		r = fail(c, line, "unexpected YAML content");
-		break;
-	}
-	if (r < 0) {
-		node_free(n);
-		return r;
-	}
-	*ret = n;
-	return 0;
-}
-
-static int parse_text(struct ctx *c, const char *text, size_t len, struct node **ret)
-{
-	yaml_parser_t yp;
-	yaml_event_t ev;
-	struct node *root = NULL;
-	int r = 0;
-
-	if (!yaml_parser_initialize(&yp))
-		return -ENOMEM;
-	yaml_parser_set_input_string(&yp, (const unsigned char *)text, len);
-	for (;;) {
-		if (!yaml_parser_parse(&yp, &ev)) {
-			r = yaml_fail(c, &yp);
-			break;
-		}
-		if (ev.type == YAML_STREAM_END_EVENT) {
-			yaml_event_delete(&ev);
-			break;
-		}
-		if (ev.type == YAML_MAPPING_START_EVENT || ev.type == YAML_SEQUENCE_START_EVENT ||
-		    ev.type == YAML_SCALAR_EVENT || ev.type == YAML_ALIAS_EVENT) {
-			if (root)
-				r = fail(c, (int)ev.start_mark.line + 1,
-					 "only one YAML document is read");
-			else
-				r = parse_node(c, &yp, &ev, 0, &root);
-		}
-		yaml_event_delete(&ev);
-		if (r < 0)
-			break;
-	}
-	yaml_parser_delete(&yp);
-	if (r < 0) {
-		node_free(root);
-		return r;
-	}
-	*ret = root;
-	return 0;
-}
 
 /* ---- values ----------------------------------------------------------------------------- */
 
@@ -340,8 +162,8 @@ static const char *describe(enum otype t)
 	}
 }
 
-static int set_value(struct ctx *c, const struct opt *o, const struct node *key,
-		     const struct node *v, void *base)
+static int set_value(struct tl_yt_ctx *c, const struct opt *o, const struct tl_yt_node *key,
+		     const struct tl_yt_node *v, void *base)
 {
 	char *p = (char *)base + o->off;
 	const char *s = v->text;
@@ -350,24 +172,24 @@ static int set_value(struct ctx *c, const struct opt *o, const struct node *key,
 	int32_t t;
 	int e = -1;
 
-	if (v->t != N_SCALAR)
-		return fail(c, v->line, "key '%s': expected %s", key->text, describe(o->t));
+	if (v->t != TL_YT_SCALAR)
+		return tl_yt_fail(c, v->line, "key '%s': expected %s", key->text, describe(o->t));
 	switch (o->t) {
 	case O_NAME:
 		if (!is_name(s))
-			return fail(c, v->line, "key '%s': expected %s, got '%.80s'", key->text,
-				    describe(o->t), s);
+			return tl_yt_fail(c, v->line, "key '%s': expected %s, got '%.80s'",
+					  key->text, describe(o->t), s);
 		memcpy(p, s, strlen(s) + 1);
 		return 0;
 	case O_DOUBLE:
 	case O_UINT:
 		d = strtod(s, &end);
 		if (*end || end == s || !isfinite(d))
-			return fail(c, v->line, "key '%s': expected %s, got '%.80s'", key->text,
-				    describe(o->t), s);
+			return tl_yt_fail(c, v->line, "key '%s': expected %s, got '%.80s'",
+					  key->text, describe(o->t), s);
 		if (d < o->lo || d > o->hi || (o->t == O_UINT && d != floor(d)))
-			return fail(c, v->line, "key '%s': %s is out of range (%g to %g)",
-				    key->text, s, o->lo, o->hi);
+			return tl_yt_fail(c, v->line, "key '%s': %s is out of range (%g to %g)",
+					  key->text, s, o->lo, o->hi);
 		if (o->t == O_UINT) {
 			uint32_t u = (uint32_t)d;
 
@@ -387,8 +209,8 @@ static int set_value(struct ctx *c, const struct opt *o, const struct node *key,
 		else if (strcmp(s, no) == 0)
 			b = false;
 		else
-			return fail(c, v->line, "key '%s': expected %s, got '%.80s'", key->text,
-				    describe(o->t), s);
+			return tl_yt_fail(c, v->line, "key '%s': expected %s, got '%.80s'",
+					  key->text, describe(o->t), s);
 		memcpy(p, &b, sizeof(b));
 		return 0;
 	}
@@ -406,35 +228,19 @@ static int set_value(struct ctx *c, const struct opt *o, const struct node *key,
 	case O_CLOCK:
 	case O_CLOCK_END:
 		if ((t = parse_clock(s, o->t == O_CLOCK_END)) < 0)
-			return fail(c, v->line, "key '%s': expected %s, got '%.80s'", key->text,
-				    describe(o->t), s);
+			return tl_yt_fail(c, v->line, "key '%s': expected %s, got '%.80s'",
+					  key->text, describe(o->t), s);
 		memcpy(p, &t, sizeof(t));
 		return 0;
 	}
 	if (e < 0)
-		return fail(c, v->line, "key '%s': expected %s, got '%.80s'", key->text,
-			    describe(o->t), s);
+		return tl_yt_fail(c, v->line, "key '%s': expected %s, got '%.80s'", key->text,
+				  describe(o->t), s);
 	memcpy(p, &e, sizeof(e));
 	return 0;
 }
 
-/* Keys must be plain scalars, each once per map. */
-static int check_map(struct ctx *c, const struct node *m, const char *what)
-{
-	if (m->t != N_MAP)
-		return fail(c, m->line, "%s: expected a map of keys", what);
-	for (size_t i = 0; i < m->n; i += 2) {
-		if (m->kids[i]->t != N_SCALAR)
-			return fail(c, m->kids[i]->line, "%s: keys must be plain words", what);
-		for (size_t j = 0; j < i; j += 2)
-			if (strcmp(m->kids[i]->text, m->kids[j]->text) == 0)
-				return fail(c, m->kids[i]->line, "key '%s': given twice",
-					    m->kids[i]->text);
-	}
-	return 0;
-}
-
-static const struct node *lookup(const struct node *m, const char *key)
+static const struct tl_yt_node *lookup(const struct tl_yt_node *m, const char *key)
 {
 	for (size_t i = 0; i < m->n; i += 2)
 		if (strcmp(m->kids[i]->text, key) == 0)
@@ -443,10 +249,10 @@ static const struct node *lookup(const struct node *m, const char *key)
 }
 
 /* The keys of map @m into @base; @skip (a key handled by the caller) is only checked there. */
-static int apply_table(struct ctx *c, const struct node *m, const struct opt *opts, size_t n,
-		       void *base, const char *what, const char *skip)
+static int apply_table(struct tl_yt_ctx *c, const struct tl_yt_node *m, const struct opt *opts,
+		       size_t n, void *base, const char *what, const char *skip)
 {
-	int r = check_map(c, m, what);
+	int r = tl_yt_check_map(c, m, what);
 
 	for (size_t i = 0; r == 0 && i < m->n; i += 2) {
 		const struct opt *o = NULL;
@@ -455,15 +261,15 @@ static int apply_table(struct ctx *c, const struct node *m, const struct opt *op
 			if (strcmp(opts[k].key, m->kids[i]->text) == 0)
 				o = &opts[k];
 		if (!o)
-			return fail(c, m->kids[i]->line, "key '%.80s': unknown in %s",
-				    m->kids[i]->text, what);
+			return tl_yt_fail(c, m->kids[i]->line, "key '%.80s': unknown in %s",
+					  m->kids[i]->text, what);
 		if (skip && strcmp(o->key, skip) == 0)
 			continue;
 		r = set_value(c, o, m->kids[i], m->kids[i + 1], base);
 	}
 	for (size_t k = 0; r == 0 && k < n; k++)
 		if (opts[k].required && !lookup(m, opts[k].key))
-			return fail(c, m->line, "%s: key '%s' is missing", what, opts[k].key);
+			return tl_yt_fail(c, m->line, "%s: key '%s' is missing", what, opts[k].key);
 	return r;
 }
 
@@ -503,11 +309,11 @@ static int64_t replica_of(const struct tl_scn_deployment *d, const char *name)
 }
 
 /* @v, the value of a deployment: key, as a deployment index and a replica (-1: all). */
-static int resolve(struct ctx *c, const struct tl_scenario *s, const struct node *v,
+static int resolve(struct tl_yt_ctx *c, const struct tl_scenario *s, const struct tl_yt_node *v,
 		   uint32_t *ret_dep, int32_t *ret_replica)
 {
-	if (v->t != N_SCALAR || !is_name(v->text))
-		return fail(c, v->line, "key 'deployment': expected %s", describe(O_NAME));
+	if (v->t != TL_YT_SCALAR || !is_name(v->text))
+		return tl_yt_fail(c, v->line, "key 'deployment': expected %s", describe(O_NAME));
 	for (size_t i = 0; i < s->n_deployments; i++) {
 		const struct tl_scn_deployment *d = &s->deployments[i];
 		int64_t k;
@@ -523,20 +329,20 @@ static int resolve(struct ctx *c, const struct tl_scenario *s, const struct node
 			return 0;
 		}
 	}
-	return fail(c, v->line, "key 'deployment': '%s' is not a deployment of the scenario",
-		    v->text);
+	return tl_yt_fail(c, v->line, "key 'deployment': '%s' is not a deployment of the scenario",
+			  v->text);
 }
 
-static int check_seq(struct ctx *c, const struct node *v, const char *what, size_t max)
+static int check_seq(struct tl_yt_ctx *c, const struct tl_yt_node *v, const char *what, size_t max)
 {
-	if (v->t != N_SEQ)
-		return fail(c, v->line, "%s: expected a list (- {...} entries)", what);
+	if (v->t != TL_YT_SEQ)
+		return tl_yt_fail(c, v->line, "%s: expected a list (- {...} entries)", what);
 	if (v->n > max)
-		return fail(c, v->kids[max]->line, "%s: more than %zu entries", what, max);
+		return tl_yt_fail(c, v->kids[max]->line, "%s: more than %zu entries", what, max);
 	return 0;
 }
 
-static int read_deployments(struct ctx *c, const struct node *v, struct tl_scenario *s)
+static int read_deployments(struct tl_yt_ctx *c, const struct tl_yt_node *v, struct tl_scenario *s)
 {
 	double rate = 0;
 	int r;
@@ -544,7 +350,7 @@ static int read_deployments(struct ctx *c, const struct node *v, struct tl_scena
 	if ((r = check_seq(c, v, "deployments", TL_SCN_MAX_DEPLOYMENTS)) < 0)
 		return r;
 	if (v->n == 0)
-		return fail(c, v->line, "deployments: at least one is needed");
+		return tl_yt_fail(c, v->line, "deployments: at least one is needed");
 	if (!(s->deployments = calloc(v->n, sizeof(*s->deployments))))
 		return -ENOMEM;
 	for (size_t i = 0; i < v->n; i++) {
@@ -564,27 +370,28 @@ static int read_deployments(struct ctx *c, const struct node *v, struct tl_scena
 			const struct tl_scn_deployment *o = &s->deployments[j];
 
 			if (strcmp(o->name, d->name) == 0)
-				return fail(c, d->line, "deployment '%s': given twice", d->name);
+				return tl_yt_fail(c, d->line, "deployment '%s': given twice",
+						  d->name);
 			if (replica_of(o, d->name) >= 0 || replica_of(d, o->name) >= 0)
-				return fail(c, d->line,
-					    "deployment '%s': the same name as a replica of "
-					    "another",
-					    d->name);
+				return tl_yt_fail(c, d->line,
+						  "deployment '%s': the same name as a replica of "
+						  "another",
+						  d->name);
 		}
 		s->n_series += d->replicas;
 		rate += d->peak_rate * d->replicas;
 		if (s->n_series > TL_SCN_MAX_SERIES)
-			return fail(c, d->line, "more than %d series (replicas) in all",
-				    TL_SCN_MAX_SERIES);
+			return tl_yt_fail(c, d->line, "more than %d series (replicas) in all",
+					  TL_SCN_MAX_SERIES);
 		if (rate > TL_SCN_MAX_RATE)
-			return fail(c, d->line,
-				    "more than %g requests/s (peak_rate x replicas) in all",
-				    TL_SCN_MAX_RATE);
+			return tl_yt_fail(c, d->line,
+					  "more than %g requests/s (peak_rate x replicas) in all",
+					  TL_SCN_MAX_RATE);
 	}
 	return 0;
 }
 
-static int read_incidents(struct ctx *c, const struct node *v, struct tl_scenario *s)
+static int read_incidents(struct tl_yt_ctx *c, const struct tl_yt_node *v, struct tl_scenario *s)
 {
 	int r;
 
@@ -594,7 +401,7 @@ static int read_incidents(struct ctx *c, const struct node *v, struct tl_scenari
 		return -ENOMEM;
 	for (size_t i = 0; i < v->n; i++) {
 		struct tl_scn_incident *x = &s->incidents[i];
-		const struct node *m = v->kids[i];
+		const struct tl_yt_node *m = v->kids[i];
 		bool known = false;
 
 		x->fire = true;
@@ -606,22 +413,24 @@ static int read_incidents(struct ctx *c, const struct node *v, struct tl_scenari
 		for (size_t k = 0; k < N(rules); k++)
 			known |= strcmp(x->rule, rules[k]) == 0;
 		if (!known)
-			return fail(c, lookup(m, "rule")->line,
-				    "key 'rule': expected latency, guardrail, refusal, errors, "
-				    "throttling or cost, got '%s'",
-				    x->rule);
+			return tl_yt_fail(
+			    c, lookup(m, "rule")->line,
+			    "key 'rule': expected latency, guardrail, refusal, errors, "
+			    "throttling or cost, got '%s'",
+			    x->rule);
 		if (x->end_s <= x->start_s)
-			return fail(c, lookup(m, "end")->line, "key 'end': not after start");
+			return tl_yt_fail(c, lookup(m, "end")->line, "key 'end': not after start");
 		if (x->amount < amounts[x->effect].lo || x->amount > amounts[x->effect].hi)
-			return fail(c, lookup(m, "amount")->line,
-				    "key 'amount': effect %s takes %s from %g to %g, got %g",
-				    tl_scenario_effect_name(x->effect), amounts[x->effect].what,
-				    amounts[x->effect].lo, amounts[x->effect].hi, x->amount);
+			return tl_yt_fail(c, lookup(m, "amount")->line,
+					  "key 'amount': effect %s takes %s from %g to %g, got %g",
+					  tl_scenario_effect_name(x->effect),
+					  amounts[x->effect].what, amounts[x->effect].lo,
+					  amounts[x->effect].hi, x->amount);
 	}
 	return 0;
 }
 
-static int read_changes(struct ctx *c, const struct node *v, struct tl_scenario *s)
+static int read_changes(struct tl_yt_ctx *c, const struct tl_yt_node *v, struct tl_scenario *s)
 {
 	int r;
 
@@ -631,7 +440,7 @@ static int read_changes(struct ctx *c, const struct node *v, struct tl_scenario 
 		return -ENOMEM;
 	for (size_t i = 0; i < v->n; i++) {
 		struct tl_scn_change *x = &s->changes[i];
-		const struct node *m = v->kids[i];
+		const struct tl_yt_node *m = v->kids[i];
 
 		if ((r = apply_table(c, m, change_opts, N(change_opts), x, "changes",
 				     "deployment")) < 0 ||
@@ -639,26 +448,26 @@ static int read_changes(struct ctx *c, const struct node *v, struct tl_scenario 
 			return r;
 		s->n_changes = i + 1;
 		if (x->replica < 0 && s->deployments[x->deployment].replicas > 1)
-			return fail(c, lookup(m, "deployment")->line,
-				    "key 'deployment': '%s' has replicas: a change names one of "
-				    "them ('%s-00001')",
-				    s->deployments[x->deployment].name,
-				    s->deployments[x->deployment].name);
+			return tl_yt_fail(
+			    c, lookup(m, "deployment")->line,
+			    "key 'deployment': '%s' has replicas: a change names one of "
+			    "them ('%s-00001')",
+			    s->deployments[x->deployment].name, s->deployments[x->deployment].name);
 		if (x->at_s > 86400 - TL_SCN_CHANGE_TAKES_S - 1)
-			return fail(c, lookup(m, "at")->line,
-				    "key 'at': a change takes %d s and must end the same day",
-				    TL_SCN_CHANGE_TAKES_S);
+			return tl_yt_fail(c, lookup(m, "at")->line,
+					  "key 'at': a change takes %d s and must end the same day",
+					  TL_SCN_CHANGE_TAKES_S);
 	}
 	return 0;
 }
 
-static int read_scenario(struct ctx *c, const struct node *root, struct tl_scenario *s)
+static int read_scenario(struct tl_yt_ctx *c, const struct tl_yt_node *root, struct tl_scenario *s)
 {
 	static const char *const keys[] = { "deployments", "incidents", "changes" };
-	const struct node *v;
+	const struct tl_yt_node *v;
 	int r;
 
-	if ((r = check_map(c, root, "the scenario")) < 0)
+	if ((r = tl_yt_check_map(c, root, "the scenario")) < 0)
 		return r;
 	for (size_t i = 0; i < root->n; i += 2) {
 		bool known = false;
@@ -666,12 +475,12 @@ static int read_scenario(struct ctx *c, const struct node *root, struct tl_scena
 		for (size_t k = 0; k < N(keys); k++)
 			known |= strcmp(root->kids[i]->text, keys[k]) == 0;
 		if (!known)
-			return fail(c, root->kids[i]->line,
-				    "key '%.80s': unknown (deployments, incidents, changes)",
-				    root->kids[i]->text);
+			return tl_yt_fail(c, root->kids[i]->line,
+					  "key '%.80s': unknown (deployments, incidents, changes)",
+					  root->kids[i]->text);
 	}
 	if (!(v = lookup(root, "deployments")))
-		return fail(c, root->line, "key 'deployments' is missing");
+		return tl_yt_fail(c, root->line, "key 'deployments' is missing");
 	if ((r = read_deployments(c, v, s)) < 0)
 		return r;
 	if ((v = lookup(root, "incidents")) && (r = read_incidents(c, v, s)) < 0)
@@ -684,23 +493,21 @@ static int read_scenario(struct ctx *c, const struct node *root, struct tl_scena
 int tl_scenario_parse(const char *name, const char *text, size_t len, struct tl_scenario *s,
 		      char *err, size_t errlen)
 {
-	struct ctx c = { .path = name, .err = err, .errlen = errlen };
-	struct node *root = NULL;
+	struct tl_yt_ctx c = { .path = name, .err = err, .errlen = errlen };
+	struct tl_yt_node *root = NULL;
 	int r;
 
 	*s = (struct tl_scenario){ 0 };
 	if (errlen)
 		err[0] = '\0';
-	if (len > TL_SCN_MAX_BYTES)
-		r = fail(&c, 1, "larger than %d bytes", TL_SCN_MAX_BYTES);
-	else if ((r = parse_text(&c, text, len, &root)) == 0 && !root)
-		r = fail(&c, 1, "empty: a scenario needs deployments");
+	if ((r = tl_yt_parse_text(&c, text, len, &limits, &root)) == 0 && !root)
+		r = tl_yt_fail(&c, 1, "empty: a scenario needs deployments");
 	else if (r == 0)
 		r = read_scenario(&c, root, s);
-	node_free(root);
+	tl_yt_free(root);
 	if (r < 0) {
 		if (r == -ENOMEM && !c.failed)
-			(void)fail(&c, 1, "out of memory");
+			(void)tl_yt_fail(&c, 1, "out of memory");
 		tl_scenario_fini(s);
 	}
 	return r;
