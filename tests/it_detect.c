@@ -353,6 +353,9 @@ Test(detect, config_errors_name_the_file_and_line)
 		{ "deployments:\n  chat:\n    latency: {factor: x}\n",
 		  "c.yaml:3: key 'factor': expected a number" },
 		{ "bogus: 1\n", "c.yaml:1: key 'bogus': unknown" },
+		/* hostile nesting is refused before it can exhaust the stack */
+		{ "rules: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n",
+		  "c.yaml:1: nested deeper than 16 levels" },
 		/* people are named per deployment, as the owner is */
 		{ "rules:\n  incident_commander: ic-dana\n",
 		  "c.yaml:2: key 'incident_commander': unknown in rules" },

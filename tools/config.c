@@ -885,8 +885,11 @@ void tl_config_free(struct tl_config *c)
 int tl_config_load(const char *path, struct tl_config *cfg, char *err, size_t errlen)
 {
 	struct tl_yt_ctx c = { .path = path, .err = err, .errlen = errlen };
-	/* none, as the config has always been read: nesting is bounded by the stack only */
-	static const struct tl_yt_limits limits = { 0 };
+	/* far beyond any real config (it nests 5 levels deep, holds hundreds of values), and
+	 * nesting bounded before the tree's recursion can exhaust the stack */
+	static const struct tl_yt_limits limits = { .max_nodes = 200000,
+						    .max_depth = 16,
+						    .strict = true };
 	struct tl_yt_node *root = NULL;
 	FILE *f;
 	int r;
