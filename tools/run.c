@@ -2024,10 +2024,23 @@ static void render_metrics(struct run *rn, int64_t now)
 	tl_prom_metric(&b, "tripline_watermark_seconds", "gauge",
 		       "Event time up to which buckets are closed (Unix seconds).",
 		       rn->wm_sent == INT64_MIN ? 0 : (double)rn->wm_sent / 1e9);
-	tl_prom_metric(&b, "tripline_ring_occupancy", "gauge",
-		       "Messages waiting between the consumer and the decoder (of "
-		       "1024).",
-		       (double)(atomic_load(&rn->ring.tail) - atomic_load(&rn->ring.head)));
+	{
+		/* the decode workers' rings, in and out, and the control ring */
+		size_t waiting = atomic_load(&rn->ring.tail) - atomic_load(&rn->ring.head);
+		char help[160];
+
+		for (unsigned i = 0; i < rn->n_workers; i++) {
+			const struct worker *w = &rn->workers[i];
+
+			waiting += atomic_load(&w->in.tail) - atomic_load(&w->in.head);
+			waiting += atomic_load(&w->out.tail) - atomic_load(&w->out.head);
+		}
+		(void)snprintf(help, sizeof(help),
+			       "Messages waiting between the consumer and the main thread, in "
+			       "the decode threads' rings (of %u).",
+			       RING_MSGS + 2 * WORKER_MSGS * rn->n_workers);
+		tl_prom_metric(&b, "tripline_ring_occupancy", "gauge", help, (double)waiting);
+	}
 	tl_prom_metric(&b, "tripline_partition_pauses_total", "counter",
 		       "Partitions paused because their queue held 8 MiB (backpressure).",
 		       (double)rn->queue_pauses);
