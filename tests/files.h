@@ -5,6 +5,7 @@
 #ifndef TL_TESTS_FILES_H
 #define TL_TESTS_FILES_H
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,39 @@ static inline bool th_field(const char *line, const char *key, char *out, size_t
 	memcpy(out, p, (size_t)(e - p));
 	out[e - p] = '\0';
 	return true;
+}
+
+/* A label `tripline gen` writes: an incident a rule should fire on ("fire") or not ("none"). */
+struct th_label {
+	char rule[16], resource[40], deployment[72], start[32], end[32], expect[8];
+	bool fired; /* the caller's */
+};
+
+/*
+ * The labels of the labels file text @text (cut up in place) into @l, at most @cap.
+ * Return: how many; SIZE_MAX when one is cut short, lacks a field, or does not fit.
+ */
+static inline size_t th_labels(char *text, struct th_label *l, size_t cap)
+{
+	size_t n = 0;
+
+	for (char *p = text; (p = strstr(p, "{\"rule\"")) != NULL; n++) {
+		char *e = strchr(p, '}');
+
+		if (!e || n == cap)
+			return SIZE_MAX;
+		*e = '\0';
+		l[n] = (struct th_label){ 0 };
+		if (!th_field(p, "rule", l[n].rule, sizeof(l[n].rule)) ||
+		    !th_field(p, "resource", l[n].resource, sizeof(l[n].resource)) ||
+		    !th_field(p, "deployment", l[n].deployment, sizeof(l[n].deployment)) ||
+		    !th_field(p, "start", l[n].start, sizeof(l[n].start)) ||
+		    !th_field(p, "end", l[n].end, sizeof(l[n].end)) ||
+		    !th_field(p, "expect", l[n].expect, sizeof(l[n].expect)))
+			return SIZE_MAX;
+		p = e + 1;
+	}
+	return n;
 }
 
 /* The next line of *@p, NUL-terminated in place (the text is cut up); NULL at the end. */

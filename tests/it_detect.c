@@ -64,29 +64,13 @@ static int64_t t_of(const char *s)
 	return ns;
 }
 
-struct label {
-	char rule[16], resource[40], deployment[40], start[32], end[32], expect[8];
-};
-
-static size_t read_labels(struct label *l, size_t cap)
+static size_t read_labels(struct th_label *l, size_t cap)
 {
-	char *text = slurp("day.labels.json"), *p = text;
-	size_t n = 0;
+	char *text = slurp("day.labels.json");
+	const size_t n = th_labels(text, l, cap);
 
-	while ((p = strstr(p, "{\"rule\"")) != NULL && n < cap) {
-		char *e = strchr(p, '}');
-
-		*e = '\0';
-		cr_assert(th_field(p, "rule", l[n].rule, sizeof(l[n].rule)));
-		cr_assert(th_field(p, "resource", l[n].resource, sizeof(l[n].resource)));
-		cr_assert(th_field(p, "deployment", l[n].deployment, sizeof(l[n].deployment)));
-		cr_assert(th_field(p, "start", l[n].start, sizeof(l[n].start)));
-		cr_assert(th_field(p, "end", l[n].end, sizeof(l[n].end)));
-		cr_assert(th_field(p, "expect", l[n].expect, sizeof(l[n].expect)));
-		n++;
-		p = e + 1;
-	}
 	free(text);
+	cr_assert(ne(sz, n, SIZE_MAX), "day.labels.json: a label cut short or too many");
 	return n;
 }
 
@@ -107,7 +91,7 @@ static int64_t allowed_delay(const char *rule)
 
 Test(detect, a_generated_day_gives_one_trigger_per_labelled_incident)
 {
-	struct label l[32];
+	struct th_label l[32];
 	size_t n = read_labels(l, 32), fires = 0;
 	char *out, *line, *save = NULL;
 

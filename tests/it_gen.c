@@ -174,34 +174,14 @@ Test(gen, a_bad_scenario_names_the_file_and_line_and_exits_2)
 	cr_assert(eq(int, run("gen --out o --scenario missing.yaml"), 1));
 }
 
-struct label {
-	char rule[16], resource[40], deployment[72], start[32], end[32], expect[8];
-	bool fired;
-};
-
 /* The labels in @rel into @l (at most @cap). */
-static size_t read_labels(const char *rel, struct label *l, size_t cap)
+static size_t read_labels(const char *rel, struct th_label *l, size_t cap)
 {
-	char *text = slurp(rel), *p = text;
-	size_t n = 0;
+	char *text = slurp(rel);
+	const size_t n = th_labels(text, l, cap);
 
-	while ((p = strstr(p, "{\"rule\"")) != NULL) {
-		char *e = strchr(p, '}');
-
-		cr_assert(lt(sz, n, cap));
-		cr_assert(ne(ptr, e, NULL));
-		*e = '\0';
-		l[n] = (struct label){ 0 };
-		cr_assert(th_field(p, "rule", l[n].rule, sizeof(l[n].rule)));
-		cr_assert(th_field(p, "resource", l[n].resource, sizeof(l[n].resource)));
-		cr_assert(th_field(p, "deployment", l[n].deployment, sizeof(l[n].deployment)));
-		cr_assert(th_field(p, "start", l[n].start, sizeof(l[n].start)));
-		cr_assert(th_field(p, "end", l[n].end, sizeof(l[n].end)));
-		cr_assert(th_field(p, "expect", l[n].expect, sizeof(l[n].expect)));
-		n++;
-		p = e + 1;
-	}
 	free(text);
+	cr_assert(ne(sz, n, SIZE_MAX), "%s: a label cut short or too many", rel);
 	return n;
 }
 
@@ -211,7 +191,7 @@ static size_t read_labels(const char *rel, struct label *l, size_t cap)
 /* Replay a day of @yaml and hold it to its labels. */
 static void check_scenario(const char *yaml)
 {
-	struct label l[64];
+	struct th_label l[64];
 	char *out, *p, *line;
 	size_t n, fires = 0;
 
@@ -330,7 +310,7 @@ Test(gen, replicas_give_the_series_they_ask_for)
 	cr_assert(eq(sz, count_series(st, "many-0000"), 9));
 	cr_assert(eq(sz, count_series(st, "many-0001"), 3));
 	free(st);
-	struct label l[32];
+	struct th_label l[32];
 	size_t n = read_labels("r.labels", l, 32);
 
 	cr_assert(eq(sz, n, 13), "one label for many-00012, one per replica for many");
