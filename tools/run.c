@@ -679,6 +679,10 @@ static void on_malformed(void *ud, const struct tl_malformed *m)
 	};
 }
 
+/* stats_delta() and stats_add() name every field: one added to the struct must join them */
+_Static_assert(sizeof(struct tl_decode_stats) == (5 + TL_ORIGIN_COUNT_) * sizeof(uint64_t),
+	       "tl_decode_stats changed: update stats_delta() and stats_add()");
+
 static void stats_delta(struct tl_decode_stats *delta, const struct tl_decode_stats *now,
 			const struct tl_decode_stats *prev)
 {
