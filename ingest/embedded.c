@@ -29,25 +29,6 @@ static inline const char *skip_ws(const char *p, const char *e)
 	return p;
 }
 
-/* Whether the 8 bytes at @p are all decimal digits; if so their value in *@ret. */
-static inline bool eight_digits(const char *p, uint64_t *ret)
-{
-	uint64_t w;
-
-	memcpy(&w, p, 8); /* little-endian, as the SWAR helpers assume */
-	if (((w & UINT64_C(0xF0F0F0F0F0F0F0F0)) |
-	     (((w + UINT64_C(0x0606060606060606)) & UINT64_C(0xF0F0F0F0F0F0F0F0)) >> 4)) !=
-	    UINT64_C(0x3333333333333333))
-		return false;
-	w -= UINT64_C(0x3030303030303030);
-	w = (w * 10) + (w >> 8); /* pairs */
-	w = (((w & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x000F424000000064)) +
-	     (((w >> 16) & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x0000271000000001))) >>
-	    32;
-	*ret = w;
-	return true;
-}
-
 /*
  * A string body up to its closing \" ; NULL if it holds any other escape or a raw quote
  * (the content of a JSON string has none, but this also guards direct callers).
@@ -141,37 +122,10 @@ bool tl_embedded_extract(const char *s, size_t n, const struct tl_jkeys *ks, str
 			v->n = (size_t)(q - b);
 			p = q + 2;
 		} else if (*p == '-' || (*p >= '0' && *p <= '9')) {
-			bool neg = *p == '-';
-			int64_t x = 0;
-			int nd = 0;
-
-			if (neg)
-				p++;
-			if (p == e || *p < '0' || *p > '9')
-				return false;
-			if (*p == '0') {
-				p++;
-				nd = 1;
-			} else {
-				uint64_t eight;
-
-				/* tick counts have 18 digits: 8 at a time while they last */
-				while (nd <= 10 && e - p >= 8 && eight_digits(p, &eight)) {
-					x = x * 100000000 + (int64_t)eight;
-					p += 8;
-					nd += 8;
-				}
-				for (; p < e && *p >= '0' && *p <= '9'; p++, nd++) {
-					if (nd == 18)
-						return false; /* may not fit: let simdjson decide */
-					x = x * 10 + (*p - '0');
-				}
-			}
-			if (p < e &&
-			    (*p == '.' || *p == 'e' || *p == 'E' || (*p >= '0' && *p <= '9')))
-				return false;
+			if (!(p = tl_flat_int(p, e, &v->i)))
+				return false; /* not an integer of at most 18 digits: simdjson
+						 decides */
 			v->type = TL_JT_INT;
-			v->i = neg ? -x : x;
 		} else if (e - p >= 4 && memcmp(p, "true", 4) == 0) {
 			v->type = TL_JT_BOOL;
 			v->b = true;

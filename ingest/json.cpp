@@ -21,6 +21,7 @@ extern "C" {
 #include <tripline/error.h>
 }
 
+#include "ingest_int.h"
 #include "json.h"
 
 using namespace simdjson;
@@ -32,6 +33,7 @@ struct tl_json {
 	char *scratch[TL_JSON_LEVELS]; /* padded copies of embedded JSON */
 	size_t scratch_cap[TL_JSON_LEVELS];
 	size_t max_doc;
+	bool no_flat; /* tl_json_set_flat(): every document through simdjson */
 };
 
 extern "C" int tl_jkeys_init(struct tl_jkeys *ks, const struct tl_jkey_spec *spec, size_t n)
@@ -128,6 +130,11 @@ extern "C" struct tl_json *tl_json_new(size_t max_doc, bool *ret_cpu_ok)
 		return nullptr;
 	}
 	return js;
+}
+
+extern "C" void tl_json_set_flat(struct tl_json *js, bool on)
+{
+	js->no_flat = !on;
 }
 
 extern "C" void tl_json_free(struct tl_json *js)
@@ -469,6 +476,12 @@ extern "C" int tl_json_visit(struct tl_json *js, const char *doc, size_t len,
 	if (len > js->max_doc) {
 		e = CAPACITY;
 		goto out_error;
+	}
+	if (!js->no_flat) {
+		int stop;
+
+		if (tl_flat_visit(doc, len, keys, vals, fn, ud, &stop))
+			return stop;
 	}
 	/* stage 1 errors (UTF-8, unclosed strings) leave no document to ask for a location */
 	if ((e = js->parser[0].iterate(doc, len, len + TL_JSON_PADDING).get(d)))

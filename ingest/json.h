@@ -211,6 +211,13 @@ struct tl_json;
 struct tl_json *tl_json_new(size_t max_doc, bool *ret_cpu_ok);
 void tl_json_free(struct tl_json *js);
 
+/**
+ * tl_json_set_flat() - whether tl_json_visit() may read a document that is one flat record
+ * without simdjson (tl_flat_visit(); on by default). Off, for the tests and benchmarks that
+ * compare the two. Thread: the owner of @js.
+ */
+void tl_json_set_flat(struct tl_json *js, bool on);
+
 /* One record found by tl_json_visit(). */
 struct tl_jrec {
 	struct tl_jval *vals; /* the caller's slots, filled for this record */
