@@ -1,20 +1,25 @@
 /*
- * ingest/flat.c - the fast path for a record that is one flat JSON object (see
- * tl_flat_visit() in ingest_int.h).
+ * ingest/flat.c - the fast path for records that are flat JSON objects, alone or in a
+ * {"records":[...]} envelope (see tl_flat_visit() in ingest_int.h).
  *
- * A RequestResponse line is an object of a dozen strings and numbers. simdjson indexes every
- * structural character of the line (stage 1), then walks them and copies each string it
+ * A RequestResponse record is an object of a dozen strings and numbers. simdjson indexes every
+ * structural character of a document (stage 1), then walks them and copies each string it
  * returns. For this shape less does: an index of the quotes that open and close strings (64
  * bytes a step, escapes resolved with bit masks, so the `properties` string full of \" is
- * crossed in one jump), then a walk from quote to quote that leaves strings where they are. Like
- * embedded.c, the recognizer is narrow on purpose: the first byte outside its grammar (a
- * nested value, a number that is not a short integer, a byte that is not printable ASCII, an
- * escape in a key) sends the whole document to simdjson, which then decides, so errors and
- * their messages stay simdjson's. It never delivers a record it has not read to the end.
+ * crossed in one jump), then a walk from quote to quote that leaves strings where they are.
+ *
+ * Like embedded.c, the recognizer is narrow on purpose. The index declines a document with
+ * any byte above 0x7f, a control character inside a string or an escape other than the simple
+ * ones; the walk declines at the first thing outside its grammar (a nested value, a number
+ * that is not a short integer, an escape in a key). Nothing is delivered before the whole
+ * document has been read (an envelope's fields are kept until then), so a declined document
+ * goes to simdjson whole: the records and errors a document gives are simdjson's, whoever
+ * reads them.
  */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -24,10 +29,75 @@
 
 #include "ingest_int.h"
 
-/* Spaces: the index has declined the other whitespace (control characters). */
+/* Documents indexed at most (larger ones go to simdjson); the index takes 1/32 of this. */
+#define FLAT_MAX_DOC (8u << 20)
+/* After a document it declined, the next ones go straight to simdjson: a stream of nested
+ * records (APIM gateway logs) pays for an index now and then only. */
+#define FLAT_BACKOFF 15
+
+/* A field of a record in an envelope, kept until the whole envelope has been read. */
+struct flat_field {
+	uint16_t slot;
+	struct tl_jval v;
+};
+
+/* A record of an envelope: its text and its fields[first .. first + n). */
+struct flat_rec {
+	const char *raw;
+	size_t raw_len;
+	size_t first, n;
+};
+
+struct tl_flat {
+	size_t cap_words;
+	unsigned backoff;    /* documents left to send straight to simdjson */
+	uint64_t *quote;     /* quotes that are not escaped: strings open and close */
+	uint64_t *backslash; /* every backslash */
+	size_t n_words;
+	/* an envelope's records, delivered only once all of it has been read */
+	struct flat_field *fields;
+	size_t n_fields, cap_fields;
+	struct flat_rec *recs;
+	size_t n_recs, cap_recs;
+};
+
+struct tl_flat *tl_flat_new(size_t max_doc)
+{
+	struct tl_flat *fx = calloc(1, sizeof(*fx));
+
+	if (!fx)
+		return NULL;
+	if (max_doc > FLAT_MAX_DOC)
+		max_doc = FLAT_MAX_DOC;
+	fx->cap_words = max_doc / 64 + 1;
+	fx->quote = malloc(fx->cap_words * sizeof(*fx->quote));
+	fx->backslash = malloc(fx->cap_words * sizeof(*fx->backslash));
+	if (!fx->quote || !fx->backslash) {
+		tl_flat_free(fx);
+		return NULL;
+	}
+	return fx;
+}
+
+void tl_flat_free(struct tl_flat *fx)
+{
+	if (!fx)
+		return;
+	free(fx->quote);
+	free(fx->backslash);
+	free(fx->fields);
+	free(fx->recs);
+	free(fx);
+}
+
+static inline bool is_ws(char c)
+{
+	return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
 static inline const char *skip_ws(const char *p, const char *e)
 {
-	while (p < e && *p == ' ')
+	while (p < e && is_ws(*p))
 		p++;
 	return p;
 }
@@ -38,20 +108,6 @@ static inline bool simple_escape(char c)
 	return c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' ||
 	       c == 't';
 }
-
-/* Records longer than this go to simdjson (a RequestResponse line is under 1 KiB). */
-#define FLAT_MAX   4096
-#define FLAT_WORDS (FLAT_MAX / 64)
-
-/*
- * Where a record's strings start and end, found before it is walked: bit i of a word is byte
- * 64 * w + i of the record.
- */
-struct flat_index {
-	uint64_t quote[FLAT_WORDS];     /* quotes that are not escaped: strings open and close */
-	uint64_t backslash[FLAT_WORDS]; /* every backslash */
-	size_t n_words;
-};
 
 /*
  * Of the 64 bytes at @p, bit i set where byte i is a quote (*@q), a backslash (*@b), below
@@ -104,25 +160,36 @@ static inline void masks64(const char *p, uint64_t *q, uint64_t *b, uint64_t *c)
 #endif
 }
 
-/*
- * Index @len bytes at @doc (63 readable bytes after them). False when the record holds a
- * byte this path declines: a control character or any byte above 0x7f (even between tokens:
- * a record on one line has none), or an escape other than the simple ones.
- */
-static bool flat_index(struct flat_index *ix, const char *doc, size_t len)
+/* Bit i of the result set when an odd number of bits 0 .. i of @x are (prefix XOR). */
+static inline uint64_t prefix_xor(uint64_t x)
 {
-	uint64_t carry = 0; /* the next word's first byte is escaped */
+	x ^= x << 1;
+	x ^= x << 2;
+	x ^= x << 4;
+	x ^= x << 8;
+	x ^= x << 16;
+	x ^= x << 32;
+	return x;
+}
 
-	ix->n_words = (len + 63) / 64;
-	for (size_t w = 0; w < ix->n_words; w++) {
+/*
+ * Index @len bytes at @doc (63 readable bytes after them). False when the document holds a
+ * byte this path declines: any byte above 0x7f, a control character inside a string or
+ * outside one but whitespace, an escape other than the simple ones.
+ */
+static bool flat_index(struct tl_flat *fx, const char *doc, size_t len)
+{
+	uint64_t carry = 0;     /* the next word's first byte is escaped */
+	uint64_t in_string = 0; /* all ones when the next word starts inside a string */
+
+	fx->n_words = (len + 63) / 64;
+	for (size_t w = 0; w < fx->n_words; w++) {
 		const char *p = doc + 64 * w;
 		const uint64_t in =
 		    len - 64 * w >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << (len - 64 * w)) - 1;
 		uint64_t q, b, c, esc;
 
 		masks64(p, &q, &b, &c);
-		if (c & in)
-			return false;
 		q &= in;
 		b &= in;
 		if (!(b & ((b << 1) | carry))) {
@@ -148,14 +215,28 @@ static bool flat_index(struct flat_index *ix, const char *doc, size_t len)
 		for (uint64_t r = esc & ~q & in; r; r &= r - 1)
 			if (!simple_escape(p[__builtin_ctzll(r)]))
 				return false;
-		ix->quote[w] = q & ~esc;
-		ix->backslash[w] = b;
+		q &= ~esc;
+		if ((c &= in)) {
+			/* whitespace between tokens; nothing else below 0x20, nothing above 0x7f */
+			const uint64_t strings = prefix_xor(q) ^ in_string;
+
+			for (uint64_t r = c; r; r &= r - 1) {
+				const int i = __builtin_ctzll(r);
+
+				if ((strings >> i) & 1 ||
+				    (p[i] != '\n' && p[i] != '\r' && p[i] != '\t'))
+					return false;
+			}
+		}
+		in_string ^= (uint64_t)0 - (uint64_t)(__builtin_popcountll(q) & 1);
+		fx->quote[w] = q;
+		fx->backslash[w] = b;
 	}
 	return true;
 }
 
 /* The first unescaped quote at or after byte @from, or SIZE_MAX. */
-static inline size_t next_quote(const struct flat_index *ix, size_t from)
+static inline size_t next_quote(const struct tl_flat *ix, size_t from)
 {
 	size_t w = from / 64;
 
@@ -172,7 +253,7 @@ static inline size_t next_quote(const struct flat_index *ix, size_t from)
 }
 
 /* Whether bytes [@a, @b) hold a backslash. */
-static inline bool any_backslash(const struct flat_index *ix, size_t a, size_t b)
+static inline bool any_backslash(const struct tl_flat *ix, size_t a, size_t b)
 {
 	if (b - a < 64 - a % 64) /* within one word, as most strings are */
 		return (ix->backslash[a / 64] >> (a % 64)) & ((UINT64_C(1) << (b - a)) - 1);
@@ -189,58 +270,86 @@ static inline bool any_backslash(const struct flat_index *ix, size_t a, size_t b
 	return false;
 }
 
-bool tl_flat_visit(const char *doc, size_t len, const struct tl_jkeys *ks, struct tl_jval *vals,
-		   tl_json_record_fn fn, void *ud, int *ret_stop)
+/*
+ * The flat object at @p (its '{'), its fields into the slots of @ks: the byte after its '}',
+ * or NULL where it leaves the grammar. @top: a key "records" declines (an envelope, perhaps).
+ */
+/* Room for one more element of *@a (@n of @cap, @size bytes each); false when out of memory. */
+static bool grow(void **a, size_t n, size_t *cap, size_t size)
 {
-	const char *p = doc, *e = doc + len;
-	struct flat_index ix;
+	if (n < *cap)
+		return true;
+	const size_t c = *cap ? 2 * *cap : 256;
+	void *b = realloc(*a, c * size);
 
-	if (len > FLAT_MAX || !flat_index(&ix, doc, len))
+	if (!b)
 		return false;
-	p = skip_ws(p, e);
+	*a = b;
+	*cap = c;
+	return true;
+}
+
+/*
+ * The flat object at @p (its '{'), its fields into the slots of @ks: the byte after its '}',
+ * or NULL where it leaves the grammar (or memory runs out). @top: the document itself, whose
+ * key "records" declines (an envelope, perhaps); its fields go to @vals. Else a record of an
+ * envelope, whose fields are kept in @ix->fields.
+ */
+static const char *flat_object(struct tl_flat *ix, const char *doc, const char *p, const char *e,
+			       const struct tl_jkeys *ks, struct tl_jval *vals, bool top)
+{
 	if (p == e || *p++ != '{')
-		return false;
-	tl_jkeys_clear(ks, vals);
+		return NULL;
+	if (top)
+		tl_jkeys_clear(ks, vals);
 	p = skip_ws(p, e);
-	if (p < e && *p == '}') {
-		p++;
-		goto out_end;
-	}
+	if (p < e && *p == '}')
+		return p + 1;
 	for (;;) {
 		if (p == e || *p != '"')
-			return false;
+			return NULL;
 		/* @p follows a structural character: its quote is not escaped */
-		const size_t ko = (size_t)(p - doc) + 1, kc = next_quote(&ix, ko);
+		const size_t ko = (size_t)(p - doc) + 1, kc = next_quote(ix, ko);
 
-		if (kc == SIZE_MAX || any_backslash(&ix, ko, kc))
-			return false; /* simdjson's walk skips a key with an escape: so would we */
+		if (kc == SIZE_MAX || any_backslash(ix, ko, kc))
+			return NULL; /* simdjson's walk skips a key with an escape: so would we */
 		const char *k = doc + ko, *ke = doc + kc;
 		const size_t klen = kc - ko;
 
-		if (klen == 7 && memcmp(k, "records", 7) == 0)
-			return false; /* perhaps an envelope */
+		if (top && klen == 7 && memcmp(k, "records", 7) == 0)
+			return NULL;
 		p = skip_ws(ke + 1, e);
 		if (p == e || *p++ != ':')
-			return false;
+			return NULL;
 		p = skip_ws(p, e);
 		if (p == e)
-			return false;
+			return NULL;
 
 		const struct tl_jkey *key = tl_jkeys_find(ks, k, klen);
 		/* written in place, a field at a time (see embedded.c: store forwarding) */
-		struct tl_jval sink, *v = key ? &vals[key->slot] : &sink;
+		struct tl_jval sink, *v = &sink;
+
+		if (key && top) {
+			v = &vals[key->slot];
+		} else if (key) {
+			if (!grow((void **)&ix->fields, ix->n_fields, &ix->cap_fields,
+				  sizeof(*ix->fields)))
+				return NULL;
+			ix->fields[ix->n_fields].slot = key->slot;
+			v = &ix->fields[ix->n_fields++].v;
+		}
 
 		v->escaped = false;
 		if (*p == '"') {
-			const size_t so = (size_t)(p - doc) + 1, sc = next_quote(&ix, so);
+			const size_t so = (size_t)(p - doc) + 1, sc = next_quote(ix, so);
 
 			if (sc == SIZE_MAX)
-				return false;
-			const bool esc = any_backslash(&ix, so, sc);
+				return NULL;
+			const bool esc = any_backslash(ix, so, sc);
 
 			/* a slot that is not raw wants the text unescaped: simdjson's job */
 			if (esc && key && !(key->flags & TL_JK_RAWSTR))
-				return false;
+				return NULL;
 			v->type = TL_JT_STRING;
 			v->escaped = esc;
 			v->s = doc + so;
@@ -248,7 +357,7 @@ bool tl_flat_visit(const char *doc, size_t len, const struct tl_jkeys *ks, struc
 			p = doc + sc + 1;
 		} else if (*p == '-' || (*p >= '0' && *p <= '9')) {
 			if (!(p = tl_flat_int(p, e, &v->i)))
-				return false;
+				return NULL;
 			v->type = TL_JT_INT;
 		} else if (e - p >= 4 && memcmp(p, "true", 4) == 0) {
 			v->type = TL_JT_BOOL;
@@ -262,25 +371,106 @@ bool tl_flat_visit(const char *doc, size_t len, const struct tl_jkeys *ks, struc
 			v->type = TL_JT_NULL;
 			p += 4;
 		} else {
-			return false; /* a nested object or array, or not JSON */
+			return NULL; /* a nested object or array, or not JSON */
 		}
 		p = skip_ws(p, e);
 		if (p == e)
-			return false;
-		if (*p == '}') {
-			p++;
-			break;
-		}
+			return NULL;
+		if (*p == '}')
+			return p + 1;
 		if (*p++ != ',')
-			return false;
+			return NULL;
 		p = skip_ws(p, e);
 	}
-out_end:
-	if (skip_ws(p, e) != e)
-		return false; /* trailing content: simdjson reports it */
+}
 
-	const struct tl_jrec rec = { vals, doc, (size_t)(p - doc), false };
+/* Whether the 9 bytes at @p are "records" with its quotes (@p has 9 readable bytes). */
+static inline bool is_records_key(const char *p)
+{
+	return memcmp(p, "\"records\"", 9) == 0;
+}
 
-	*ret_stop = fn(ud, &rec);
+bool tl_flat_visit(struct tl_flat *fx, const char *doc, size_t len, const struct tl_jkeys *ks,
+		   struct tl_jval *vals, tl_json_record_fn fn, void *ud, int *ret_stop)
+{
+	const char *p = doc, *e = doc + len;
+
+	*ret_stop = 0;
+	if (fx->backoff) {
+		fx->backoff--;
+		return false;
+	}
+	if (len / 64 + 1 > fx->cap_words || !flat_index(fx, doc, len))
+		goto out_decline;
+	p = skip_ws(p, e);
+	const char *o = p; /* the document's object */
+
+	if (p == e || *p++ != '{')
+		goto out_decline;
+	p = skip_ws(p, e);
+	if (e - p < 9 || !is_records_key(p)) {
+		if (!(p = flat_object(fx, doc, o, e, ks, vals, true)) || skip_ws(p, e) != e)
+			goto out_decline; /* trailing content: simdjson reports it */
+
+		/* as simdjson's walk gives it: from the document's start */
+		const struct tl_jrec rec = { vals, doc, (size_t)(p - doc), false };
+
+		*ret_stop = fn(ud, &rec);
+		return true;
+	}
+	/* {"records":[ records ]}, and nothing else: read to the end before delivering */
+	fx->n_fields = fx->n_recs = 0;
+	p = skip_ws(p + 9, e);
+	if (p == e || *p++ != ':')
+		goto out_decline;
+	p = skip_ws(p, e);
+	if (p == e || *p++ != '[')
+		goto out_decline;
+	p = skip_ws(p, e);
+	if (p < e && *p == ']') {
+		p++;
+	} else {
+		for (;;) {
+			const char *r = p;
+			const size_t first = fx->n_fields;
+
+			if (!(p = flat_object(fx, doc, p, e, ks, vals, false)) ||
+			    !grow((void **)&fx->recs, fx->n_recs, &fx->cap_recs, sizeof(*fx->recs)))
+				goto out_decline;
+			fx->recs[fx->n_recs++] = (struct flat_rec){
+				.raw = r,
+				.raw_len = (size_t)(p - r),
+				.first = first,
+				.n = fx->n_fields - first,
+			};
+			p = skip_ws(p, e);
+			if (p < e && *p == ']') {
+				p++;
+				break;
+			}
+			if (p == e || *p++ != ',')
+				goto out_decline;
+			p = skip_ws(p, e);
+		}
+	}
+	p = skip_ws(p, e);
+	if (p == e || *p++ != '}' || skip_ws(p, e) != e)
+		goto out_decline;
+	for (size_t i = 0; i < fx->n_recs; i++) {
+		const struct flat_rec *r = &fx->recs[i];
+
+		tl_jkeys_clear(ks, vals);
+		for (size_t f = r->first; f < r->first + r->n; f++)
+			vals[fx->fields[f].slot] = fx->fields[f].v;
+
+		const struct tl_jrec rec = { vals, r->raw, r->raw_len, false };
+
+		if ((*ret_stop = fn(ud, &rec)))
+			break;
+	}
 	return true;
+
+out_decline:
+	fx->backoff = FLAT_BACKOFF;
+	return false;
 }

@@ -90,22 +90,31 @@ static inline const char *tl_flat_int(const char *p, const char *e, int64_t *ret
  */
 bool tl_embedded_extract(const char *s, size_t n, const struct tl_jkeys *ks, struct tl_jval *vals);
 
+/* The fast path's state: the index of a document, kept between documents. */
+struct tl_flat;
+
+/* tl_flat_new() - state for documents up to @max_doc bytes (larger ones it declines). */
+struct tl_flat *tl_flat_new(size_t max_doc);
+void tl_flat_free(struct tl_flat *fx);
+
 /**
- * tl_flat_visit() - fast path of tl_json_visit() for a document that is one record written as
- * a flat object, as a RequestResponse line is: @doc (@len bytes, TL_JSON_PADDING readable
- * bytes after them) is an object whose values are strings, integers of at most 18 digits,
- * true, false or null, with no key "records", no byte outside printable ASCII (spaces are
- * the only whitespace), no escape but \" \\ \/ \b \f \n \r \t in string values (none in
- * the string of a slot that is not TL_JK_RAWSTR), then nothing but spaces.
- * At most 4 KiB: longer records are declined.
- * Everything it accepts is valid JSON that tl_json_visit()'s simdjson walk reads alike: the
- * same record text and the same slots, but that string slots point into @doc (a differential
- * fuzz target checks this). Anything else it declines before touching anything but @vals.
- * Return: true when it delivered the record (*@ret_stop is what @fn returned); false when the
- * caller must read the document with simdjson. Thread: any.
+ * tl_flat_visit() - fast path of tl_json_visit() for documents whose records are flat
+ * objects: @doc (@len bytes, TL_JSON_PADDING readable bytes after them) is one such record or
+ * {"records":[...]} of them, where a record is an object whose values are strings, integers of
+ * at most 18 digits, true, false or null. The document holds no byte above 0x7f, no control
+ * character but whitespace between tokens, no escape but \" \\ \/ \b \f \n \r \t in string
+ * values (none in the string of a slot that is not TL_JK_RAWSTR), and no key "records" in a
+ * record that is not in an envelope.
+ * Each record is delivered to @fn as tl_json_visit()'s simdjson walk delivers it: the same
+ * record text and the same slots, but that string slots point into @doc (a differential fuzz
+ * target checks this). Nothing is delivered before the whole document has been read.
+ * Return: true when it read the document (*@ret_stop is what @fn returned, nonzero if that
+ * stopped it); false, having delivered nothing, when the caller must read it with simdjson.
+ * After a document it declines, it declines the next few unread (a stream of nested records
+ * pays for an index now and then only). Thread: the owner of @fx.
  */
-bool tl_flat_visit(const char *doc, size_t len, const struct tl_jkeys *ks, struct tl_jval *vals,
-		   tl_json_record_fn fn, void *ud, int *ret_stop);
+bool tl_flat_visit(struct tl_flat *fx, const char *doc, size_t len, const struct tl_jkeys *ks,
+		   struct tl_jval *vals, tl_json_record_fn fn, void *ud, int *ret_stop);
 
 #ifdef __cplusplus
 }

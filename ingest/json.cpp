@@ -33,7 +33,8 @@ struct tl_json {
 	char *scratch[TL_JSON_LEVELS]; /* padded copies of embedded JSON */
 	size_t scratch_cap[TL_JSON_LEVELS];
 	size_t max_doc;
-	bool no_flat; /* tl_json_set_flat(): every document through simdjson */
+	struct tl_flat *flat; /* the fast path for flat records (flat.c) */
+	bool no_flat;         /* tl_json_set_flat(): every document through simdjson */
 };
 
 extern "C" int tl_jkeys_init(struct tl_jkeys *ks, const struct tl_jkey_spec *spec, size_t n)
@@ -123,6 +124,10 @@ extern "C" struct tl_json *tl_json_new(size_t max_doc, bool *ret_cpu_ok)
 	if (!js)
 		return nullptr;
 	js->max_doc = max_doc;
+	if (!(js->flat = tl_flat_new(max_doc))) {
+		tl_json_free(js);
+		return nullptr;
+	}
 	/* the document parser is sized for the largest document once; the inner levels
 	 * grow on demand (within max_doc, which every entry point checks) */
 	if (js->parser[0].allocate(max_doc + 2) != SUCCESS) {
@@ -143,6 +148,7 @@ extern "C" void tl_json_free(struct tl_json *js)
 		return;
 	for (int l = 0; l < TL_JSON_LEVELS; l++)
 		free(js->scratch[l]);
+	tl_flat_free(js->flat);
 	delete js;
 }
 
@@ -480,7 +486,7 @@ extern "C" int tl_json_visit(struct tl_json *js, const char *doc, size_t len,
 	if (!js->no_flat) {
 		int stop;
 
-		if (tl_flat_visit(doc, len, keys, vals, fn, ud, &stop))
+		if (tl_flat_visit(js->flat, doc, len, keys, vals, fn, ud, &stop))
 			return stop;
 	}
 	/* stage 1 errors (UTF-8, unclosed strings) leave no document to ask for a location */

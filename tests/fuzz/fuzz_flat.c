@@ -1,16 +1,17 @@
 /*
- * tests/fuzz/fuzz_flat.c - differential target: the fast path for a record that is one flat
- * object, tl_flat_visit() (ingest/flat.c), against simdjson's walk, tl_json_visit() with the
- * fast path off (ingest/json.cpp).
+ * tests/fuzz/fuzz_flat.c - differential target: the fast path for flat records, alone or in
+ * an envelope, tl_flat_visit() (ingest/flat.c), against simdjson's walk, tl_json_visit() with
+ * the fast path off (ingest/json.cpp).
  *
  * The input is the document, followed by TL_JSON_PADDING bytes of quotes and backslashes (the
  * index reads up to 63 bytes past the end; what it finds there must not count).
  *
  * Invariants (a failure traps):
- *  - whenever the fast path delivers a record, simdjson's walk delivers exactly one record
- *    too and returns 0, with the same record text and the same slots: same type, same
- *    boolean or integer, same string bytes and escaped flag;
- *  - the fast path's string slots lie inside the document.
+ *  - when the fast path reads the document, simdjson's walk returns 0 and delivers the same
+ *    records: the same record text and the same slots (type, boolean or integer, string
+ *    bytes and escaped flag); when it declines, it has delivered nothing;
+ *  - its string slots lie inside the document;
+ *  - tl_json_visit() with the fast path on returns and delivers what it does with it off.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@
 #include "ingest_int.h"
 #include "json.h"
 
-#define MAX_DOC (1u << 20)
+#define MAX_DOC (1u << 16)
 
 enum { S_A = 1, S_B, S_X, S_EMPTY, S_TIME, S_DURATION, S_PROPS, S_RECORDS, N_SLOTS };
 
@@ -38,67 +39,75 @@ static const struct tl_jkey_spec spec[] = {
 static struct tl_json *js;
 static struct tl_jkeys keys;
 
-struct capture {
-	int n;
-	const char *raw;
-	size_t raw_len;
-	bool not_object;
-	struct tl_jval vals[N_SLOTS];
+/* The records a walk delivered, as bytes to compare. */
+struct trace {
+	const char *doc;
+	size_t size;
+	unsigned char buf[1 << 20];
+	size_t n, records;
 };
 
-static int on_fast(void *ud, const struct tl_jrec *rec)
+static void put(struct trace *t, const void *p, size_t n)
 {
-	struct capture *c = ud;
+	if (t->n + n > sizeof(t->buf))
+		abort(); /* the input bounds the records: cannot happen */
+	memcpy(t->buf + t->n, p, n);
+	t->n += n;
+}
 
-	if (c->n++ == 0) {
-		c->raw = rec->raw;
-		c->raw_len = rec->raw_len;
-		c->not_object = rec->not_object;
-		memcpy(c->vals, rec->vals, sizeof(c->vals));
+static int on_record(void *ud, const struct tl_jrec *rec)
+{
+	struct trace *t = ud;
+	const size_t at = (size_t)(rec->raw - t->doc);
+
+	FUZZ_CHECK(rec->raw >= t->doc && at <= t->size && rec->raw_len <= t->size - at);
+	t->records++;
+	put(t, &at, sizeof(at));
+	put(t, &rec->raw_len, sizeof(rec->raw_len));
+	put(t, &rec->not_object, 1);
+	for (int i = 1; !rec->not_object && i < N_SLOTS; i++) {
+		const struct tl_jval *v = &rec->vals[i];
+
+		put(t, &v->type, 1);
+		switch (v->type) {
+		case TL_JT_BOOL:
+			put(t, &v->b, 1);
+			break;
+		case TL_JT_INT:
+			put(t, &v->i, sizeof(v->i));
+			break;
+		case TL_JT_DOUBLE:
+			put(t, &v->d, sizeof(v->d));
+			break;
+		case TL_JT_STRING:
+		case TL_JT_OBJECT:
+		case TL_JT_ARRAY:
+			put(t, &v->escaped, 1);
+			put(t, &v->n, sizeof(v->n));
+			put(t, v->s, v->n);
+			break;
+		default:
+			break;
+		}
 	}
 	return 0;
 }
 
-static bool same_val(const struct tl_jval *a, const struct tl_jval *b)
+/* Three traces: the fast path alone, simdjson alone, tl_json_visit() with both. */
+static struct trace fast, full, both;
+
+static void start(struct trace *t, const char *doc, size_t size)
 {
-	if (a->type != b->type)
-		return false;
-	switch (a->type) {
-	case TL_JT_BOOL:
-		return a->b == b->b;
-	case TL_JT_INT:
-		return a->i == b->i;
-	case TL_JT_STRING:
-		return a->escaped == b->escaped && a->n == b->n &&
-		       (a->n == 0 || memcmp(a->s, b->s, a->n) == 0);
-	case TL_JT_ABSENT:
-	case TL_JT_NULL:
-		return true;
-	default:
-		return false; /* the fast path never gives other types */
-	}
-}
-
-static int full_seen; /* records simdjson's walk delivered */
-
-/* simdjson's record, checked against the fast path's while its strings are valid. */
-static int on_full(void *ud, const struct tl_jrec *rec)
-{
-	const struct capture *fast = ud;
-
-	FUZZ_CHECK(full_seen++ == 0);
-	FUZZ_CHECK(!rec->not_object && !fast->not_object);
-	FUZZ_CHECK(rec->raw == fast->raw && rec->raw_len == fast->raw_len);
-	for (int i = 1; i < N_SLOTS; i++)
-		FUZZ_CHECK(same_val(&fast->vals[i], &rec->vals[i]));
-	return 0;
+	t->doc = doc;
+	t->size = size;
+	t->n = t->records = 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tl_jval vals[N_SLOTS];
-	struct capture fast = { 0 };
 	struct tl_json_error err;
+	struct tl_flat *fx;
 	int stop = -1;
 	char *doc;
 
@@ -109,34 +118,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!js || tl_jkeys_init(&keys, spec, sizeof(spec) / sizeof(spec[0])) != 0 ||
 		    keys.n_slots != N_SLOTS)
 			abort();
-		tl_json_set_flat(js, false);
 	}
 	if (size > MAX_DOC)
 		return 0;
 	doc = malloc(size + TL_JSON_PADDING);
-	if (!doc)
-		return 0;
+	fx = tl_flat_new(MAX_DOC); /* each input its own: no back-off from the last one */
+	if (!doc || !fx)
+		abort();
 	if (size)
 		memcpy(doc, data, size);
 	for (size_t i = 0; i < TL_JSON_PADDING; i++)
 		doc[size + i] = i % 2 ? '"' : '\\';
-	memset(vals, 0x5a, sizeof(vals));
-	if (tl_flat_visit(doc, size, &keys, vals, on_fast, &fast, &stop)) {
-		FUZZ_CHECK(fast.n == 1 && stop == 0);
-		FUZZ_CHECK(fast.raw >= doc && fast.raw_len <= size);
-		for (int i = 1; i < N_SLOTS; i++) {
-			const struct tl_jval *v = &fast.vals[i];
 
-			if (v->type == TL_JT_STRING)
-				FUZZ_CHECK(v->s >= doc && v->s + v->n <= doc + size);
-		}
-		full_seen = 0;
-		memset(vals, 0xa5, sizeof(vals));
-		FUZZ_CHECK(tl_json_visit(js, doc, size, &keys, vals, on_full, &fast, &err) == 0);
-		FUZZ_CHECK(full_seen == 1);
-	} else {
-		FUZZ_CHECK(fast.n == 0); /* declined before delivering anything */
-	}
+	start(&fast, doc, size);
+	start(&full, doc, size);
+	start(&both, doc, size);
+	memset(vals, 0x5a, sizeof(vals));
+	const bool took = tl_flat_visit(fx, doc, size, &keys, vals, on_record, &fast, &stop);
+
+	memset(vals, 0xa5, sizeof(vals));
+	tl_json_set_flat(js, false);
+	const int r_full = tl_json_visit(js, doc, size, &keys, vals, on_record, &full, &err);
+
+	memset(vals, 0x5a, sizeof(vals));
+	tl_json_set_flat(js, true);
+	const int r_both = tl_json_visit(js, doc, size, &keys, vals, on_record, &both, &err);
+
+	if (took)
+		FUZZ_CHECK(stop == 0 && r_full == 0 && fast.n == full.n &&
+			   memcmp(fast.buf, full.buf, full.n) == 0);
+	else
+		FUZZ_CHECK(fast.records == 0);
+	FUZZ_CHECK(r_both == r_full && both.n == full.n && memcmp(both.buf, full.buf, full.n) == 0);
+	tl_flat_free(fx);
 	free(doc);
 	return 0;
 }
