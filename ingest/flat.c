@@ -234,45 +234,63 @@ static bool flat_index(struct tl_flat *fx, const char *doc, size_t len)
 	return true;
 }
 
-/* The first unescaped quote at or after byte @from, or SIZE_MAX. */
-static inline size_t next_quote(const struct tl_flat *ix, size_t from)
+/*
+ * The walk's place in the index. It meets every unescaped quote of a document it reads, in
+ * order (each opens or closes a string it steps over), so quotes are taken from the index one
+ * after the other; backslashes only matter to say whether a string holds one.
+ */
+struct cursor {
+	size_t w;      /* the word of quote[] being taken */
+	uint64_t left; /* its quotes not yet taken */
+	size_t bs;     /* the first backslash at or after the place last asked about */
+};
+
+/* The first set bit of @m (@n words) at or after bit @from, or SIZE_MAX. */
+static inline size_t next_bit(const uint64_t *m, size_t n, size_t from)
 {
 	size_t w = from / 64;
 
-	if (w >= ix->n_words)
+	if (w >= n)
 		return SIZE_MAX;
-	uint64_t m = ix->quote[w] & (~UINT64_C(0) << (from % 64));
+	uint64_t x = m[w] & (~UINT64_C(0) << (from % 64));
 
-	while (!m) {
-		if (++w >= ix->n_words)
+	while (!x) {
+		if (++w >= n)
 			return SIZE_MAX;
-		m = ix->quote[w];
+		x = m[w];
 	}
-	return 64 * w + (size_t)__builtin_ctzll(m);
+	return 64 * w + (size_t)__builtin_ctzll(x);
 }
 
-/* Whether bytes [@a, @b) hold a backslash. */
-static inline bool any_backslash(const struct tl_flat *ix, size_t a, size_t b)
+static inline void cursor_init(struct cursor *c, const struct tl_flat *ix)
 {
-	if (b - a < 64 - a % 64) /* within one word, as most strings are */
-		return (ix->backslash[a / 64] >> (a % 64)) & ((UINT64_C(1) << (b - a)) - 1);
-	for (size_t w = a / 64; w * 64 < b; w++) {
-		uint64_t m = ix->backslash[w];
-
-		if (w == a / 64)
-			m &= ~UINT64_C(0) << (a % 64);
-		if (w == (b - 1) / 64 && b % 64)
-			m &= (UINT64_C(1) << (b % 64)) - 1;
-		if (m)
-			return true;
-	}
-	return false;
+	c->w = 0;
+	c->left = ix->n_words ? ix->quote[0] : 0;
+	c->bs = next_bit(ix->backslash, ix->n_words, 0);
 }
 
-/*
- * The flat object at @p (its '{'), its fields into the slots of @ks: the byte after its '}',
- * or NULL where it leaves the grammar. @top: a key "records" declines (an envelope, perhaps).
- */
+/* The next unescaped quote of the document, or SIZE_MAX. */
+static inline size_t take_quote(const struct tl_flat *ix, struct cursor *c)
+{
+	while (!c->left) {
+		if (++c->w >= ix->n_words)
+			return SIZE_MAX;
+		c->left = ix->quote[c->w];
+	}
+	const size_t at = 64 * c->w + (size_t)__builtin_ctzll(c->left);
+
+	c->left &= c->left - 1;
+	return at;
+}
+
+/* Whether bytes [@a, @b) hold a backslash; @a never goes back from one call to the next. */
+static inline bool any_backslash(const struct tl_flat *ix, struct cursor *c, size_t a, size_t b)
+{
+	if (c->bs < a)
+		c->bs = next_bit(ix->backslash, ix->n_words, a);
+	return c->bs < b;
+}
+
 /* Room for one more element of *@a (@n of @cap, @size bytes each); false when out of memory. */
 static bool grow(void **a, size_t n, size_t *cap, size_t size)
 {
@@ -294,8 +312,9 @@ static bool grow(void **a, size_t n, size_t *cap, size_t size)
  * key "records" declines (an envelope, perhaps); its fields go to @vals. Else a record of an
  * envelope, whose fields are kept in @ix->fields.
  */
-static const char *flat_object(struct tl_flat *ix, const char *doc, const char *p, const char *e,
-			       const struct tl_jkeys *ks, struct tl_jval *vals, bool top)
+static const char *flat_object(struct tl_flat *ix, struct cursor *cur, const char *doc,
+			       const char *p, const char *e, const struct tl_jkeys *ks,
+			       struct tl_jval *vals, bool top)
 {
 	if (p == e || *p++ != '{')
 		return NULL;
@@ -307,10 +326,12 @@ static const char *flat_object(struct tl_flat *ix, const char *doc, const char *
 	for (;;) {
 		if (p == e || *p != '"')
 			return NULL;
-		/* @p follows a structural character: its quote is not escaped */
-		const size_t ko = (size_t)(p - doc) + 1, kc = next_quote(ix, ko);
+		/* the quote at @p is the next one: the walk has seen every byte since the last */
+		if (take_quote(ix, cur) != (size_t)(p - doc))
+			return NULL;
+		const size_t ko = (size_t)(p - doc) + 1, kc = take_quote(ix, cur);
 
-		if (kc == SIZE_MAX || any_backslash(ix, ko, kc))
+		if (kc == SIZE_MAX || any_backslash(ix, cur, ko, kc))
 			return NULL; /* simdjson's walk skips a key with an escape: so would we */
 		const char *k = doc + ko, *ke = doc + kc;
 		const size_t klen = kc - ko;
@@ -340,11 +361,13 @@ static const char *flat_object(struct tl_flat *ix, const char *doc, const char *
 
 		v->escaped = false;
 		if (*p == '"') {
-			const size_t so = (size_t)(p - doc) + 1, sc = next_quote(ix, so);
+			if (take_quote(ix, cur) != (size_t)(p - doc))
+				return NULL;
+			const size_t so = (size_t)(p - doc) + 1, sc = take_quote(ix, cur);
 
 			if (sc == SIZE_MAX)
 				return NULL;
-			const bool esc = any_backslash(ix, so, sc);
+			const bool esc = any_backslash(ix, cur, so, sc);
 
 			/* a slot that is not raw wants the text unescaped: simdjson's job */
 			if (esc && key && !(key->flags & TL_JK_RAWSTR))
@@ -399,8 +422,11 @@ bool tl_flat_visit(struct tl_flat *fx, const char *doc, size_t len, const struct
 		fx->backoff--;
 		return false;
 	}
+	struct cursor cur;
+
 	if (len / 64 + 1 > fx->cap_words || !flat_index(fx, doc, len))
 		goto out_decline;
+	cursor_init(&cur, fx);
 	p = skip_ws(p, e);
 	const char *o = p; /* the document's object */
 
@@ -408,7 +434,7 @@ bool tl_flat_visit(struct tl_flat *fx, const char *doc, size_t len, const struct
 		goto out_decline;
 	p = skip_ws(p, e);
 	if (e - p < 9 || !is_records_key(p)) {
-		if (!(p = flat_object(fx, doc, o, e, ks, vals, true)) || skip_ws(p, e) != e)
+		if (!(p = flat_object(fx, &cur, doc, o, e, ks, vals, true)) || skip_ws(p, e) != e)
 			goto out_decline; /* trailing content: simdjson reports it */
 
 		/* as simdjson's walk gives it: from the document's start */
@@ -419,6 +445,9 @@ bool tl_flat_visit(struct tl_flat *fx, const char *doc, size_t len, const struct
 	}
 	/* {"records":[ records ]}, and nothing else: read to the end before delivering */
 	fx->n_fields = fx->n_recs = 0;
+	if (take_quote(fx, &cur) != (size_t)(p - doc) ||
+	    take_quote(fx, &cur) != (size_t)(p - doc) + 8)
+		goto out_decline;
 	p = skip_ws(p + 9, e);
 	if (p == e || *p++ != ':')
 		goto out_decline;
@@ -433,7 +462,7 @@ bool tl_flat_visit(struct tl_flat *fx, const char *doc, size_t len, const struct
 			const char *r = p;
 			const size_t first = fx->n_fields;
 
-			if (!(p = flat_object(fx, doc, p, e, ks, vals, false)) ||
+			if (!(p = flat_object(fx, &cur, doc, p, e, ks, vals, false)) ||
 			    !grow((void **)&fx->recs, fx->n_recs, &fx->cap_recs, sizeof(*fx->recs)))
 				goto out_decline;
 			fx->recs[fx->n_recs++] = (struct flat_rec){
