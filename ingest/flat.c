@@ -31,9 +31,12 @@
 
 /* Documents indexed at most (larger ones go to simdjson); the index takes 1/32 of this. */
 #define FLAT_MAX_DOC (8u << 20)
-/* After a document it declined, the next ones go straight to simdjson: a stream of nested
- * records (APIM gateway logs) pays for an index now and then only. */
-#define FLAT_BACKOFF 15
+/*
+ * After documents it declined, the next 2^k - 1 go straight to simdjson, k the declines in a
+ * row up to this: a stream of nested records (APIM gateway logs) pays for an index once in 64
+ * documents, while a stream that mixes them with flat ones keeps trying.
+ */
+#define FLAT_BACKOFF_MAX 6
 
 /* A field of a record in an envelope, kept until the whole envelope has been read. */
 struct flat_field {
@@ -51,6 +54,7 @@ struct flat_rec {
 struct tl_flat {
 	size_t cap_words;
 	unsigned backoff;    /* documents left to send straight to simdjson */
+	unsigned misses;     /* documents declined in a row */
 	uint64_t *quote;     /* quotes that are not escaped: strings open and close */
 	uint64_t *backslash; /* every backslash */
 	size_t n_words;
@@ -440,6 +444,7 @@ bool tl_flat_visit(struct tl_flat *fx, const char *doc, size_t len, const struct
 		/* as simdjson's walk gives it: from the document's start */
 		const struct tl_jrec rec = { vals, doc, (size_t)(p - doc), false };
 
+		fx->misses = 0;
 		*ret_stop = fn(ud, &rec);
 		return true;
 	}
@@ -496,9 +501,12 @@ bool tl_flat_visit(struct tl_flat *fx, const char *doc, size_t len, const struct
 		if ((*ret_stop = fn(ud, &rec)))
 			break;
 	}
+	fx->misses = 0;
 	return true;
 
 out_decline:
-	fx->backoff = FLAT_BACKOFF;
+	if (fx->misses < FLAT_BACKOFF_MAX)
+		fx->misses++;
+	fx->backoff = (1u << fx->misses) - 1;
 	return false;
 }

@@ -110,8 +110,8 @@ void tl_flat_free(struct tl_flat *fx);
  * target checks this). Nothing is delivered before the whole document has been read.
  * Return: true when it read the document (*@ret_stop is what @fn returned, nonzero if that
  * stopped it); false, having delivered nothing, when the caller must read it with simdjson.
- * After a document it declines, it declines the next few unread (a stream of nested records
- * pays for an index now and then only). Thread: the owner of @fx.
+ * After documents it declined in a row, it declines the next few unread (up to 63): a
+ * stream of nested records pays for an index now and then only. Thread: the owner of @fx.
  */
 bool tl_flat_visit(struct tl_flat *fx, const char *doc, size_t len, const struct tl_jkeys *ks,
 		   struct tl_jval *vals, tl_json_record_fn fn, void *ud, int *ret_stop);
