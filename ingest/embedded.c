@@ -121,24 +121,8 @@ bool tl_embedded_extract(const char *s, size_t n, const struct tl_jkeys *ks, str
 			v->s = b;
 			v->n = (size_t)(q - b);
 			p = q + 2;
-		} else if (*p == '-' || (*p >= '0' && *p <= '9')) {
-			if (!(p = tl_flat_int(p, e, &v->i)))
-				return false; /* not an integer of at most 18 digits: simdjson
-						 decides */
-			v->type = TL_JT_INT;
-		} else if (e - p >= 4 && memcmp(p, "true", 4) == 0) {
-			v->type = TL_JT_BOOL;
-			v->b = true;
-			p += 4;
-		} else if (e - p >= 5 && memcmp(p, "false", 5) == 0) {
-			v->type = TL_JT_BOOL;
-			v->b = false;
-			p += 5;
-		} else if (e - p >= 4 && memcmp(p, "null", 4) == 0) {
-			v->type = TL_JT_NULL;
-			p += 4;
-		} else {
-			return false; /* nested object or array, or not JSON */
+		} else if (!(p = tl_flat_scalar(p, e, v))) {
+			return false; /* nested, a number left to simdjson, or not JSON */
 		}
 		p = skip_ws(p, e);
 		if (p == e)

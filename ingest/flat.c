@@ -27,6 +27,8 @@
 #include <emmintrin.h>
 #endif
 
+#include <tripline/jsonbits.h>
+
 #include "ingest_int.h"
 
 /* Documents indexed at most (larger ones go to simdjson); the index takes 1/32 of this. */
@@ -163,18 +165,6 @@ static inline void masks64(const char *p, uint64_t *q, uint64_t *b, uint64_t *c)
 #endif
 }
 
-/* Bit i of the result set when an odd number of bits 0 .. i of @x are (prefix XOR). */
-static inline uint64_t prefix_xor(uint64_t x)
-{
-	x ^= x << 1;
-	x ^= x << 2;
-	x ^= x << 4;
-	x ^= x << 8;
-	x ^= x << 16;
-	x ^= x << 32;
-	return x;
-}
-
 /*
  * Index @len bytes at @doc (63 readable bytes after them). False when the document holds a
  * byte this path declines: any byte above 0x7f, a control character inside a string or
@@ -195,25 +185,7 @@ static bool flat_index(struct tl_flat *fx, const char *doc, size_t len)
 		masks64(p, &q, &b, &c);
 		q &= in;
 		b &= in;
-		if (!(b & ((b << 1) | carry))) {
-			/* no backslash is itself escaped: each escapes the byte after it */
-			esc = (b << 1) | carry;
-			carry = b >> 63;
-		} else {
-			/* runs of backslashes: pair them off in order */
-			esc = carry;
-			carry = 0;
-			for (uint64_t r = b; r; r &= r - 1) {
-				const int i = __builtin_ctzll(r);
-
-				if (esc & (UINT64_C(1) << i))
-					continue; /* this backslash is escaped */
-				if (i == 63)
-					carry = 1;
-				else
-					esc |= UINT64_C(1) << (i + 1);
-			}
-		}
+		esc = b | carry ? tl_json_escaped(b, &carry) : 0; /* most words have none */
 		/* every escape is a simple one: \" needs no look */
 		for (uint64_t r = esc & ~q & in; r; r &= r - 1)
 			if (!simple_escape(p[__builtin_ctzll(r)]))
@@ -221,7 +193,7 @@ static bool flat_index(struct tl_flat *fx, const char *doc, size_t len)
 		q &= ~esc;
 		if ((c &= in)) {
 			/* whitespace between tokens; nothing else below 0x20, nothing above 0x7f */
-			const uint64_t strings = prefix_xor(q) ^ in_string;
+			const uint64_t strings = tl_prefix_xor(q) ^ in_string;
 
 			for (uint64_t r = c; r; r &= r - 1) {
 				const int i = __builtin_ctzll(r);
@@ -381,23 +353,9 @@ static const char *flat_object(struct tl_flat *ix, struct cursor *cur, const cha
 			v->s = doc + so;
 			v->n = sc - so;
 			p = doc + sc + 1;
-		} else if (*p == '-' || (*p >= '0' && *p <= '9')) {
-			if (!(p = tl_flat_int(p, e, &v->i)))
-				return NULL;
-			v->type = TL_JT_INT;
-		} else if (e - p >= 4 && memcmp(p, "true", 4) == 0) {
-			v->type = TL_JT_BOOL;
-			v->b = true;
-			p += 4;
-		} else if (e - p >= 5 && memcmp(p, "false", 5) == 0) {
-			v->type = TL_JT_BOOL;
-			v->b = false;
-			p += 5;
-		} else if (e - p >= 4 && memcmp(p, "null", 4) == 0) {
-			v->type = TL_JT_NULL;
-			p += 4;
-		} else {
-			return NULL; /* a nested object or array, or not JSON */
+		} else if (!(p = tl_flat_scalar(p, e, v))) {
+			return NULL; /* a nested object or array, a number left to simdjson, not
+					JSON */
 		}
 		p = skip_ws(p, e);
 		if (p == e)

@@ -74,6 +74,36 @@ static inline const char *tl_flat_int(const char *p, const char *e, int64_t *ret
 	return p;
 }
 
+/*
+ * tl_flat_scalar() - the number, true, false or null at @p (before @e), its type and value
+ * written to *@v: the byte after it. NULL for anything else (a string, a nested value, a
+ * number tl_flat_int() declines, not JSON).
+ */
+static inline const char *tl_flat_scalar(const char *p, const char *e, struct tl_jval *v)
+{
+	if (*p == '-' || (*p >= '0' && *p <= '9')) {
+		if (!(p = tl_flat_int(p, e, &v->i)))
+			return NULL;
+		v->type = TL_JT_INT;
+		return p;
+	}
+	if (e - p >= 4 && memcmp(p, "true", 4) == 0) {
+		v->type = TL_JT_BOOL;
+		v->b = true;
+		return p + 4;
+	}
+	if (e - p >= 5 && memcmp(p, "false", 5) == 0) {
+		v->type = TL_JT_BOOL;
+		v->b = false;
+		return p + 5;
+	}
+	if (e - p >= 4 && memcmp(p, "null", 4) == 0) {
+		v->type = TL_JT_NULL;
+		return p + 4;
+	}
+	return NULL;
+}
+
 /**
  * tl_embedded_extract() - fast path for a JSON object held in a JSON string, as Azure writes
  * `properties`: @s is the raw string content, e.g. {\"apiName\":\"...\",\"requestTime\":63...}.

@@ -37,6 +37,7 @@
 #endif
 
 #include <tripline/decode.h>
+#include <tripline/jsonbits.h>
 #include <tripline/source.h>
 #include <tripline/time.h>
 
@@ -340,36 +341,6 @@ static void block_scan(const unsigned char *p, struct block_masks *m)
 #endif
 }
 
-/*
- * The bytes escaped by a backslash: those after an odd run of backslashes. @carry: 1 when
- * the previous block ended in such a run (the next block's first byte is escaped).
- */
-static uint64_t escaped_bytes(uint64_t bslash, uint64_t *carry)
-{
-	const uint64_t even = UINT64_C(0x5555555555555555);
-	uint64_t sum;
-
-	bslash &= ~*carry; /* an escaped backslash starts no run */
-	const uint64_t follows = bslash << 1 | *carry;
-	const uint64_t odd_starts = bslash & ~even & ~follows;
-
-	sum = odd_starts + bslash;
-	*carry = sum < bslash; /* the run goes on past the block */
-	return (even ^ (sum << 1)) & follows;
-}
-
-/* Bit i set when an odd number of bits at or below i are set in @x. */
-static uint64_t prefix_xor(uint64_t x)
-{
-	x ^= x << 1;
-	x ^= x << 2;
-	x ^= x << 4;
-	x ^= x << 8;
-	x ^= x << 16;
-	x ^= x << 32;
-	return x;
-}
-
 static bool blank_only(const char *p, const char *end)
 {
 	for (; p < end; p++)
@@ -418,8 +389,8 @@ static uint32_t line_records(const char *s, size_t len)
 			q = tail;
 		}
 		block_scan(q, &m);
-		m.quote &= ~escaped_bytes(m.bslash, &esc_carry);
-		const uint64_t inside = prefix_xor(m.quote) ^ in_string;
+		m.quote &= ~tl_json_escaped(m.bslash, &esc_carry);
+		const uint64_t inside = tl_prefix_xor(m.quote) ^ in_string;
 
 		in_string = (uint64_t)0 - (inside >> 63);
 		for (uint64_t st = m.structural & ~inside; st; st &= st - 1) {
