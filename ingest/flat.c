@@ -33,6 +33,10 @@
 
 /* Documents indexed at most (larger ones go to simdjson); the index takes 1/32 of this. */
 #define FLAT_MAX_DOC (8u << 20)
+/* Fields (of known keys) and records an envelope may keep before delivering them: a 1 MiB
+ * Event Hubs message of RequestResponse records has ~20 k and ~1,200; an envelope of many
+ * tiny records goes to simdjson instead of holding ~40 bytes for each. */
+#define FLAT_MAX_KEPT (1u << 16)
 /*
  * After documents it declined, the next 2^k - 1 go straight to simdjson, k the declines in a
  * row up to this: a stream of nested records (APIM gateway logs) pays for an index once in 64
@@ -267,11 +271,16 @@ static inline bool any_backslash(const struct tl_flat *ix, struct cursor *c, siz
 	return c->bs < b;
 }
 
-/* Room for one more element of *@a (@n of @cap, @size bytes each); false when out of memory. */
+/*
+ * Room for one more element of *@a (@n of @cap, @size bytes each); false when out of memory
+ * or past FLAT_MAX_KEPT.
+ */
 static bool grow(void **a, size_t n, size_t *cap, size_t size)
 {
 	if (n < *cap)
 		return true;
+	if (n >= FLAT_MAX_KEPT)
+		return false;
 	const size_t c = *cap ? 2 * *cap : 256;
 	void *b = realloc(*a, c * size);
 

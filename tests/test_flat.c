@@ -364,3 +364,52 @@ Test(flat, after_a_declined_document_the_next_ones_still_read_alike)
 	cr_assert(eq(int, on.n, 160));
 	cr_assert(eq(str, on.digest, off.digest));
 }
+
+static int count_record(void *ud, const struct tl_jrec *rec)
+{
+	(void)rec;
+	++*(size_t *)ud;
+	return 0;
+}
+
+/* {"records":[{},{},...]} of @n records, padded; its length in *@ret_len. */
+static char *empty_records(size_t n, size_t *ret_len)
+{
+	const size_t len = 13 + 3 * n;
+	char *doc = malloc(len + TL_JSON_PADDING);
+
+	cr_assert(doc != NULL);
+	memcpy(doc, "{\"records\":[", 12);
+	for (size_t i = 0; i < n; i++)
+		memcpy(doc + 12 + 3 * i, i + 1 < n ? "{}," : "{}]", 3);
+	doc[len - 1] = '}';
+	memset(doc + len, ' ', TL_JSON_PADDING);
+	*ret_len = len;
+	return doc;
+}
+
+Test(flat, an_envelope_of_very_many_records_goes_to_simdjson)
+{
+	struct tl_flat *fx = tl_flat_new(1 << 20);
+	struct tl_jval vals[N_SLOTS];
+	struct tl_json_error err;
+	size_t len, got = 0;
+	int stop;
+
+	cr_assert(fx != NULL);
+	/* a thousand records the path keeps until the envelope ends */
+	char *doc = empty_records(1000, &len);
+
+	cr_assert(tl_flat_visit(fx, doc, len, &keys, vals, count_record, &got, &stop));
+	cr_assert(eq(sz, got, 1000));
+	free(doc);
+	/* more than it keeps: simdjson reads them, all */
+	doc = empty_records(70000, &len);
+	got = 0;
+	cr_assert(not(tl_flat_visit(fx, doc, len, &keys, vals, count_record, &got, &stop)));
+	cr_assert(eq(sz, got, 0));
+	cr_assert(eq(int, tl_json_visit(js, doc, len, &keys, vals, count_record, &got, &err), 0));
+	cr_assert(eq(sz, got, 70000));
+	tl_flat_free(fx);
+	free(doc);
+}
