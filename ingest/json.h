@@ -11,6 +11,10 @@
  * Validation: simdjson's stage 1 checks the whole document (UTF-8, strings, control
  * characters) and the walk checks structure; values of keys not in the set are skipped by
  * structure, their content is not checked.
+ *
+ * A document whose records are all flat objects is read by a fast path first (ingest/flat.c,
+ * tl_flat_visit() in ingest_int.h), which gives the same records and slots; it checks every
+ * value, and leaves any document it does not take to simdjson whole.
  */
 #ifndef TL_INGEST_JSON_H
 #define TL_INGEST_JSON_H
