@@ -22,6 +22,10 @@
 #                           build/); stream-throughput, stream-backlog, stream-latency: one part
 #   bench/run.sh deliver    replay and run beside a webhook receiver taking 2 s per request
 #                           (bench/deliver.sh; about 3 minutes after the stream corpus exists)
+#   bench/run.sh instructions  instructions counted by valgrind's callgrind (bench/instructions.sh)
+#                           for replay and decode of 100 k records: deterministic where times
+#                           swing with the machine; TL_BENCH_BASE=DIR (a release build of
+#                           another commit) adds its counts beside; about 3 minutes
 # Figures are medians of repeated runs; see bench/RESULTS.md for what they were last time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -218,6 +222,12 @@ if [[ $what == all || $what == stream* ]]; then
 fi
 if [[ $what == all || $what == deliver ]]; then
 	bench/deliver.sh "$t" "$c"
+fi
+if [[ $what == all || $what == instructions ]]; then
+	base=()
+	[[ -z ${TL_BENCH_BASE:-} ]] ||
+		base=("$TL_BENCH_BASE/tools/tripline" "$TL_BENCH_BASE/bench/bench_decode")
+	bench/instructions.sh "$t" build/bench/bench_decode "$c" "${base[@]}"
 fi
 if ((quality)); then
 	echo "bench: the quality report failed (a label to fire missed, or one not to fire fired)" >&2
