@@ -55,3 +55,11 @@ bool tl_ring_pop_spsc(struct tl_ring *r, void *ret_item)
 	atomic_store_explicit(&r->head, head + 1, memory_order_release);
 	return true;
 }
+
+size_t tl_ring_count(const struct tl_ring *r)
+{
+	/* head first: a tail read after it is never behind it */
+	const size_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+
+	return atomic_load_explicit(&r->tail, memory_order_acquire) - head;
+}

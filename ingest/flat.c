@@ -31,10 +31,10 @@
 
 #include "ingest_int.h"
 
-/* Documents indexed at most (larger ones go to simdjson); the index takes 1/32 of this. */
+/* Documents indexed at most (larger ones go to simdjson); the index takes 1/4 of this. */
 #define FLAT_MAX_DOC (8u << 20)
 /* Fields (of known keys) and records an envelope may keep before delivering them: a 1 MiB
- * Event Hubs message of RequestResponse records has ~20 k and ~1,200; an envelope of many
+ * Event Hubs message of RequestResponse records has ~10 k and ~1,200; an envelope of many
  * tiny records goes to simdjson instead of holding ~40 bytes for each. */
 #define FLAT_MAX_KEPT (1u << 16)
 /*
@@ -118,6 +118,15 @@ static inline bool simple_escape(char c)
 	       c == 't';
 }
 
+#if defined(__AVX2__)
+/* The 64 byte flags of two 32-byte compare results, one bit each. */
+static inline uint64_t bits64(__m256i lo, __m256i hi)
+{
+	return (uint64_t)(uint32_t)_mm256_movemask_epi8(lo) |
+	       (uint64_t)(uint32_t)_mm256_movemask_epi8(hi) << 32;
+}
+#endif
+
 /*
  * Of the 64 bytes at @p, bit i set where byte i is a quote (*@q), a backslash (*@b), below
  * 0x20 or above 0x7f (*@c).
@@ -130,20 +139,10 @@ static inline void masks64(const char *p, uint64_t *q, uint64_t *b, uint64_t *c)
 	const __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)p);
 	const __m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
 
-#define TL_M64(cmp)                                          \
-	((uint64_t)(uint32_t)_mm256_movemask_epi8(cmp(lo)) | \
-	 (uint64_t)(uint32_t)_mm256_movemask_epi8(cmp(hi)) << 32)
-#define TL_EQ_Q(w) _mm256_cmpeq_epi8(w, quote)
-#define TL_EQ_B(w) _mm256_cmpeq_epi8(w, bslash)
+	*q = bits64(_mm256_cmpeq_epi8(lo, quote), _mm256_cmpeq_epi8(hi, quote));
+	*b = bits64(_mm256_cmpeq_epi8(lo, bslash), _mm256_cmpeq_epi8(hi, bslash));
 	/* signed compare: bytes 0x80 to 0xff are negative, so below 0x20 too */
-#define TL_LT_SP(w) _mm256_cmpgt_epi8(space, w)
-	*q = TL_M64(TL_EQ_Q);
-	*b = TL_M64(TL_EQ_B);
-	*c = TL_M64(TL_LT_SP);
-#undef TL_M64
-#undef TL_EQ_Q
-#undef TL_EQ_B
-#undef TL_LT_SP
+	*c = bits64(_mm256_cmpgt_epi8(space, lo), _mm256_cmpgt_epi8(space, hi));
 #elif defined(__SSE2__)
 	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
 	const __m128i space = _mm_set1_epi8(0x20);
@@ -242,20 +241,20 @@ static inline size_t next_bit(const uint64_t *m, size_t n, size_t from)
 	return 64 * w + (size_t)__builtin_ctzll(x);
 }
 
-static inline void cursor_init(struct cursor *c, const struct tl_flat *ix)
+static inline void cursor_init(struct cursor *c, const struct tl_flat *fx)
 {
 	c->w = 0;
-	c->left = ix->n_words ? ix->quote[0] : 0;
-	c->bs = next_bit(ix->backslash, ix->n_words, 0);
+	c->left = fx->n_words ? fx->quote[0] : 0;
+	c->bs = next_bit(fx->backslash, fx->n_words, 0);
 }
 
 /* The next unescaped quote of the document, or SIZE_MAX. */
-static inline size_t take_quote(const struct tl_flat *ix, struct cursor *c)
+static inline size_t take_quote(const struct tl_flat *fx, struct cursor *c)
 {
 	while (!c->left) {
-		if (++c->w >= ix->n_words)
+		if (++c->w >= fx->n_words)
 			return SIZE_MAX;
-		c->left = ix->quote[c->w];
+		c->left = fx->quote[c->w];
 	}
 	const size_t at = 64 * c->w + (size_t)__builtin_ctzll(c->left);
 
@@ -264,10 +263,10 @@ static inline size_t take_quote(const struct tl_flat *ix, struct cursor *c)
 }
 
 /* Whether bytes [@a, @b) hold a backslash; @a never goes back from one call to the next. */
-static inline bool any_backslash(const struct tl_flat *ix, struct cursor *c, size_t a, size_t b)
+static inline bool any_backslash(const struct tl_flat *fx, struct cursor *c, size_t a, size_t b)
 {
 	if (c->bs < a)
-		c->bs = next_bit(ix->backslash, ix->n_words, a);
+		c->bs = next_bit(fx->backslash, fx->n_words, a);
 	return c->bs < b;
 }
 
@@ -295,9 +294,9 @@ static bool grow(void **a, size_t n, size_t *cap, size_t size)
  * The flat object at @p (its '{'), its fields into the slots of @ks: the byte after its '}',
  * or NULL where it leaves the grammar (or memory runs out). @top: the document itself, whose
  * key "records" declines (an envelope, perhaps); its fields go to @vals. Else a record of an
- * envelope, whose fields are kept in @ix->fields.
+ * envelope, whose fields are kept in @fx->fields.
  */
-static const char *flat_object(struct tl_flat *ix, struct cursor *cur, const char *doc,
+static const char *flat_object(struct tl_flat *fx, struct cursor *cur, const char *doc,
 			       const char *p, const char *e, const struct tl_jkeys *ks,
 			       struct tl_jval *vals, bool top)
 {
@@ -312,11 +311,11 @@ static const char *flat_object(struct tl_flat *ix, struct cursor *cur, const cha
 		if (p == e || *p != '"')
 			return NULL;
 		/* the quote at @p is the next one: the walk has seen every byte since the last */
-		if (take_quote(ix, cur) != (size_t)(p - doc))
+		if (take_quote(fx, cur) != (size_t)(p - doc))
 			return NULL;
-		const size_t ko = (size_t)(p - doc) + 1, kc = take_quote(ix, cur);
+		const size_t ko = (size_t)(p - doc) + 1, kc = take_quote(fx, cur);
 
-		if (kc == SIZE_MAX || any_backslash(ix, cur, ko, kc))
+		if (kc == SIZE_MAX || any_backslash(fx, cur, ko, kc))
 			return NULL; /* simdjson's walk skips a key with an escape: so would we */
 		const char *k = doc + ko, *ke = doc + kc;
 		const size_t klen = kc - ko;
@@ -337,22 +336,22 @@ static const char *flat_object(struct tl_flat *ix, struct cursor *cur, const cha
 		if (key && top) {
 			v = &vals[key->slot];
 		} else if (key) {
-			if (!grow((void **)&ix->fields, ix->n_fields, &ix->cap_fields,
-				  sizeof(*ix->fields)))
+			if (!grow((void **)&fx->fields, fx->n_fields, &fx->cap_fields,
+				  sizeof(*fx->fields)))
 				return NULL;
-			ix->fields[ix->n_fields].slot = key->slot;
-			v = &ix->fields[ix->n_fields++].v;
+			fx->fields[fx->n_fields].slot = key->slot;
+			v = &fx->fields[fx->n_fields++].v;
 		}
 
 		v->escaped = false;
 		if (*p == '"') {
-			if (take_quote(ix, cur) != (size_t)(p - doc))
+			if (take_quote(fx, cur) != (size_t)(p - doc))
 				return NULL;
-			const size_t so = (size_t)(p - doc) + 1, sc = take_quote(ix, cur);
+			const size_t so = (size_t)(p - doc) + 1, sc = take_quote(fx, cur);
 
 			if (sc == SIZE_MAX)
 				return NULL;
-			const bool esc = any_backslash(ix, cur, so, sc);
+			const bool esc = any_backslash(fx, cur, so, sc);
 
 			/* a slot that is not raw wants the text unescaped: simdjson's job */
 			if (esc && key && !(key->flags & TL_JK_RAWSTR))
@@ -363,8 +362,7 @@ static const char *flat_object(struct tl_flat *ix, struct cursor *cur, const cha
 			v->n = sc - so;
 			p = doc + sc + 1;
 		} else if (!(p = tl_flat_scalar(p, e, v))) {
-			return NULL; /* a nested object or array, a number left to simdjson, not
-					JSON */
+			return NULL; /* nested, a number left to simdjson, or not JSON */
 		}
 		p = skip_ws(p, e);
 		if (p == e)

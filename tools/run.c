@@ -2030,15 +2030,12 @@ static void render_metrics(struct run *rn, int64_t now)
 		       rn->wm_sent == INT64_MIN ? 0 : (double)rn->wm_sent / 1e9);
 	{
 		/* the decode workers' rings, in and out, and the control ring */
-		size_t waiting = atomic_load(&rn->ring.tail) - atomic_load(&rn->ring.head);
+		size_t waiting = tl_ring_count(&rn->ring);
 		char help[160];
 
-		for (unsigned i = 0; i < rn->n_workers; i++) {
-			const struct worker *w = &rn->workers[i];
-
-			waiting += atomic_load(&w->in.tail) - atomic_load(&w->in.head);
-			waiting += atomic_load(&w->out.tail) - atomic_load(&w->out.head);
-		}
+		for (unsigned i = 0; i < rn->n_workers; i++)
+			waiting +=
+			    tl_ring_count(&rn->workers[i].in) + tl_ring_count(&rn->workers[i].out);
 		(void)snprintf(help, sizeof(help),
 			       "Messages waiting between the consumer and the main thread, in "
 			       "the decode threads' rings (of %u).",

@@ -35,5 +35,8 @@ bool tl_ring_push_spsc(struct tl_ring *r, const void *item);
 /** tl_ring_pop_spsc() - move the oldest item to @ret_item. Return: false if empty.
  * Thread: the consumer. */
 bool tl_ring_pop_spsc(struct tl_ring *r, void *ret_item);
+/** tl_ring_count() - items waiting, as seen at one moment (for gauges; it may be stale by the
+ * time it is read). Thread: any. */
+size_t tl_ring_count(const struct tl_ring *r);
 
 #endif /* TL_RING_H */
