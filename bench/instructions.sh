@@ -24,21 +24,9 @@ bt=${4:-}
 bbd=${5:-}
 [[ -z $bt || -n $bbd ]] || { echo "$usage" >&2; exit 2; }
 
-if ! command -v valgrind >/dev/null; then
-	echo "instructions: installing valgrind (apt)" >&2
-	sudo=()
-	((EUID == 0)) || sudo=(sudo)
-	log=$(mktemp)
-	if ! { DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -qq &&
-		DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq \
-			--no-install-recommends valgrind; } >"$log" 2>&1; then
-		echo "instructions: apt-get install valgrind failed (tail of $log):" >&2
-		tail -5 "$log" >&2
-		exit 1
-	fi
-	rm -f "$log"
-	echo "installed: Debian valgrind $(dpkg-query -W -f='${Version}' valgrind)"
-fi
+# shellcheck source=bench/need.sh
+. bench/need.sh
+bench_need instructions valgrind valgrind
 
 w=build/bench-instructions
 rm -rf "$w"

@@ -14,21 +14,9 @@ cd "$(dirname "$0")/.."
 data=${1:-build/bench-results/series.dat}
 png=${2:-bench/series.png}
 [[ -s $data ]] || { echo "plot: $data missing: run bench/run.sh series" >&2; exit 1; }
-if ! command -v gnuplot >/dev/null; then
-	echo "plot: installing gnuplot-nox (apt)" >&2
-	sudo=()
-	((EUID == 0)) || sudo=(sudo)
-	log=$(mktemp)
-	if ! { DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -qq &&
-		DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq \
-			--no-install-recommends gnuplot-nox; } >"$log" 2>&1; then
-		echo "plot: apt-get install gnuplot-nox failed (tail of $log):" >&2
-		tail -5 "$log" >&2
-		exit 1
-	fi
-	rm -f "$log"
-	echo "installed: Debian gnuplot-nox $(dpkg-query -W -f='${Version}' gnuplot-nox)"
-fi
+# shellcheck source=bench/need.sh
+. bench/need.sh
+bench_need plot gnuplot gnuplot-nox
 # the machine and note lines run.sh put in the data file's header, under the plot's title
 note=$(sed -n 's/^# \(machine\|note\): \(.*\)/{\/*0.8 \2}/p' "$data" | sed 's/_/\\_/g' | paste -sd'|' |
 	sed 's/|/\\n/g')

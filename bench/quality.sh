@@ -34,19 +34,9 @@ grace=${TL_QUALITY_GRACE:-600}
 w=$c/quality
 rm -rf "$w"
 mkdir -p "$w"
-if ! command -v jq >/dev/null; then
-	echo "quality: installing jq (apt)" >&2
-	sudo=()
-	((EUID == 0)) || sudo=(sudo)
-	if ! { DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -qq &&
-		DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq \
-			--no-install-recommends jq; } >"$w/apt.log" 2>&1; then
-		echo "quality: apt-get install jq failed (tail of $w/apt.log):" >&2
-		tail -5 "$w/apt.log" >&2
-		exit 1
-	fi
-	echo "installed: Debian jq $(dpkg-query -W -f='${Version}' jq)"
-fi
+# shellcheck source=bench/need.sh
+. bench/need.sh
+bench_need quality jq jq
 
 names=()
 files=()
