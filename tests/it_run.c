@@ -5,12 +5,20 @@
  * gives, at 1 and 2 detector threads; a run killed with SIGKILL mid-stream and started again
  * loses no trigger event and repeats none (its baselines come back from the checkpoint, the
  * journal knows what was told); a broker going down and coming back loses nothing; malformed
- * and oversize messages land in the dead-letter file with their partition and offset.
+ * and oversize messages land in the dead-letter file with their partition and offset; a
+ * reader of stdout that falls behind does not hold the stream up, and a stdout that cannot be
+ * written stops the run with the cause named.
  */
+#define _GNU_SOURCE /* F_SETPIPE_SZ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -358,4 +366,102 @@ Test(run, malformed_and_oversize_messages_go_to_the_dead_letter_file)
 	free(err);
 	free(dl);
 	free(addr);
+}
+
+/* Whether file @rel of the test's directory holds @text. */
+static bool file_has(const char *rel, const char *text)
+{
+	char *s = th_slurp(dir, rel, 1, NULL);
+	const bool has = s && strstr(s, text);
+
+	free(s);
+	return has;
+}
+
+/*
+ * The built-in day (18 trigger events, 13 KB) streamed to a stdout pipe of 4 KiB that nobody
+ * reads until the run has read the whole day: the events wait for the reader on the output
+ * thread, and the stream goes on to its end meanwhile. Once read, they are the replay's.
+ */
+Test(run, a_reader_of_stdout_that_falls_behind_does_not_hold_the_stream_up)
+{
+	cr_assert(eq(int, tl("gen --format records --out builtin.ndjson.zst --seed 1 --quiet"), 0));
+	cr_assert(eq(int, tl("replay --out rb --quiet builtin.ndjson.zst >builtin.out"), 0));
+	char *want = slurp("builtin.out");
+
+	cr_assert(gt(sz, strlen(want), 3 * 4096), "more events than the pipe holds: %s", want);
+	int fd[2];
+
+	cr_assert(eq(int, pipe(fd), 0));
+	cr_assert(ge(int, fcntl(fd[1], F_SETPIPE_SZ, 4096), 4096), "%s", strerror(errno));
+	cr_assert(lt(int, fcntl(fd[1], F_GETPIPE_SZ), 8192));
+	const pid_t pid = fork();
+
+	cr_assert(ge(int, pid, 0));
+	if (pid == 0) {
+		if (dup2(fd[1], STDOUT_FILENO) < 0 || chdir(dir) < 0 ||
+		    !freopen("stall.err", "w", stderr))
+			_exit(127);
+		(void)close(fd[0]);
+		(void)close(fd[1]);
+		(void)execl(TL_TRIPLINE, "tripline", "run", "--feed", "builtin.ndjson.zst",
+			    "--speed", "0", "--partitions", "4", "--metrics", "off", "--out", "o",
+			    (char *)NULL);
+		_exit(127);
+	}
+	(void)close(fd[1]);
+	/* nothing read: the run must still get to the end of the day (stderr says so) */
+	bool at_end = false;
+
+	for (int i = 0; i < 1200 && !at_end; i++) {
+		at_end = file_has("stall.err", "every partition at its end");
+		if (!at_end)
+			(void)nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
+	}
+	struct pollfd pfd = { .fd = fd[0], .events = POLLIN };
+
+	cr_expect(eq(int, poll(&pfd, 1, 0), 1), "the run wrote nothing to stdout");
+	/* now read: the run finishes and exits */
+	char *got = NULL;
+	size_t n = 0;
+	FILE *out = open_memstream(&got, &n);
+	char buf[4096];
+	ssize_t k;
+
+	cr_assert(ne(ptr, out, NULL));
+	while ((k = read(fd[0], buf, sizeof(buf))) > 0)
+		(void)fwrite(buf, 1, (size_t)k, out);
+	(void)fclose(out);
+	(void)close(fd[0]);
+	int status = 0;
+
+	cr_assert(eq(int, waitpid(pid, &status, 0), pid));
+	char *err = slurp("stall.err");
+
+	const bool exited_0 = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+
+	cr_expect(at_end, "the stream stopped while stdout was not read: %s", err);
+	cr_expect(exited_0, "status %d: %s", status, err);
+	cr_expect(eq(str, got, want));
+	free(err);
+	free(got);
+	free(want);
+}
+
+/* stdout on a full disk: the run stops early, exit status 1, and says why. */
+Test(run, a_stdout_that_cannot_be_written_stops_the_run_and_says_why)
+{
+	cr_assert(eq(int, sh("[ -w /dev/full ]"), 0), "this test needs /dev/full");
+	const int r = tl("run --feed day.ndjson.zst --speed 0 --partitions 4 --metrics off --out o "
+			 ">/dev/full");
+	char *err = slurp("stderr.txt");
+
+	cr_expect(eq(int, r, 1), "%s", err);
+	cr_expect(
+	    ne(ptr, strstr(err, "writing trigger events failed: No space left on device"), NULL),
+	    "%s", err);
+	/* it stopped at the failure: the day was not read to its end */
+	cr_expect(eq(ptr, strstr(err, "every partition at its end"), NULL), "%s", err);
+	cr_expect(ne(ptr, strstr(err, "offsets not committed"), NULL), "%s", err);
+	free(err);
 }

@@ -100,6 +100,8 @@ struct tl_evidence {
 	struct tl_annotation ann;
 	struct tl_buf decided, tail, line;
 	struct tl_evidence_counts counts;
+	_Atomic uint64_t journaled; /* by the report's output thread, in run */
+	pthread_mutex_t err_mu;     /* fail() is called on the output thread too */
 	int err;
 	char errmsg[512];
 };
@@ -110,12 +112,14 @@ static void fail(struct tl_evidence *ev, int r, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (ev->err)
-		return;
-	ev->err = r;
-	va_start(ap, fmt);
-	(void)vsnprintf(ev->errmsg, sizeof(ev->errmsg), fmt, ap);
-	va_end(ap);
+	(void)pthread_mutex_lock(&ev->err_mu);
+	if (ev->err == 0) {
+		ev->err = r;
+		va_start(ap, fmt);
+		(void)vsnprintf(ev->errmsg, sizeof(ev->errmsg), fmt, ap);
+		va_end(ap);
+	}
+	(void)pthread_mutex_unlock(&ev->err_mu);
 }
 
 /* ---- the keeper ----------------------------------------------------------------------------- */
@@ -305,7 +309,7 @@ static int op_journal(void *ud, const struct tl_trigger *t, const char *line, si
 		fail(ev, r, "the incident journal: %s", tl_journal_errmsg(ev->journal));
 		return r;
 	}
-	ev->counts.journaled++;
+	atomic_fetch_add_explicit(&ev->journaled, 1, memory_order_relaxed);
 	return 0;
 }
 
@@ -753,7 +757,7 @@ int tl_evidence_finish(struct tl_evidence *ev)
 	return ev->err;
 }
 
-void tl_evidence_stats_json(const struct tl_evidence *ev, struct tl_buf *b)
+void tl_evidence_stats_json(struct tl_evidence *ev, struct tl_buf *b)
 {
 	const struct tl_changes_counts *c = tl_changes_get_counts(ev->changes);
 
@@ -765,8 +769,8 @@ void tl_evidence_stats_json(const struct tl_evidence *ev, struct tl_buf *b)
 		      (unsigned long long)ev->counts.snapshot_failures,
 		      (unsigned long long)ev->counts.snapshot_records,
 		      (unsigned long long)ev->counts.snapshot_omitted,
-		      (unsigned long long)ev->counts.journaled, (unsigned long long)c->changes,
-		      (unsigned long long)c->version_changes);
+		      (unsigned long long)atomic_load(&ev->journaled),
+		      (unsigned long long)c->changes, (unsigned long long)c->version_changes);
 	if (ev->retain) {
 		struct tl_retain_stats r;
 
@@ -838,6 +842,7 @@ int tl_evidence_new(const struct tl_evidence_opts *o, struct tl_symtab *syms, st
 
 	if (!ev)
 		return -ENOMEM;
+	(void)pthread_mutex_init(&ev->err_mu, NULL);
 	ev->o = *o;
 	if (ev->o.post_ns < 0)
 		ev->o.post_ns = 5 * TL_NS_PER_MIN;
@@ -915,5 +920,6 @@ void tl_evidence_free(struct tl_evidence *ev)
 	tl_buf_fini(&ev->decided);
 	tl_buf_fini(&ev->tail);
 	tl_buf_fini(&ev->line);
+	(void)pthread_mutex_destroy(&ev->err_mu);
 	free(ev);
 }

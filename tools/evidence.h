@@ -39,7 +39,6 @@ struct tl_evidence_opts {
 
 struct tl_evidence_counts {
 	uint64_t snapshots, snapshot_failures, snapshot_records, snapshot_omitted;
-	uint64_t journaled;
 	uint64_t retain_errors; /* records not retained (memory, bounds) */
 };
 
@@ -74,7 +73,7 @@ void tl_evidence_watermark(struct tl_evidence *ev, int64_t watermark_ns);
 int tl_evidence_finish(struct tl_evidence *ev);
 
 /** tl_evidence_stats_json() - append `,"evidence":{...}`: retention, snapshots, changes. */
-void tl_evidence_stats_json(const struct tl_evidence *ev, struct tl_buf *b);
+void tl_evidence_stats_json(struct tl_evidence *ev, struct tl_buf *b);
 
 const char *tl_evidence_errmsg(const struct tl_evidence *ev);
 const struct tl_evidence_counts *tl_evidence_get_counts(const struct tl_evidence *ev);

@@ -8,7 +8,8 @@
  * through another to the main thread. The main thread takes them back in the consumer's
  * order (sequence numbers; control messages come through a ring of their own), keeps a
  * watermark per partition, merges and feeds the detector shards (tools/shards.c), whose
- * triggers it writes: journal first, then stdout. Decoding, most of the work per record,
+ * triggers it annotates and formats; the report's output thread (tools/report.c) writes them:
+ * journal first, then the sinks, then stdout. Decoding, most of the work per record,
  * thus runs beside the merge and the output, and the main thread sees the same messages in
  * the same order at any number of decode threads. When the ring stays full the
  * consumer pauses its partitions; nothing buffers without bound (librdkafka's own prefetch is
@@ -23,11 +24,12 @@
  * memory stays bounded.
  *
  * Restart safety: every --checkpoint-every the main thread waits for the shards to take all
- * they were given (triggers journaled and fsync'd), writes the detector state, the change
- * tracker and each partition's next offset and latest event time to DIR/checkpoint/state.tlc
- * (zstd, temp file, fsync, rename; the previous one kept as state.prev), and only then
- * commits those offsets. A restart loads the checkpoint, starts each partition at its offset,
- * and drops trigger events the journal already has, so nobody is paged twice.
+ * they were given and the output thread to write their triggers (journaled and fsync'd),
+ * writes the detector state, the change tracker and each partition's next offset and latest
+ * event time to DIR/checkpoint/state.tlc (zstd, temp file, fsync, rename; the previous one
+ * kept as state.prev), and only then commits those offsets. A restart loads the checkpoint,
+ * starts each partition at its offset, and drops trigger events the journal already has, so
+ * nobody is paged twice.
  */
 #include "config.h"
 
@@ -86,8 +88,9 @@ static const char run_usage[] =
     "\n"
     "Streams Azure OpenAI diagnostic logs from Kafka or Event Hubs' Kafka endpoint and\n"
     "detects incidents as they happen. Trigger events (trigger, update, resolved) go to\n"
-    "stdout as NDJSON, the same events a replay of the same logs gives; a status line goes to\n"
-    "stderr every 10 s.\n"
+    "stdout as NDJSON, the same events a replay of the same logs gives, written on a thread\n"
+    "of their own (a reader of stdout that falls behind holds the stream up only once 256\n"
+    "steps of events wait for it); a status line goes to stderr every 10 s.\n"
     "\n"
     "Where the logs come from (config 'source: kafka:', or the options below):\n"
     "  - Event Hubs: set connection_string_env (or connection_string_file) in the config;\n"
@@ -309,6 +312,7 @@ struct run {
 	int64_t started_ns, last_status, last_ckpt, all_eof_since;
 	uint64_t ckpts, commits, ckpt_failures, last_records;
 	int fatal;
+	bool out_failed_told; /* the trigger events' writing failed, and stderr was told */
 
 	/* latency (the main thread's) */
 	int64_t arrival;             /* of the message being delivered; 0 outside one */
@@ -316,6 +320,12 @@ struct run {
 	size_t lat_head, lat_n;
 	uint64_t lat_events, steps_by_time;
 	struct lat step_lat, trig_lat;
+	struct lat_wait { /* handed to the output thread in job @job, not yet written */
+		uint64_t job;
+		int64_t arrival;
+		uint64_t events; /* 0: a step's figure; else that many trigger events' */
+	} lat_w[LAT_STEPS];
+	size_t lat_w_head, lat_w_n;
 
 	/* restart */
 	struct ckpt_part *cp;
@@ -1089,6 +1099,14 @@ static int checkpoint(struct run *rn, const char *why)
 	const int64_t t0 = tl_now_ns();
 
 	tl_shards_barrier(rn->shards);
+	/* every trigger event of the records before these offsets: journaled, synced, written */
+	if ((r = tl_report_wait(&rn->report)) < 0) {
+		if (!rn->out_failed_told)
+			tl_err("run: writing trigger events failed: %s; stopping", tl_strerror(r));
+		rn->out_failed_told = true;
+		rn->fatal = TL_EXIT_IO;
+		goto out;
+	}
 	tl_buf_put(&b, CKPT_MAGIC, 8);
 	for (unsigned k = 0; k < tl_shards_n(rn->shards); k++) {
 		const size_t at = section_open(&b, 'E');
@@ -1456,7 +1474,22 @@ static void lat_sent(struct run *rn, int64_t wm)
 	e[1] = rn->arrival;
 }
 
-/* tl_shards_on_step(): the steps up to @wm are written, and the trigger events since. */
+/* A figure of the job the output thread has just been handed: taken once it is written. */
+static void lat_defer(struct run *rn, int64_t arrival, uint64_t events)
+{
+	if (rn->lat_w_n == LAT_STEPS) { /* unwritten for long: forget the oldest */
+		rn->lat_w_head = (rn->lat_w_head + 1) % LAT_STEPS;
+		rn->lat_w_n--;
+	}
+	rn->lat_w[(rn->lat_w_head + rn->lat_w_n++) % LAT_STEPS] =
+	    (struct lat_wait){ .job = rn->report.jobs, .arrival = arrival, .events = events };
+}
+
+/*
+ * tl_shards_on_step(): the steps up to @wm are done, and the trigger events since handed to
+ * the output thread. A step without events is written now; one with events once the output
+ * thread has written them (lat_collect()).
+ */
 static void lat_written(void *ud, int64_t wm)
 {
 	struct run *rn = ud;
@@ -1470,13 +1503,34 @@ static void lat_written(void *ud, int64_t wm)
 		arrival = rn->lat_q[rn->lat_head][1];
 		rn->lat_head = (rn->lat_head + 1) % LAT_STEPS;
 		rn->lat_n--;
-		if (arrival > 0)
-			lat_add(&rn->step_lat, now - arrival);
-		else
+		if (arrival <= 0)
 			rn->steps_by_time++;
+		else if (events > 0)
+			lat_defer(rn, arrival, 0);
+		else
+			lat_add(&rn->step_lat, now - arrival);
 	}
-	for (uint64_t i = 0; arrival > 0 && i < events; i++)
-		lat_add(&rn->trig_lat, now - arrival);
+	if (arrival > 0 && events > 0)
+		lat_defer(rn, arrival, events);
+}
+
+/* The figures of the jobs the output thread has written since the last call. */
+static void lat_collect(struct run *rn)
+{
+	uint64_t job;
+	int64_t at;
+
+	while (tl_report_written(&rn->report, &job, &at))
+		while (rn->lat_w_n > 0 && rn->lat_w[rn->lat_w_head].job <= job) {
+			const struct lat_wait *w = &rn->lat_w[rn->lat_w_head];
+
+			if (w->events == 0)
+				lat_add(&rn->step_lat, at - w->arrival);
+			for (uint64_t i = 0; i < w->events; i++)
+				lat_add(&rn->trig_lat, at - w->arrival);
+			rn->lat_w_head = (rn->lat_w_head + 1) % LAT_STEPS;
+			rn->lat_w_n--;
+		}
 }
 
 static void advance(struct run *rn, int64_t now)
@@ -2577,6 +2631,12 @@ int tl_cmd_run(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* the journal's fsync and a slow reader of stdout wait on a thread of their own */
+	if ((r = tl_report_start(&rn->report)) < 0) {
+		tl_err("run: cannot start the output thread: %s", tl_strerror(r));
+		status = TL_EXIT_IO;
+		goto out;
+	}
 	for (unsigned i = 0; i < rn->n_workers; i++) {
 		if (pthread_create(&rn->workers[i].th, NULL, worker_main, &rn->workers[i]) != 0) {
 			tl_err("run: cannot start a decode thread");
@@ -2653,10 +2713,20 @@ int tl_cmd_run(int argc, char **argv)
 			if (checkpoint(rn, "timer") == 0)
 				commit(rn, NULL, false);
 		}
+		lat_collect(rn);
 		if (now - last_metrics >= TL_NS_PER_S) {
 			last_metrics = now;
+			/* events that cannot be journaled or written: stop before committing */
+			if (!rn->fatal && (r = tl_report_error(&rn->report)) < 0) {
+				tl_err("run: writing trigger events failed: %s; stopping",
+				       tl_strerror(r));
+				rn->fatal = TL_EXIT_IO;
+				rn->out_failed_told = true;
+			}
 			render_metrics(rn, now);
 		}
+		if (rn->fatal && !stop_sent)
+			got_stop = 1;
 		if (!tl_quiet && now - rn->last_status >= STATUS_EVERY) {
 			status_line(rn, now);
 			rn->last_status = now;
@@ -2715,11 +2785,13 @@ int tl_cmd_run(int argc, char **argv)
 		tl_report_end(&rn->report, e);
 	}
 	tl_shards_finish(rn->shards);
+	tl_report_stop(&rn->report);
+	lat_collect(rn);
 	if (rn->evidence && tl_evidence_finish(rn->evidence) < 0) {
 		tl_err("%s", tl_evidence_errmsg(rn->evidence));
 		status = TL_EXIT_IO;
 	}
-	if (rn->report.err < 0) {
+	if (rn->report.err < 0 && !rn->out_failed_told) {
 		tl_err("writing trigger events failed: %s", tl_strerror(rn->report.err));
 		status = TL_EXIT_IO;
 	}
@@ -2795,6 +2867,7 @@ out:
 			for (struct wmsg x; tl_ring_pop_spsc(&w->in, &x);)
 				rd_kafka_message_destroy(x.m);
 	}
+	tl_report_stop(&rn->report); /* before the journal and the sinks close */
 	tl_feed_stop(rn->feed);
 	tl_http_stop(rn->http);
 	for (struct cmsg c; any_msg(rn, &c);)
