@@ -55,6 +55,7 @@ extern "C" int tl_jkeys_init(struct tl_jkeys *ks, const struct tl_jkey_spec *spe
 			memset(key->name, 0, sizeof(key->name));
 			memcpy(key->name, spec[i].name, len);
 			key->head = tl_jkeys__head(key->name, len);
+			key->tail = tl_jkeys__tail(key->name, len);
 			key->len = (uint32_t)len;
 			key->slot = spec[i].slot;
 			key->flags = spec[i].flags;

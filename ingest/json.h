@@ -75,6 +75,7 @@ struct tl_jkey_spec {
 
 struct tl_jkey {
 	uint64_t head;              /* the first 8 bytes of the name, zero-padded */
+	uint64_t tail;              /* its last 8 bytes, if longer than 8; else 0 */
 	char name[TL_JKEY_MAX + 8]; /* zero-padded, so 8-byte loads stay inside */
 	uint32_t len;
 	uint16_t slot;
@@ -141,20 +142,28 @@ static inline uint64_t tl_jkeys__head(const char *k, size_t len)
 	return len >= 8 ? v : v & ((UINT64_C(1) << (len * 8)) - 1);
 }
 
-/*
- * Whether bytes 8 .. @len of @name (zero-padded) and of @k agree, 8 at a time: keys are
- * short, and a call to memcmp per key cost more than the compare. Reads up to 7 bytes past
- * @len of @k, inside the padding.
- */
-static inline bool tl_jkeys__rest_eq(const char *name, const char *k, size_t len)
+/* The last 8 bytes of @k (of @len) if it is longer than 8, else 0. */
+static inline uint64_t tl_jkeys__tail(const char *k, size_t len)
 {
-	for (size_t i = 8; i < len; i += 8) {
+	uint64_t v = 0;
+
+	if (len > 8)
+		memcpy(&v, k + len - 8, 8);
+	return v;
+}
+
+/*
+ * Whether bytes 8 .. @len - 8 of @name (zero-padded) and of @k agree, 8 at a time (the first
+ * and last 8 are compared apart): keys are short, and a call to memcmp per key cost more.
+ */
+static inline bool tl_jkeys__mid_eq(const char *name, const char *k, size_t len)
+{
+	for (size_t i = 8; i + 8 < len; i += 8) {
 		uint64_t a, b;
-		const size_t r = len - i;
 
 		memcpy(&a, name + i, 8);
 		memcpy(&b, k + i, 8);
-		if ((a ^ b) & (r >= 8 ? ~UINT64_C(0) : (UINT64_C(1) << (r * 8)) - 1))
+		if (a != b)
 			return false;
 	}
 	return true;
@@ -170,12 +179,14 @@ static inline const struct tl_jkey *tl_jkeys_find(const struct tl_jkeys *ks, con
 {
 	if (len > TL_JKEY_MAX)
 		return NULL;
-	const uint64_t head = tl_jkeys__head(k, len);
+	/* the first and last 8 bytes: the whole name up to 16 bytes, most of any */
+	const uint64_t head = tl_jkeys__head(k, len), tail = tl_jkeys__tail(k, len);
 
 	for (unsigned i = ks->by_len[len]; i < ks->by_len[len + 1]; i++) {
 		const struct tl_jkey *key = &ks->keys[i];
 
-		if (key->head == head && tl_jkeys__rest_eq(key->name, k, len))
+		if (key->head == head && key->tail == tail &&
+		    (len <= 16 || tl_jkeys__mid_eq(key->name, k, len)))
 			return key;
 	}
 	return NULL;

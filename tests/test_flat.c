@@ -413,3 +413,41 @@ Test(flat, an_envelope_of_very_many_records_goes_to_simdjson)
 	tl_flat_free(fx);
 	free(doc);
 }
+
+/*
+ * Key lookup (json.h's tl_jkeys_find(), which the walk and embedded.c use) finds a name only
+ * when every byte agrees, at every length up to TL_JKEY_MAX: the first 8 bytes, the last 8
+ * and those between are compared apart, so each byte position is changed in turn.
+ */
+Test(flat, a_key_is_found_by_its_whole_name_only)
+{
+	static char names[TL_JKEY_MAX][TL_JKEY_MAX + 1];
+	struct tl_jkey_spec sp[TL_JKEY_MAX];
+	static struct tl_jkeys ks;
+
+	for (size_t n = 1; n <= TL_JKEY_MAX; n++) {
+		for (size_t i = 0; i < n; i++)
+			names[n - 1][i] = (char)('a' + (n * 7 + i * 3) % 26);
+		sp[n - 1] = (struct tl_jkey_spec){ names[n - 1], (uint16_t)n, 0, NULL };
+	}
+	cr_assert(eq(int, tl_jkeys_init(&ks, sp, TL_JKEY_MAX), 0));
+	for (size_t n = 1; n <= TL_JKEY_MAX; n++) {
+		char k[TL_JKEY_MAX + 16] = { 0 }; /* the padding a lookup may read */
+
+		memcpy(k, names[n - 1], n);
+		const struct tl_jkey *key = tl_jkeys_find(&ks, k, n);
+
+		cr_assert(ne(ptr, (void *)key, NULL), "length %zu", n);
+		cr_expect(eq(u16, key->slot, (uint16_t)n));
+		for (size_t i = 0; i < n; i++) {
+			k[i] = 'Z';
+			cr_expect(eq(ptr, (void *)tl_jkeys_find(&ks, k, n), NULL),
+				  "length %zu, byte %zu changed", n, i);
+			k[i] = names[n - 1][i];
+		}
+		/* its prefix is no name (the names of each length differ in every byte) */
+		if (n > 1)
+			cr_expect(eq(ptr, (void *)tl_jkeys_find(&ks, k, n - 1), NULL), "length %zu",
+				  n);
+	}
+}
