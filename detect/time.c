@@ -5,6 +5,7 @@
  * none). Conversion uses the days-from-civil algorithm on the proleptic Gregorian calendar.
  */
 #include <stdbool.h>
+#include <string.h>
 
 #include <tripline/time.h>
 
@@ -53,35 +54,50 @@ static bool leap(unsigned y)
 	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-int tl_time_parse(const char *s, size_t len, int64_t *ret_ns)
+/* "YYYY-MM-DDTHH" (T, t or a space) of @s, @len >= 19: the hour's seconds since 1970, UTC. */
+static bool parse_hour(const char *s, int64_t *ret_secs)
 {
 	static const unsigned char mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	unsigned y, mo, d, h, mi, sec;
+	unsigned y, mo, d, h;
+
+	if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' '))
+		return false;
+	if (!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) ||
+	    !digits(s + 11, 2, &h))
+		return false;
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23)
+		return false;
+	if (d > (unsigned)mdays[mo - 1] + (mo == 2 && leap(y)))
+		return false;
+	*ret_secs = days_from_civil(y, mo, d) * 86400 + h * 3600;
+	return true;
+}
+
+/*
+ * The rest of @s from byte 13: ":MM:SS", a fraction, a zone; @hour_secs what parse_hour()
+ * gave for bytes 0 .. 12.
+ */
+static int parse_rest(const char *s, size_t len, int64_t hour_secs, int64_t *ret_ns)
+{
+	unsigned mi, sec;
 	int64_t frac = 0, offset_s = 0;
 	size_t i = 19;
 
-	if (len < 19 || s[4] != '-' || s[7] != '-' ||
-	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
-		return TL_ETIME;
-	if (!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) ||
-	    !digits(s + 11, 2, &h) || !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &sec))
-		return TL_ETIME;
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 60)
-		return TL_ETIME;
-	if (d > (unsigned)mdays[mo - 1] + (mo == 2 && leap(y)))
+	if (s[13] != ':' || s[16] != ':' || !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &sec) ||
+	    mi > 59 || sec > 60)
 		return TL_ETIME;
 	if (i < len && s[i] == '.') {
-		unsigned n = 0;
-		int64_t scale = 100000000;
+		static const int64_t pow10[10] = {
+			1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000
+		};
+		const size_t from = ++i;
 
-		for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, n++) {
-			if (n < 9) {
-				frac += (s[i] - '0') * scale;
-				scale /= 10;
-			}
-		}
-		if (n == 0 || n > 9)
+		/* 1 to 9 digits; a tenth is one too many, whatever follows */
+		while (i < len && i - from < 10 && (unsigned)(unsigned char)s[i] - '0' <= 9)
+			frac = frac * 10 + (s[i++] - '0');
+		if (i == from || i - from > 9)
 			return TL_ETIME;
+		frac *= pow10[9 - (i - from)];
 	}
 	if (i < len) {
 		if ((s[i] == 'Z' || s[i] == 'z') && i + 1 == len) {
@@ -103,8 +119,7 @@ int tl_time_parse(const char *s, size_t len, int64_t *ret_ns)
 	if (i != len)
 		return TL_ETIME;
 
-	const int64_t days = days_from_civil(y, mo, d);
-	const int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec + offset_s;
+	const int64_t secs = hour_secs + mi * 60 + sec + offset_s;
 
 	/* the instant, not the local date, must lie in what int64 nanoseconds hold:
 	 * 1970-01-01T00:00:00Z to 2262-04-11T23:47:16Z */
@@ -112,6 +127,32 @@ int tl_time_parse(const char *s, size_t len, int64_t *ret_ns)
 		return TL_ETIME;
 	*ret_ns = secs * TL_NS_PER_S + frac;
 	return 0;
+}
+
+int tl_time_parse(const char *s, size_t len, int64_t *ret_ns)
+{
+	int64_t hour_secs;
+
+	if (len < 19 || !parse_hour(s, &hour_secs))
+		return TL_ETIME;
+	return parse_rest(s, len, hour_secs, ret_ns);
+}
+
+int tl_time_parse_memo(struct tl_time_memo *m, const char *s, size_t len, int64_t *ret_ns)
+{
+	if (len < 19)
+		return TL_ETIME;
+	/* records of a batch are mostly of one hour: its date is checked and converted once */
+	if (!m->valid || memcmp(s, m->hour, sizeof(m->hour)) != 0) {
+		int64_t hour_secs;
+
+		if (!parse_hour(s, &hour_secs))
+			return TL_ETIME;
+		memcpy(m->hour, s, sizeof(m->hour));
+		m->hour_secs = hour_secs;
+		m->valid = true;
+	}
+	return parse_rest(s, len, m->hour_secs, ret_ns);
 }
 
 static char *put2(char *p, unsigned v)

@@ -145,6 +145,7 @@ struct tl_decoder {
 	char cache_text[TL_CACHE_SIZE][TL_CACHE_TEXT];
 	struct tl_json *js;
 	struct tl_symtab *syms;
+	struct tl_time_memo time_memo;
 	tl_malformed_fn on_malformed;
 	void *ud;
 	struct keysets ks;
@@ -367,7 +368,7 @@ static int get_time(struct tl_decoder *d, const struct tl_jval *v, int64_t *ret)
 		return bad(d, "missing field 'time'");
 	if (v->type != TL_JT_STRING)
 		return bad(d, "field 'time': expected a string, got %s", type_name(v->type));
-	if (tl_time_parse(v->s, v->n, ret) < 0)
+	if (tl_time_parse_memo(&d->time_memo, v->s, v->n, ret) < 0)
 		return bad(d, "field 'time': not a timestamp: \"%.*s\"",
 			   (int)(v->n > 40 ? 40 : v->n), v->s);
 	return 0;

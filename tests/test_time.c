@@ -109,3 +109,56 @@ Test(time, durations_in_config_units)
 		cr_assert(eq(int, tl_duration_parse(bad[i], strlen(bad[i]), &ns), TL_EVALUE),
 			  "'%s'", bad[i]);
 }
+
+/*
+ * tl_time_parse_memo() gives what tl_time_parse() gives for every text, whatever the memo
+ * holds: texts of the same hour, of another, a bad text of the memo's hour (its date and
+ * hour valid, the rest not), another form of the same hour, and the good and bad texts
+ * above, each after each.
+ */
+Test(time, the_memo_of_the_hour_changes_no_result)
+{
+	const char *texts[] = { "2025-11-04T02:03:59.9910000Z",
+				"2025-11-04T02:59:00Z",
+				"2025-11-04T02:60:00Z",
+				"2025-11-04T02:03:61Z",
+				"2025-11-04T02:03:59.1234567890Z",
+				"2025-11-04T02:03:59+02:00",
+				"2025-11-04 02:03:59Z",
+				"2025-11-04t02:03:59Z",
+				"2025-11-04T03:00:00Z",
+				"2025-11-04T02:03",
+				"2025-11-04T02:03:59.9910000",
+				"1970-01-01T00:00:00+01:00",
+				"1970-01-01T00:00:00-01:00",
+				"1970-01-01T00:00:00Z",
+				"2262-04-11T23:47:16Z",
+				"2262-04-11T23:47:15Z",
+				"2024-02-29T00:00:00Z",
+				"2023-02-29T00:00:00Z",
+				"2025-11-04X02:03:59Z",
+				"2025-11-04T02:03:59Z" };
+	const size_t n = sizeof(texts) / sizeof(texts[0]);
+	struct tl_time_memo memo = { 0 };
+
+	for (size_t a = 0; a < n; a++)
+		for (size_t b = 0; b < n; b++) {
+			const char *t[2] = { texts[a], texts[b] };
+
+			for (int k = 0; k < 2; k++) {
+				int64_t want = -1, got = -1;
+				const int rw = tl_time_parse(t[k], strlen(t[k]), &want),
+					  rg = tl_time_parse_memo(&memo, t[k], strlen(t[k]), &got);
+
+				cr_assert(eq(int, rg, rw), "'%s' after '%s'", t[k], t[1 - k]);
+				cr_assert(eq(i64, got, want), "'%s' after '%s'", t[k], t[1 - k]);
+			}
+		}
+	/* and it took the hour at all: the second text of an hour reads the memo's */
+	int64_t ns;
+
+	cr_assert(eq(int, tl_time_parse_memo(&memo, "2025-11-04T05:00:00Z", 20, &ns), 0));
+	memo.hour_secs += 3600; /* a memo that lies shows itself */
+	cr_assert(eq(int, tl_time_parse_memo(&memo, "2025-11-04T05:10:00Z", 20, &ns), 0));
+	cr_expect(eq(i64, ns, INT64_C(1762233000000000000) + 3600 * TL_NS_PER_S));
+}

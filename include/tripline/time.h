@@ -4,6 +4,7 @@
  */
 #ifndef TL_TIME_H
 #define TL_TIME_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,21 @@
  * Return: 0, or TL_ETIME. Thread: any.
  */
 TL_MUST_CHECK int tl_time_parse(const char *s, size_t len, int64_t *ret_ns);
+
+/* The hour tl_time_parse_memo() parsed last. Zero-initialize. */
+struct tl_time_memo {
+	char hour[13]; /* "YYYY-MM-DDTHH" as written */
+	bool valid;
+	int64_t hour_secs; /* its start, seconds since 1970, UTC */
+};
+
+/**
+ * tl_time_parse_memo() - tl_time_parse(), the same result for every text, but the date and
+ * hour are checked and converted only when they differ from those @m holds (of the last
+ * text whose date and hour were valid). Thread: one at a time per @m.
+ */
+TL_MUST_CHECK int tl_time_parse_memo(struct tl_time_memo *m, const char *s, size_t len,
+				     int64_t *ret_ns);
 
 /**
  * tl_time_format() - write @ns as `2026-03-09T07:15:00.000Z` (millisecond precision, UTC).
