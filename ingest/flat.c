@@ -222,6 +222,9 @@ struct cursor {
 	size_t w;      /* the word of quote[] being taken */
 	uint64_t left; /* its quotes not yet taken */
 	size_t bs;     /* the first backslash at or after the place last asked about */
+	/* the index's (copied here, so the walk keeps them in registers) */
+	const uint64_t *quote, *backslash;
+	size_t n_words;
 };
 
 /* The first set bit of @m (@n words) at or after bit @from, or SIZE_MAX. */
@@ -246,15 +249,18 @@ static inline void cursor_init(struct cursor *c, const struct tl_flat *fx)
 	c->w = 0;
 	c->left = fx->n_words ? fx->quote[0] : 0;
 	c->bs = next_bit(fx->backslash, fx->n_words, 0);
+	c->quote = fx->quote;
+	c->backslash = fx->backslash;
+	c->n_words = fx->n_words;
 }
 
 /* The next unescaped quote of the document, or SIZE_MAX. */
-static inline size_t take_quote(const struct tl_flat *fx, struct cursor *c)
+static inline size_t take_quote(struct cursor *c)
 {
 	while (!c->left) {
-		if (++c->w >= fx->n_words)
+		if (++c->w >= c->n_words)
 			return SIZE_MAX;
-		c->left = fx->quote[c->w];
+		c->left = c->quote[c->w];
 	}
 	const size_t at = 64 * c->w + (size_t)__builtin_ctzll(c->left);
 
@@ -263,10 +269,10 @@ static inline size_t take_quote(const struct tl_flat *fx, struct cursor *c)
 }
 
 /* Whether bytes [@a, @b) hold a backslash; @a never goes back from one call to the next. */
-static inline bool any_backslash(const struct tl_flat *fx, struct cursor *c, size_t a, size_t b)
+static inline bool any_backslash(struct cursor *c, size_t a, size_t b)
 {
 	if (c->bs < a)
-		c->bs = next_bit(fx->backslash, fx->n_words, a);
+		c->bs = next_bit(c->backslash, c->n_words, a);
 	return c->bs < b;
 }
 
@@ -296,26 +302,31 @@ static bool grow(void **a, size_t n, size_t *cap, size_t size)
  * key "records" declines (an envelope, perhaps); its fields go to @vals. Else a record of an
  * envelope, whose fields are kept in @fx->fields.
  */
-static const char *flat_object(struct tl_flat *fx, struct cursor *cur, const char *doc,
+static const char *flat_object(struct tl_flat *fx, struct cursor *cur_io, const char *doc,
 			       const char *p, const char *e, const struct tl_jkeys *ks,
 			       struct tl_jval *vals, bool top)
 {
+	/* a copy the compiler keeps in registers: the stores below may alias *cur_io */
+	struct cursor c = *cur_io, *cur = &c;
+
 	if (p == e || *p++ != '{')
 		return NULL;
 	if (top)
 		tl_jkeys_clear(ks, vals);
 	p = skip_ws(p, e);
-	if (p < e && *p == '}')
+	if (p < e && *p == '}') {
+		*cur_io = c;
 		return p + 1;
+	}
 	for (;;) {
 		if (p == e || *p != '"')
 			return NULL;
 		/* the quote at @p is the next one: the walk has seen every byte since the last */
-		if (take_quote(fx, cur) != (size_t)(p - doc))
+		if (take_quote(cur) != (size_t)(p - doc))
 			return NULL;
-		const size_t ko = (size_t)(p - doc) + 1, kc = take_quote(fx, cur);
+		const size_t ko = (size_t)(p - doc) + 1, kc = take_quote(cur);
 
-		if (kc == SIZE_MAX || any_backslash(fx, cur, ko, kc))
+		if (kc == SIZE_MAX || any_backslash(cur, ko, kc))
 			return NULL; /* simdjson's walk skips a key with an escape: so would we */
 		const char *k = doc + ko, *ke = doc + kc;
 		const size_t klen = kc - ko;
@@ -345,13 +356,13 @@ static const char *flat_object(struct tl_flat *fx, struct cursor *cur, const cha
 
 		v->escaped = false;
 		if (*p == '"') {
-			if (take_quote(fx, cur) != (size_t)(p - doc))
+			if (take_quote(cur) != (size_t)(p - doc))
 				return NULL;
-			const size_t so = (size_t)(p - doc) + 1, sc = take_quote(fx, cur);
+			const size_t so = (size_t)(p - doc) + 1, sc = take_quote(cur);
 
 			if (sc == SIZE_MAX)
 				return NULL;
-			const bool esc = any_backslash(fx, cur, so, sc);
+			const bool esc = any_backslash(cur, so, sc);
 
 			/* a slot that is not raw wants the text unescaped: simdjson's job */
 			if (esc && key && !(key->flags & TL_JK_RAWSTR))
@@ -367,8 +378,10 @@ static const char *flat_object(struct tl_flat *fx, struct cursor *cur, const cha
 		p = skip_ws(p, e);
 		if (p == e)
 			return NULL;
-		if (*p == '}')
+		if (*p == '}') {
+			*cur_io = c;
 			return p + 1;
+		}
 		if (*p++ != ',')
 			return NULL;
 		p = skip_ws(p, e);
@@ -415,8 +428,7 @@ bool tl_flat_visit(struct tl_flat *fx, const char *doc, size_t len, const struct
 	}
 	/* {"records":[ records ]}, and nothing else: read to the end before delivering */
 	fx->n_fields = fx->n_recs = 0;
-	if (take_quote(fx, &cur) != (size_t)(p - doc) ||
-	    take_quote(fx, &cur) != (size_t)(p - doc) + 8)
+	if (take_quote(&cur) != (size_t)(p - doc) || take_quote(&cur) != (size_t)(p - doc) + 8)
 		goto out_decline;
 	p = skip_ws(p + 9, e);
 	if (p == e || *p++ != ':')
