@@ -10,13 +10,16 @@
  * written stops the run with the cause named.
  */
 #define _GNU_SOURCE /* F_SETPIPE_SZ */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -378,10 +381,37 @@ static bool file_has(const char *rel, const char *text)
 	return has;
 }
 
+/* GET @path from 127.0.0.1:@port: the whole response, malloc'd; NULL if none. */
+static char *http_get(int port, const char *path)
+{
+	const int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	char req[256], buf[4096], *out = NULL;
+	size_t n = 0;
+	ssize_t k;
+
+	if (fd < 0)
+		return NULL;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	(void)snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    write(fd, req, strlen(req)) == (ssize_t)strlen(req)) {
+		FILE *f = open_memstream(&out, &n);
+
+		while (f && (k = read(fd, buf, sizeof(buf))) > 0)
+			(void)fwrite(buf, 1, (size_t)k, f);
+		if (f)
+			(void)fclose(f);
+	}
+	(void)close(fd);
+	return out;
+}
+
 /*
  * The built-in day (18 trigger events, 13 KB) streamed to a stdout pipe of 4 KiB that nobody
  * reads until the run has read the whole day: the events wait for the reader on the output
- * thread, and the stream goes on to its end meanwhile. Once read, they are the replay's.
+ * thread, and the stream goes on to its end meanwhile; /metrics shows them waiting. Once read,
+ * they are the replay's.
  */
 Test(run, a_reader_of_stdout_that_falls_behind_does_not_hold_the_stream_up)
 {
@@ -395,6 +425,10 @@ Test(run, a_reader_of_stdout_that_falls_behind_does_not_hold_the_stream_up)
 	cr_assert(eq(int, pipe(fd), 0));
 	cr_assert(ge(int, fcntl(fd[1], F_SETPIPE_SZ, 4096), 4096), "%s", strerror(errno));
 	cr_assert(lt(int, fcntl(fd[1], F_GETPIPE_SZ), 8192));
+	const int port = 20000 + (int)(getpid() % 20000);
+	char metrics[64];
+
+	(void)snprintf(metrics, sizeof(metrics), "127.0.0.1:%d", port);
 	const pid_t pid = fork();
 
 	cr_assert(ge(int, pid, 0));
@@ -405,7 +439,7 @@ Test(run, a_reader_of_stdout_that_falls_behind_does_not_hold_the_stream_up)
 		(void)close(fd[0]);
 		(void)close(fd[1]);
 		(void)execl(TL_TRIPLINE, "tripline", "run", "--feed", "builtin.ndjson.zst",
-			    "--speed", "0", "--partitions", "4", "--metrics", "off", "--out", "o",
+			    "--speed", "0", "--partitions", "4", "--metrics", metrics, "--out", "o",
 			    (char *)NULL);
 		_exit(127);
 	}
@@ -421,6 +455,21 @@ Test(run, a_reader_of_stdout_that_falls_behind_does_not_hold_the_stream_up)
 	struct pollfd pfd = { .fd = fd[0], .events = POLLIN };
 
 	cr_expect(eq(int, poll(&pfd, 1, 0), 1), "the run wrote nothing to stdout");
+	/* the events that do not fit the pipe wait on the output thread (metrics are rendered
+	 * each second) */
+	unsigned long pending = 0;
+
+	for (int i = 0; i < 50 && pending == 0; i++) {
+		char *m = http_get(port, "/metrics");
+		const char *p = m ? strstr(m, "\ntripline_output_pending_steps ") : NULL;
+
+		if (p)
+			pending = strtoul(p + strlen("\ntripline_output_pending_steps "), NULL, 10);
+		free(m);
+		if (pending == 0)
+			(void)nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
+	}
+	cr_expect(ge(ulong, pending, 1), "no step waiting for the output thread in /metrics");
 	/* now read: the run finishes and exits */
 	char *got = NULL;
 	size_t n = 0;

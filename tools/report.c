@@ -348,6 +348,19 @@ int tl_report_wait(struct tl_report *r)
 	return err;
 }
 
+uint64_t tl_report_pending(const struct tl_report *r)
+{
+	struct tl_report_out *o = r->out;
+	uint64_t n;
+
+	if (!o || o->stopped)
+		return 0;
+	(void)pthread_mutex_lock(&o->mu);
+	n = r->jobs - o->seq_written;
+	(void)pthread_mutex_unlock(&o->mu);
+	return n;
+}
+
 int tl_report_error(const struct tl_report *r)
 {
 	struct tl_report_out *o = r->out;

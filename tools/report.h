@@ -89,6 +89,10 @@ int tl_report_wait(struct tl_report *r);
 /** tl_report_stop() - tl_report_wait(), then end the output thread (a no-op without one). */
 void tl_report_stop(struct tl_report *r);
 
+/** tl_report_pending() - steps handed to the output thread and not yet written. Thread: the
+ * caller of tl_report_triggers(). */
+uint64_t tl_report_pending(const struct tl_report *r);
+
 /** tl_report_error() - the first error of the journal, the sinks or the fd so far, or 0. */
 int tl_report_error(const struct tl_report *r);
 

@@ -2096,6 +2096,10 @@ static void render_metrics(struct run *rn, int64_t now)
 			       RING_MSGS + 2 * WORKER_MSGS * rn->n_workers);
 		tl_prom_metric(&b, "tripline_ring_occupancy", "gauge", help, (double)waiting);
 	}
+	tl_prom_metric(&b, "tripline_output_pending_steps", "gauge",
+		       "Steps of trigger events waiting for the output thread (journal, sinks, "
+		       "stdout); past 256 the main thread waits too.",
+		       (double)tl_report_pending(&rn->report));
 	tl_prom_metric(&b, "tripline_partition_pauses_total", "counter",
 		       "Partitions paused because their queue held 8 MiB (backpressure).",
 		       (double)rn->queue_pauses);
