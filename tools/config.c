@@ -843,7 +843,7 @@ void tl_config_defaults(struct tl_config *c)
 						   .post_ns = 5 * TL_NS_PER_MIN,
 						   .series_max_mib = 8,
 						   .snapshot_max_mib = 32,
-						   .level = 3,
+						   .level = 1,
 						   .stable_after_ns = 60 * TL_NS_PER_MIN,
 						   .change_window_ns = 60 * TL_NS_PER_MIN,
 						   .recent_ns = 60 * TL_NS_PER_MIN,

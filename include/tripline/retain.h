@@ -63,7 +63,7 @@ struct tl_retain_opts {
 	size_t max_total_bytes;  /* bytes held in all; default 0 = no bound */
 	size_t max_pin_bytes;    /* bytes one pin holds; default 64 MiB */
 	uint32_t max_series;     /* series tracked at once; default 1 M */
-	int level;               /* zstd level; default 3 */
+	int level;               /* zstd level; default 1 */
 	int window_log;          /* zstd window log; default 0 = zstd's default for the level */
 	int threads;             /* compressor threads: default 0 = 1; -1 = none, the adder
 				  * compresses (the retention is the same either way) */
@@ -76,7 +76,7 @@ struct tl_retain_opts {
 #define TL_RETAIN_MAX_SERIES_BYTES ((size_t)8 << 20)
 #define TL_RETAIN_MAX_PIN_BYTES    ((size_t)64 << 20)
 #define TL_RETAIN_MAX_SERIES       (1u << 20)
-#define TL_RETAIN_LEVEL            3
+#define TL_RETAIN_LEVEL            1
 
 /* Counters since tl_retain_new(), and what is held now. Staged bytes count records and their
  * 13-byte headers. */

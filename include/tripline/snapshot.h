@@ -33,13 +33,13 @@
 
 #include <tripline/error.h>
 
-#define TL_SNAPSHOT_LEVEL     3
+#define TL_SNAPSHOT_LEVEL     1
 #define TL_SNAPSHOT_MAX_BYTES ((size_t)32 << 20)
 #define TL_SNAPSHOT_LINE_MAX  ((size_t)64 << 20) /* longest line the reader takes */
 
 /* A zero field takes its default. */
 struct tl_snapshot_opts {
-	int level;        /* zstd level; default 3 */
+	int level;        /* zstd level; default 1 */
 	size_t max_bytes; /* bound on the compressed file; default 32 MiB. The header and the
 			   * trailer are always written; a line or record that might pass the
 			   * bound is omitted with everything after it. */
