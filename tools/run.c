@@ -1957,11 +1957,19 @@ static void status_line(struct run *rn, int64_t now)
 	}
 	if (rn->wm_sent != INT64_MIN)
 		tl_time_format(rn->wm_sent, wm);
-	tl_info("tripline run: %.2f M records (%.1f k/s), %" PRIu64
-		" malformed, lag %lld messages, %u partitions (%u idle), watermark %s, %zu firing",
-		(double)ds->records / 1e6,
-		secs > 0 ? (double)(ds->records - rn->last_records) / secs / 1e3 : 0, ds->malformed,
-		(long long)lag, owned, idle, wm, rn->report.n_open);
+	/* said only when stdout's reader or the journal's disk falls behind */
+	const uint64_t pending = tl_report_pending(&rn->report);
+	char behind[64] = "";
+
+	if (pending > 0)
+		(void)snprintf(behind, sizeof(behind), ", output %" PRIu64 " steps behind",
+			       pending);
+	tl_info(
+	    "tripline run: %.2f M records (%.1f k/s), %" PRIu64
+	    " malformed, lag %lld messages, %u partitions (%u idle), watermark %s, %zu firing%s",
+	    (double)ds->records / 1e6,
+	    secs > 0 ? (double)(ds->records - rn->last_records) / secs / 1e3 : 0, ds->malformed,
+	    (long long)lag, owned, idle, wm, rn->report.n_open, behind);
 	rn->last_records = ds->records;
 }
 
