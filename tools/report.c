@@ -229,6 +229,15 @@ static void *out_main(void *arg)
 	return NULL;
 }
 
+static void out_destroy(struct tl_report_out *o)
+{
+	(void)pthread_mutex_destroy(&o->mu);
+	(void)pthread_cond_destroy(&o->work);
+	(void)pthread_cond_destroy(&o->room);
+	(void)pthread_cond_destroy(&o->idle);
+	free(o);
+}
+
 int tl_report_start(struct tl_report *r)
 {
 	struct tl_report_out *o = calloc(1, sizeof(*o));
@@ -243,11 +252,7 @@ int tl_report_start(struct tl_report *r)
 	r->out = o;
 	if ((e = pthread_create(&o->thread, NULL, out_main, r)) != 0) {
 		r->out = NULL;
-		(void)pthread_mutex_destroy(&o->mu);
-		(void)pthread_cond_destroy(&o->work);
-		(void)pthread_cond_destroy(&o->room);
-		(void)pthread_cond_destroy(&o->idle);
-		free(o);
+		out_destroy(o);
 		return -e;
 	}
 	return 0;
@@ -306,26 +311,24 @@ static int flush_out(struct tl_report *r)
 	}
 	struct job *j = take_job(r);
 
-	(void)pthread_mutex_lock(&o->mu);
-	if (!j) {
-		if (o->err == 0)
-			o->err = -ENOMEM;
+	if (!j) { /* not told, as nothing is in the journal; the error sticks */
 		tl_buf_reset(&r->buf);
 		r->n_items = 0;
-	} else {
-		/* bounded: a stdout nobody reads holds the caller here, not memory without end */
-		while (o->n_jobs >= QUEUE_JOBS || o->n_bytes >= QUEUE_BYTES)
-			(void)pthread_cond_wait(&o->room, &o->mu);
-		j->seq = ++r->jobs;
-		if (o->tail)
-			o->tail->next = j;
-		else
-			o->head = j;
-		o->tail = j;
-		o->n_jobs++;
-		o->n_bytes += j->n;
-		(void)pthread_cond_signal(&o->work);
+		return set_err(r, -ENOMEM);
 	}
+	(void)pthread_mutex_lock(&o->mu);
+	/* bounded: a stdout nobody reads holds the caller here, not memory without end */
+	while (o->n_jobs >= QUEUE_JOBS || o->n_bytes >= QUEUE_BYTES)
+		(void)pthread_cond_wait(&o->room, &o->mu);
+	j->seq = ++r->jobs;
+	if (o->tail)
+		o->tail->next = j;
+	else
+		o->head = j;
+	o->tail = j;
+	o->n_jobs++;
+	o->n_bytes += j->n;
+	(void)pthread_cond_signal(&o->work);
 	const int err = o->err;
 
 	(void)pthread_mutex_unlock(&o->mu);
@@ -407,16 +410,11 @@ void tl_report_stop(struct tl_report *r)
 	o->stop = true;
 	(void)pthread_cond_signal(&o->work);
 	(void)pthread_mutex_unlock(&o->mu);
+	/* the thread ends only with the queue empty: every job written, or dropped after an
+	 * error */
 	(void)pthread_join(o->thread, NULL);
 	if (r->err == 0)
 		r->err = o->err;
-	/* what is left unwritten after an error: not told (not in the journal) */
-	for (struct job *j = o->head, *nx; j; j = nx) {
-		nx = j->next;
-		job_free(j);
-	}
-	o->head = o->tail = NULL;
-	o->n_jobs = 0;
 	o->stopped = true;
 }
 
@@ -431,11 +429,7 @@ static void out_free(struct tl_report *r)
 		nx = j->next;
 		job_free(j);
 	}
-	(void)pthread_mutex_destroy(&o->mu);
-	(void)pthread_cond_destroy(&o->work);
-	(void)pthread_cond_destroy(&o->room);
-	(void)pthread_cond_destroy(&o->idle);
-	free(o);
+	out_destroy(o);
 	r->out = NULL;
 }
 

@@ -1091,6 +1091,15 @@ static int write_file_durably(const char *dir, const char *tmp, const char *path
  * i64 latest event time), 'W' (i64 the last watermark step), and last 'Z' holding the crc32
  * of everything before it.
  */
+/* Trigger events cannot be journaled or written (@r): say so once, and stop. */
+static void out_failed(struct run *rn, int r)
+{
+	if (!rn->out_failed_told)
+		tl_err("run: writing trigger events failed: %s; stopping", tl_strerror(r));
+	rn->out_failed_told = true;
+	rn->fatal = TL_EXIT_IO;
+}
+
 static int checkpoint(struct run *rn, const char *why)
 {
 	struct tl_buf b = { 0 };
@@ -1101,10 +1110,7 @@ static int checkpoint(struct run *rn, const char *why)
 	tl_shards_barrier(rn->shards);
 	/* every trigger event of the records before these offsets: journaled, synced, written */
 	if ((r = tl_report_wait(&rn->report)) < 0) {
-		if (!rn->out_failed_told)
-			tl_err("run: writing trigger events failed: %s; stopping", tl_strerror(r));
-		rn->out_failed_told = true;
-		rn->fatal = TL_EXIT_IO;
+		out_failed(rn, r);
 		goto out;
 	}
 	tl_buf_put(&b, CKPT_MAGIC, 8);
@@ -2729,12 +2735,8 @@ int tl_cmd_run(int argc, char **argv)
 		if (now - last_metrics >= TL_NS_PER_S) {
 			last_metrics = now;
 			/* events that cannot be journaled or written: stop before committing */
-			if (!rn->fatal && (r = tl_report_error(&rn->report)) < 0) {
-				tl_err("run: writing trigger events failed: %s; stopping",
-				       tl_strerror(r));
-				rn->fatal = TL_EXIT_IO;
-				rn->out_failed_told = true;
-			}
+			if (!rn->fatal && (r = tl_report_error(&rn->report)) < 0)
+				out_failed(rn, r);
 			render_metrics(rn, now);
 		}
 		if (rn->fatal && !stop_sent)
