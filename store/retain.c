@@ -1007,6 +1007,15 @@ int64_t tl_retain_dropped_until(const struct tl_retain *r, uint64_t series)
 	return s ? s->dropped_until : r->freed_until;
 }
 
+void tl_retain_missing_until(struct tl_retain *r, int64_t t)
+{
+	if (t > r->freed_until)
+		r->freed_until = t; /* what series seen later start with */
+	for (size_t i = 0; i < r->n_all; i++)
+		if (t > r->all[i]->dropped_until)
+			r->all[i]->dropped_until = t;
+}
+
 void tl_retain_stats(const struct tl_retain *r, struct tl_retain_stats *ret_st)
 {
 	uint64_t pins = 0;

@@ -7,7 +7,7 @@
  * journal knows what was told); a broker going down and coming back loses nothing; malformed
  * and oversize messages land in the dead-letter file with their partition and offset; a
  * reader of stdout that falls behind does not hold the stream up, and a stdout that cannot be
- * written stops the run with the cause named.
+ * written stops the run with the cause named; a snapshot whose window a restart cut says so.
  */
 #define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include <arpa/inet.h>
@@ -76,7 +76,8 @@ static void setup(void)
 static void teardown(void)
 {
 	(void)sh("[ -f hub.pid ] && kill $(cat hub.pid) 2>/dev/null; "
-		 "[ -f run.pid ] && kill -9 $(cat run.pid) 2>/dev/null; true");
+		 "[ -f run.pid ] && kill -9 $(cat run.pid) 2>/dev/null; "
+		 "[ -f writer.pid ] && kill $(cat writer.pid) 2>/dev/null; true");
 	th_rmrf(dir);
 }
 
@@ -280,6 +281,97 @@ Test(run, kill_9_and_restart_neither_loses_nor_repeats_a_trigger)
 	cr_expect(eq(str, got, want), "killed and restarted:\n%s\nreplay:\n%s", got, want);
 	free(err);
 	free(got);
+	free(want);
+}
+
+/*
+ * A run stopped while the latency incident's window (14:02 to 14:07) is under way, and a run
+ * that picks up from its checkpoint: the trigger events are the replay's, and the incident's
+ * snapshot, written by the second run, which never saw the records the first one read, says
+ * from when its records are whole and why it is not reproducible, instead of claiming so.
+ */
+Test(run, a_snapshot_says_when_a_restart_cut_its_window)
+{
+	char *want = slurp("replay.out");
+
+	/* the premise: the day's latency trigger and its window */
+	cr_assert(ne(ptr,
+		     strstr(want, "\"rule\":\"latency\",\"severity\":\"Sev2\",\"resource\":"
+				  "\"AOAI-CONTOSO-EUS2\",\"deployment\":\"support-gpt4o\""),
+		     NULL),
+		  "%s", want);
+	cr_assert(ne(ptr, strstr(want, "\"window_start\":\"2025-11-04T14:02:00.000Z\""), NULL),
+		  "%s", want);
+	/* the same day, uncompressed; the first envelope with a record from 14:05 on */
+	cr_assert(eq(int,
+		     tl("gen --format records --kind rr --hours 15 --scale 0.5 --out day.records "
+			"--seed 3 --quiet"),
+		     0));
+	cr_assert(eq(int,
+		     sh("grep -n -m1 '^{\"records\":\\[{[^]]*\"time\": \"2025-11-04T14:0[5-9]' "
+			"day.records | cut -d: -f1 >split && [ \"$(cat split)\" -gt 100 ]"),
+		     0));
+	/* the hub reads a pipe: the day up to there, then the rest once `go` exists (written
+	 * only after the hub has opened it for good: its first open is a check) */
+	cr_assert(eq(int,
+		     sh("mkfifo feed.fifo && { exec 7>feed.fifo; "
+			"until grep -q feeding hub.err 2>/dev/null; do sleep 0.1; done; "
+			"head -n $(($(cat split) - 1)) day.records >&7; "
+			"until [ -e go ]; do sleep 0.1; done; "
+			"tail -n +$(cat split) day.records >&7; } >/dev/null 2>&1 & "
+			"echo $! >writer.pid"),
+		     0));
+	start_hub("--partitions 4 --feed feed.fifo --speed 0");
+	/* the group's next member gets the partitions after 6 s, not 45 */
+	cr_assert(eq(int,
+		     sh("printf 'source:\\n  kafka:\\n    session.timeout.ms: 6000\\n' "
+			">fast.yaml"),
+		     0));
+	/* first run: reads what there is and stops when idle, with a checkpoint */
+	cr_assert(eq(int,
+		     sh(TL_TRIPLINE " run --config fast.yaml --brokers $(head -1 hub.addr) --out o "
+				    "--checkpoint-every 1s --metrics off --exit-when-idle 3s "
+				    ">a.out 2>a.err"),
+		     0));
+	/* second run: the rest of the day, from the checkpoint */
+	cr_assert(eq(int,
+		     sh("touch go; " TL_TRIPLINE
+			" run --config fast.yaml --brokers $(head -1 hub.addr) --out o "
+			"--checkpoint-every 1s --metrics off --exit-when-idle 3s >b.out 2>b.err"),
+		     0));
+	char *a = slurp("a.out"), *b = slurp("b.out"), *err = slurp("b.err");
+
+	cr_expect(ne(ptr, strstr(err, "restored detector state"), NULL), "%s", err);
+	cr_expect(eq(ptr, strstr(a, "\"rule\":\"latency\""), NULL), "the first run: %s", a);
+	cr_assert(ne(ptr, strstr(b, "\"type\":\"trigger\",\"incident_id\":\"tl-"), NULL),
+		  "the second run: %s", b);
+	cr_assert(eq(int, sh("cat a.out b.out >both.out"), 0));
+	char *got = slurp("both.out");
+
+	cr_expect(eq(str, got, want));
+	/* the latency incident's snapshot */
+	cr_assert(eq(int,
+		     sh("grep '\"rule\":\"latency\"' b.out | grep '\"type\":\"trigger\"' | "
+			"sed 's/.*\"incident_id\":\"\\([^\"]*\\)\".*/\\1/' >lat.id && " TL_TRIPLINE
+			" snapshot show o/snapshots/$(cat lat.id).ndjson.zst >show.txt"),
+		     0));
+	char *show = slurp("show.txt");
+	const char *whole = strstr(show, "whole after  "), *from = strstr(show, "re-run from  ");
+
+	cr_assert(ne(ptr, (void *)whole, NULL), "%s", show);
+	cr_assert(ne(ptr, (void *)from, NULL), "%s", show);
+	/* the re-run starts after the time the first run read up to, in a minute of its own */
+	cr_expect(lt(int, strncmp(whole + 13, from + 13, 24), 0), "%s", show);
+	cr_expect(ne(ptr,
+		     strstr(show, "reproducible no: tripline restarted from a checkpoint inside "
+				  "the trigger's window"),
+		     NULL),
+		  "%s", show);
+	free(show);
+	free(got);
+	free(err);
+	free(b);
+	free(a);
 	free(want);
 }
 

@@ -594,3 +594,32 @@ Test(retain, bad_zstd_level_is_a_config_error)
 	tl_retain_free(NULL);
 	tl_retain_unpin(NULL);
 }
+
+/*
+ * After a restart (tl_retain_missing_until()), every series counts as whole only after the
+ * time the earlier run read up to: those held already, those first seen later, and a pin
+ * says so; a later drop by the bounds moves it on, an earlier time does not move it back.
+ */
+Test(retain, records_read_before_a_restart_count_as_dropped)
+{
+	struct tl_retain_opts o = { .block_bytes = 1024 };
+	static struct recs a, b;
+	struct tl_retain *r;
+	struct tl_retain_pin *pin;
+	struct tl_retain_pin_stats ps;
+
+	cr_assert(eq(int, tl_retain_new(&o, &r), 0));
+	add(r, &a, 1, 10 * S_NS, 100, false);
+	tl_retain_missing_until(r, 60 * S_NS);
+	tl_retain_missing_until(r, 30 * S_NS); /* never back */
+	cr_assert(eq(i64, tl_retain_dropped_until(r, 1), 60 * S_NS));
+	cr_assert(eq(i64, tl_retain_dropped_until(r, 2), 60 * S_NS), "a series not seen yet");
+	for (int i = 0; i < 5; i++)
+		add(r, &b, 2, (61 + i) * S_NS, 100, false);
+	cr_assert(eq(int, tl_retain_pin(r, 2, &pin), 0));
+	tl_retain_pin_stats(pin, &ps);
+	cr_assert(eq(i64, ps.dropped_until, 60 * S_NS));
+	expect_pin(pin, &b, 0, b.n); /* its records all kept */
+	tl_retain_unpin(pin);
+	tl_retain_free(r);
+}

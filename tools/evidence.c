@@ -48,7 +48,7 @@
 #define HEADER_MINUTES  60
 #define KEEPER_RING     8192 /* records in flight to the keeper (their batches stay held) */
 
-enum kmsg_kind { K_ADD = 1, K_ADD_OWNED, K_EXPIRE, K_PIN, K_CLOSE, K_UNPIN, K_STOP };
+enum kmsg_kind { K_ADD = 1, K_ADD_OWNED, K_EXPIRE, K_MISSING, K_PIN, K_CLOSE, K_UNPIN, K_STOP };
 
 /* One retention call, as the reader hands it to the keeper. */
 struct kmsg {
@@ -56,7 +56,7 @@ struct kmsg {
 	uint8_t flags;
 	uint32_t len;
 	uint64_t series;
-	int64_t time; /* K_ADD: the record's; K_EXPIRE: the watermark */
+	int64_t time; /* K_ADD: the record's; K_EXPIRE: the watermark; K_MISSING: up to when */
 	const void *ptr;
 	struct tl_batch *batch; /* K_ADD: holds ptr's bytes (a reference the keeper drops) */
 	struct tl_retain_pin *pin;
@@ -89,8 +89,9 @@ struct tl_evidence {
 	struct tl_journal *journal;
 	char snap_dir[PATH_MAX];
 	int64_t bucket_ns, ahead_ns, keep_ns;
-	int64_t closed;      /* the shards' closed time: the last watermark, bucket-floored */
-	int64_t last_expire; /* the minute retention was last expired at */
+	int64_t closed;        /* the shards' closed time: the last watermark, bucket-floored */
+	int64_t last_expire;   /* the minute retention was last expired at */
+	int64_t missing_until; /* a restart's: records up to it were read before (INT64_MIN) */
 	const unsigned char *last_raw; /* the record retained last */
 	uint32_t last_len;
 	uint64_t last_series;
@@ -161,6 +162,9 @@ static void *keeper_main(void *arg)
 		case K_EXPIRE:
 			if (tl_retain_expire(ev->retain, m.time) < 0)
 				ev->k_errors++;
+			break;
+		case K_MISSING:
+			tl_retain_missing_until(ev->retain, m.time);
 			break;
 		case K_PIN:
 			ev->k_r = tl_retain_pin(ev->retain, m.series, &ev->k_pin);
@@ -546,6 +550,10 @@ static void finalize(struct tl_evidence *ev, struct pending *p)
 		;
 	else if (!seeded)
 		why = "the series had closed no minute when the rule fired";
+	else if (from > need && ev->missing_until != INT64_MIN && ev->missing_until >= need)
+		why =
+		    "tripline restarted from a checkpoint inside the trigger's window: the records "
+		    "read before the restart are not retained";
 	else if (from > need)
 		why = "the records retained do not reach back to the trigger's window";
 	else if (ps.omitted_records)
@@ -743,6 +751,17 @@ void tl_evidence_watermark(struct tl_evidence *ev, int64_t watermark_ns)
 	}
 }
 
+void tl_evidence_missing_until(struct tl_evidence *ev, int64_t t)
+{
+	if (t == INT64_MIN || !ev->retain)
+		return;
+	if (t > ev->missing_until)
+		ev->missing_until = t;
+	const struct kmsg m = { .kind = K_MISSING, .time = t };
+
+	keeper_send(ev, &m);
+}
+
 int tl_evidence_finish(struct tl_evidence *ev)
 {
 	int r;
@@ -853,6 +872,7 @@ int tl_evidence_new(const struct tl_evidence_opts *o, struct tl_symtab *syms, st
 	ev->keep_ns = o->retain.keep_ns > 0 ? o->retain.keep_ns : TL_RETAIN_KEEP_NS;
 	ev->closed = INT64_MIN;
 	ev->last_expire = INT64_MIN;
+	ev->missing_until = INT64_MIN;
 	if (ev->o.changes.lateness_ns <= 0)
 		ev->o.changes.lateness_ns = o->cfg->lateness_ns;
 	if (!(ev->changes = tl_changes_new(&ev->o.changes, syms))) {

@@ -66,6 +66,13 @@ void tl_evidence_event(struct tl_evidence *ev, const struct tl_event *e);
 void tl_evidence_watermark(struct tl_evidence *ev, int64_t watermark_ns);
 
 /**
+ * tl_evidence_missing_until() - a run restored from a checkpoint: records up to @t (event
+ * time) were read before the restart and are not retained. A snapshot whose window reaches
+ * back before @t says so and is not reproducible. Called before the first event.
+ */
+void tl_evidence_missing_until(struct tl_evidence *ev, int64_t t);
+
+/**
  * tl_evidence_finish() - the input ended and the shards have finished: write the snapshots
  * still waiting for their post window with what there is, close the journal.
  * Return: 0 or the first error (tl_evidence_errmsg() says what).

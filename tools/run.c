@@ -105,7 +105,8 @@ static const char run_usage[] =
     "Restarts: detector state is checkpointed to DIR/checkpoint every --checkpoint-every and\n"
     "on shutdown; offsets are committed only after the checkpoint and the journal that\n"
     "cover them are on disk. A restart (even after kill -9) resumes from the checkpoint with\n"
-    "its baselines and repeats no trigger event the journal already has.\n"
+    "its baselines and repeats no trigger event the journal already has. Retained records\n"
+    "are not checkpointed: a snapshot whose window reaches back before the restart says so.\n"
     "\n"
     "options:\n"
     "  --config F             rules, prices and source (YAML, see tripline.example.yaml)\n"
@@ -2572,6 +2573,16 @@ int tl_cmd_run(int argc, char **argv)
 	/* restart: the checkpoint's state, and what the journal has told already */
 	if ((status = restore(rn)) != TL_EXIT_OK)
 		goto out;
+	if (rn->evidence) {
+		/* the records up to the newest event time read before the restart are not
+		 * retained: snapshots whose window reaches back to them say so */
+		int64_t read_until = INT64_MIN;
+
+		for (size_t k = 0; k < rn->n_cp; k++)
+			if (rn->cp[k].latest > read_until)
+				read_until = rn->cp[k].latest;
+		tl_evidence_missing_until(rn->evidence, read_until);
+	}
 	if (rn->evidence_on) {
 		char jdir[4200];
 		struct seen_ctx sc = { rn, rn->restored_wm == INT64_MIN

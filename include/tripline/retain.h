@@ -163,6 +163,13 @@ TL_MUST_CHECK int tl_retain_expire(struct tl_retain *r, int64_t watermark_ns);
  */
 int64_t tl_retain_dropped_until(const struct tl_retain *r, uint64_t series);
 
+/**
+ * tl_retain_missing_until() - records up to @t (event time) may never have been given to
+ * retention (an earlier run read them before a restart): every series, those held now and
+ * those seen later, counts as having dropped records up to @t. Thread: the owner of @r.
+ */
+void tl_retain_missing_until(struct tl_retain *r, int64_t t);
+
 /** tl_retain_stats() - the counters. */
 void tl_retain_stats(const struct tl_retain *r, struct tl_retain_stats *ret_st);
 
