@@ -7,7 +7,8 @@
  * journal knows what was told); a broker going down and coming back loses nothing; malformed
  * and oversize messages land in the dead-letter file with their partition and offset; a
  * reader of stdout that falls behind does not hold the stream up, and a stdout that cannot be
- * written stops the run with the cause named; a snapshot whose window a restart cut says so.
+ * written stops the run with the cause named; a snapshot whose window a restart cut says so,
+ * and a kill before a trigger's snapshot is written does not lose it.
  */
 #define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include <arpa/inet.h>
@@ -93,6 +94,34 @@ static void start_hub(const char *args)
 		       "for i in $(seq 100); do [ -s hub.addr ] && exit 0; sleep 0.1; done; exit 1",
 		       TL_TRIPLINE, args);
 	cr_assert(eq(int, sh(cmd), 0), "the hub printed no address");
+}
+
+/* A consumer group member that gives up on a killed one after 6 s, not 45: fast.yaml. */
+static void write_fast_config(void)
+{
+	cr_assert(eq(int,
+		     sh("printf 'source:\\n  kafka:\\n    session.timeout.ms: 6000\\n' "
+			">fast.yaml"),
+		     0));
+}
+
+/*
+ * A run (fast.yaml, into o/) that resumes from the checkpoint there and stops once every
+ * partition has been at its end for 3 s: its stdout in b.out; its stderr, in b.err, must say
+ * it restored the checkpoint.
+ */
+static void resume_to_the_end(void)
+{
+	cr_assert(
+	    eq(int,
+	       sh(TL_TRIPLINE " run --config fast.yaml --brokers $(head -1 hub.addr) --out o "
+			      "--checkpoint-every 1s --metrics off --exit-when-idle 3s >b.out "
+			      "2>b.err"),
+	       0));
+	char *err = slurp("b.err");
+
+	cr_expect(ne(ptr, strstr(err, "restored detector state"), NULL), "%s", err);
+	free(err);
 }
 
 /* The text of the first member @key ("records", "series") of a --stats object whose value
@@ -252,10 +281,7 @@ Test(run, kill_9_and_restart_neither_loses_nor_repeats_a_trigger)
 
 	start_hub("--partitions 4 --feed day.ndjson.zst --speed 0");
 	/* the killed member leaves the group after the session timeout: 6 s, not 45 */
-	cr_assert(eq(int,
-		     sh("printf 'source:\\n  kafka:\\n    session.timeout.ms: 6000\\n' "
-			">fast.yaml"),
-		     0));
+	write_fast_config();
 	/* first run: killed without warning once it has told its first trigger event */
 	cr_assert(eq(int,
 		     sh(TL_TRIPLINE
@@ -266,20 +292,11 @@ Test(run, kill_9_and_restart_neither_loses_nor_repeats_a_trigger)
 		     0),
 		  "the first run told nothing before the kill");
 	/* second run: resumes from the checkpoint and stops at the end of the stream */
-	cr_assert(
-	    eq(int,
-	       sh(TL_TRIPLINE " run --config fast.yaml --brokers $(head -1 hub.addr) --out o "
-			      "--checkpoint-every 1s --metrics off --exit-when-idle 3s >b.out "
-			      "2>b.err"),
-	       0));
-	char *err = slurp("b.err");
-
-	cr_expect(ne(ptr, strstr(err, "restored detector state"), NULL), "%s", err);
+	resume_to_the_end();
 	cr_assert(eq(int, sh("cat a.out b.out >both.out"), 0));
 	char *got = slurp("both.out");
 
 	cr_expect(eq(str, got, want), "killed and restarted:\n%s\nreplay:\n%s", got, want);
-	free(err);
 	free(got);
 	free(want);
 }
@@ -322,11 +339,7 @@ Test(run, a_snapshot_says_when_a_restart_cut_its_window)
 			"echo $! >writer.pid"),
 		     0));
 	start_hub("--partitions 4 --feed feed.fifo --speed 0");
-	/* the group's next member gets the partitions after 6 s, not 45 */
-	cr_assert(eq(int,
-		     sh("printf 'source:\\n  kafka:\\n    session.timeout.ms: 6000\\n' "
-			">fast.yaml"),
-		     0));
+	write_fast_config();
 	/* first run: reads what there is and stops when idle, with a checkpoint */
 	cr_assert(eq(int,
 		     sh(TL_TRIPLINE " run --config fast.yaml --brokers $(head -1 hub.addr) --out o "
@@ -334,14 +347,10 @@ Test(run, a_snapshot_says_when_a_restart_cut_its_window)
 				    ">a.out 2>a.err"),
 		     0));
 	/* second run: the rest of the day, from the checkpoint */
-	cr_assert(eq(int,
-		     sh("touch go; " TL_TRIPLINE
-			" run --config fast.yaml --brokers $(head -1 hub.addr) --out o "
-			"--checkpoint-every 1s --metrics off --exit-when-idle 3s >b.out 2>b.err"),
-		     0));
-	char *a = slurp("a.out"), *b = slurp("b.out"), *err = slurp("b.err");
+	cr_assert(eq(int, sh("touch go"), 0));
+	resume_to_the_end();
+	char *a = slurp("a.out"), *b = slurp("b.out");
 
-	cr_expect(ne(ptr, strstr(err, "restored detector state"), NULL), "%s", err);
 	cr_expect(eq(ptr, strstr(a, "\"rule\":\"latency\""), NULL), "the first run: %s", a);
 	cr_assert(ne(ptr, strstr(b, "\"type\":\"trigger\",\"incident_id\":\"tl-"), NULL),
 		  "the second run: %s", b);
@@ -369,9 +378,66 @@ Test(run, a_snapshot_says_when_a_restart_cut_its_window)
 		  "%s", show);
 	free(show);
 	free(got);
-	free(err);
 	free(b);
 	free(a);
+	free(want);
+}
+
+/*
+ * Killed while a trigger's snapshot waits for its post window (5 minutes of event time after
+ * the trigger; the hub plays the logs at 60x, so 5 s): the restart writes the snapshot the
+ * trigger event names, which a checkpoint taken after the trigger would have lost for good.
+ */
+Test(run, a_kill_before_the_snapshot_is_written_does_not_lose_it)
+{
+	/* 09:00 to 09:25 of the day: its errors incident fires at 09:11:30 */
+	cr_assert(eq(int,
+		     tl("gen --format records --kind rr --hours 15 --scale 0.5 --out day.records "
+			"--seed 3 --quiet"),
+		     0));
+	cr_assert(eq(int,
+		     sh("a=$(grep -n -m1 '^{\"records\":\\[{[^]]*\"time\": \"2025-11-04T09:0' "
+			"day.records | cut -d: -f1) && "
+			"b=$(grep -n -m1 '^{\"records\":\\[{[^]]*\"time\": \"2025-11-04T09:2[5-9]' "
+			"day.records | cut -d: -f1) && sed -n \"${a},$((b - 1))p\" day.records "
+			">part.records"),
+		     0));
+	cr_assert(eq(int, tl("replay --out rpp --quiet part.records >part.want"), 0));
+	char *want = slurp("part.want");
+
+	cr_assert(ne(ptr, strstr(want, "\"type\":\"trigger\",\"incident_id\":\"tl-"), NULL), "%s",
+		  want);
+	start_hub("--partitions 4 --feed part.records --speed 60");
+	write_fast_config();
+	/* first run: killed 1.5 s (90 s of event time) after it told the trigger */
+	cr_assert(
+	    eq(int,
+	       sh(TL_TRIPLINE " run --config fast.yaml --brokers $(head -1 hub.addr) --out o "
+			      "--checkpoint-every 1s --metrics off >a.out 2>a.err & "
+			      "echo $! >run.pid; "
+			      "for i in $(seq 1200); do [ -s a.out ] && break; sleep 0.05; done; "
+			      "sleep 1.5; kill -9 $(cat run.pid); wait; [ -s a.out ]"),
+	       0),
+	    "the first run told nothing");
+	cr_assert(
+	    eq(int,
+	       sh("grep '\"type\":\"trigger\"' a.out | "
+		  "sed 's/.*\"incident_id\":\"\\([^\"]*\\)\".*/\\1/' >inc.id && [ -s inc.id ]"),
+	       0));
+	cr_assert(ne(int, sh("[ -e o/snapshots/$(cat inc.id).ndjson.zst ]"), 0),
+		  "the snapshot was written before the kill: the test's timing did not hold");
+	/* second run: from the checkpoint to the end of the feed */
+	resume_to_the_end();
+	cr_expect(eq(int,
+		     sh(TL_TRIPLINE " snapshot show o/snapshots/$(cat inc.id).ndjson.zst "
+				    ">show.txt"),
+		     0),
+		  "the trigger's snapshot is missing after the restart");
+	cr_assert(eq(int, sh("cat a.out b.out >both.out"), 0));
+	char *got = slurp("both.out");
+
+	cr_expect(eq(str, got, want));
+	free(got);
 	free(want);
 }
 

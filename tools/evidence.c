@@ -762,6 +762,11 @@ void tl_evidence_missing_until(struct tl_evidence *ev, int64_t t)
 	keeper_send(ev, &m);
 }
 
+size_t tl_evidence_snapshots_pending(const struct tl_evidence *ev)
+{
+	return ev->n_pend;
+}
+
 int tl_evidence_finish(struct tl_evidence *ev)
 {
 	int r;

@@ -73,6 +73,12 @@ void tl_evidence_watermark(struct tl_evidence *ev, int64_t watermark_ns);
 void tl_evidence_missing_until(struct tl_evidence *ev, int64_t t);
 
 /**
+ * tl_evidence_snapshots_pending() - triggers whose snapshot waits for its post window: a
+ * checkpoint taken now would outlive them (a restart from it does not fire them again).
+ */
+size_t tl_evidence_snapshots_pending(const struct tl_evidence *ev);
+
+/**
  * tl_evidence_finish() - the input ended and the shards have finished: write the snapshots
  * still waiting for their post window with what there is, close the journal.
  * Return: 0 or the first error (tl_evidence_errmsg() says what).

@@ -29,7 +29,9 @@
  * event time to DIR/checkpoint/state.tlc (zstd, temp file, fsync, rename; the previous one
  * kept as state.prev), and only then commits those offsets. A restart loads the checkpoint,
  * starts each partition at its offset, and drops trigger events the journal already has, so
- * nobody is paged twice.
+ * nobody is paged twice. While a trigger's snapshot waits for its post window, the timer
+ * commits without writing a checkpoint: a restart goes back to before the trigger, whose
+ * snapshot would otherwise never be written.
  */
 #include "config.h"
 
@@ -103,10 +105,12 @@ static const char run_usage[] =
     "    reads it like any Kafka; it stops when the day has been read.\n"
     "\n"
     "Restarts: detector state is checkpointed to DIR/checkpoint every --checkpoint-every and\n"
-    "on shutdown; offsets are committed only after the checkpoint and the journal that\n"
-    "cover them are on disk. A restart (even after kill -9) resumes from the checkpoint with\n"
-    "its baselines and repeats no trigger event the journal already has. Retained records\n"
-    "are not checkpointed: a snapshot whose window reaches back before the restart says so.\n"
+    "on shutdown, and offsets are committed once the journal that covers them is on disk.\n"
+    "A restart (even after kill -9) resumes from the checkpoint, at its offsets, with its\n"
+    "baselines, and repeats no trigger event the journal already has. While a trigger's\n"
+    "snapshot waits for its post window no checkpoint is written: a restart then starts\n"
+    "before the trigger, fires it again and writes the snapshot. Retained records are not\n"
+    "checkpointed: a snapshot whose window reaches back before the restart says so.\n"
     "\n"
     "options:\n"
     "  --config F             rules, prices and source (YAML, see tripline.example.yaml)\n"
@@ -312,6 +316,7 @@ struct run {
 	uint64_t delivered, messages, bytes, queue_pauses;
 	int64_t started_ns, last_status, last_ckpt, all_eof_since;
 	uint64_t ckpts, commits, ckpt_failures, last_records;
+	uint64_t ckpts_held; /* timer checkpoints not written: a snapshot was pending */
 	int fatal;
 	bool out_failed_told; /* the trigger events' writing failed, and stderr was told */
 
@@ -1113,6 +1118,20 @@ static int checkpoint(struct run *rn, const char *why)
 	if ((r = tl_report_wait(&rn->report)) < 0) {
 		out_failed(rn, r);
 		goto out;
+	}
+	/*
+	 * A trigger whose snapshot still waits for its post window: a checkpoint from after it
+	 * would make a restart start past it, and nothing would write the snapshot. The last
+	 * checkpoint stays (a restart from it fires the trigger again, the journal keeps it from
+	 * being told twice, and the snapshot gets written); offsets are still committed, the
+	 * events before them being journaled, so a feed waiting for commits goes on.
+	 */
+	if (strcmp(why, "timer") == 0 && rn->evidence &&
+	    tl_evidence_snapshots_pending(rn->evidence)) {
+		if (rn->dl && (r = tl_deadletter_sync(rn->dl)) < 0)
+			goto out;
+		rn->ckpts_held++;
+		return 0;
 	}
 	tl_buf_put(&b, CKPT_MAGIC, 8);
 	for (unsigned k = 0; k < tl_shards_n(rn->shards); k++) {
@@ -2043,16 +2062,18 @@ static void stats_json(struct run *rn, struct tl_buf *b)
 			      (unsigned long long)pt->messages, (unsigned long long)pt->records,
 			      (unsigned long long)pt->bytes, (long long)pt->next_offset);
 	}
-	tl_buf_printf(
-	    b,
-	    "],\"stream\":{\"seconds\":%.3f,\"messages\":%llu,\"bytes\":%llu,"
-	    "\"checkpoints\":%llu,\"checkpoint_failures\":%llu,\"partition_pauses\":%llu,"
-	    "\"trigger_events\":%llu,\"already_told\":%llu,\"steps_by_time\":%llu,",
-	    (double)(tl_now_ns() - rn->started_ns) / 1e9, (unsigned long long)rn->messages,
-	    (unsigned long long)rn->bytes, (unsigned long long)rn->ckpts,
-	    (unsigned long long)rn->ckpt_failures, (unsigned long long)rn->queue_pauses,
-	    (unsigned long long)(rn->report.events - rn->report.suppressed),
-	    (unsigned long long)rn->report.suppressed, (unsigned long long)rn->steps_by_time);
+	tl_buf_printf(b,
+		      "],\"stream\":{\"seconds\":%.3f,\"messages\":%llu,\"bytes\":%llu,"
+		      "\"checkpoints\":%llu,\"checkpoint_failures\":%llu,\"checkpoints_held\":%llu,"
+		      "\"partition_pauses\":%llu,"
+		      "\"trigger_events\":%llu,\"already_told\":%llu,\"steps_by_time\":%llu,",
+		      (double)(tl_now_ns() - rn->started_ns) / 1e9,
+		      (unsigned long long)rn->messages, (unsigned long long)rn->bytes,
+		      (unsigned long long)rn->ckpts, (unsigned long long)rn->ckpt_failures,
+		      (unsigned long long)rn->ckpts_held, (unsigned long long)rn->queue_pauses,
+		      (unsigned long long)(rn->report.events - rn->report.suppressed),
+		      (unsigned long long)rn->report.suppressed,
+		      (unsigned long long)rn->steps_by_time);
 	json_lat(b, "arrival_to_step_ms", &rn->step_lat);
 	tl_buf_puts(b, ",");
 	json_lat(b, "arrival_to_trigger_ms", &rn->trig_lat);
@@ -2094,6 +2115,9 @@ static void render_metrics(struct run *rn, int64_t now)
 	tl_prom_metric(&b, "tripline_checkpoint_failures_total", "counter",
 		       "Checkpoints that failed (offsets not committed).",
 		       (double)rn->ckpt_failures);
+	tl_prom_metric(&b, "tripline_checkpoints_held_total", "counter",
+		       "Timer checkpoints not written because a snapshot was pending.",
+		       (double)rn->ckpts_held);
 	tl_prom_metric(&b, "tripline_watermark_seconds", "gauge",
 		       "Event time up to which buckets are closed (Unix seconds).",
 		       rn->wm_sent == INT64_MIN ? 0 : (double)rn->wm_sent / 1e9);
