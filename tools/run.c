@@ -80,7 +80,8 @@
 #define MAX_SLOTS      1024       /* partitions one instance can own at once */
 #define QUEUE_BYTES    (8u << 20) /* decoded messages held per partition before it pauses */
 #define CKPT_MAGIC     "\x89TLCKPT1"
-#define CKPT_MAX       (4ull << 30) /* bound on a checkpoint, decompressed */
+#define CKPT_MAX       (4ull << 30)         /* bound on a checkpoint, decompressed */
+#define CKPT_HOLD_MAX  (15 * TL_NS_PER_MIN) /* longest pending snapshots hold checkpoints */
 #define STATUS_EVERY   (10 * TL_NS_PER_S)
 #define DEFAULT_TOPIC  "insights-logs-requestresponse"
 #define EMBEDDED_GROUP "tripline"
@@ -315,6 +316,7 @@ struct run {
 	bool wm_dirty;       /* the partitions changed since the last advance() */
 	uint64_t delivered, messages, bytes, queue_pauses;
 	int64_t started_ns, last_status, last_ckpt, all_eof_since;
+	int64_t last_ckpt_written; /* wall time of the last checkpoint written (or the start) */
 	uint64_t ckpts, commits, ckpt_failures, last_records;
 	uint64_t ckpts_held; /* timer checkpoints not written: a snapshot was pending */
 	int fatal;
@@ -1124,10 +1126,13 @@ static int checkpoint(struct run *rn, const char *why)
 	 * would make a restart start past it, and nothing would write the snapshot. The last
 	 * checkpoint stays (a restart from it fires the trigger again, the journal keeps it from
 	 * being told twice, and the snapshot gets written); offsets are still committed, the
-	 * events before them being journaled, so a feed waiting for commits goes on.
+	 * events before them being journaled, so a feed waiting for commits goes on. Snapshots
+	 * pending one after another hold it back CKPT_HOLD_MAX at most (restarts would read
+	 * ever more again).
 	 */
 	if (strcmp(why, "timer") == 0 && rn->evidence &&
-	    tl_evidence_snapshots_pending(rn->evidence)) {
+	    tl_evidence_snapshots_pending(rn->evidence) &&
+	    t0 - rn->last_ckpt_written < CKPT_HOLD_MAX) {
 		if (rn->dl && (r = tl_deadletter_sync(rn->dl)) < 0)
 			goto out;
 		rn->ckpts_held++;
@@ -1219,6 +1224,7 @@ out:
 		return r;
 	}
 	rn->ckpts++;
+	rn->last_ckpt_written = t0;
 	if (!tl_quiet && strcmp(why, "timer") != 0)
 		tl_info("tripline run: checkpoint (%s) in %.1f ms", why,
 			(double)(tl_now_ns() - t0) / 1e6);
@@ -2704,7 +2710,7 @@ int tl_cmd_run(int argc, char **argv)
 		goto out;
 	}
 	rn->consumer_running = rn->consumer_ran = true;
-	rn->started_ns = rn->last_status = rn->last_ckpt = tl_now_ns();
+	rn->started_ns = rn->last_status = rn->last_ckpt = rn->last_ckpt_written = tl_now_ns();
 	atomic_store(&rn->consumer_beat, rn->started_ns);
 
 	bool ended = false, stop_sent = false, feed_done = !rn->feed;
