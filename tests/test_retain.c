@@ -598,7 +598,7 @@ Test(retain, bad_zstd_level_is_a_config_error)
 /*
  * After a restart (tl_retain_missing_until()), every series counts as whole only after the
  * time the earlier run read up to: those held already, those first seen later, and a pin
- * says so; a later drop by the bounds moves it on, an earlier time does not move it back.
+ * says so; an earlier time does not move it back.
  */
 Test(retain, records_read_before_a_restart_count_as_dropped)
 {

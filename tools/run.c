@@ -1092,13 +1092,6 @@ static int write_file_durably(const char *dir, const char *tmp, const char *path
 	return 0;
 }
 
-/*
- * The checkpoint, decompressed: magic (8), then sections, each a u32 tag and a u64 length:
- * 'E' an engine blob (one per shard, in shard order), 'C' the change tracker, 'P' the
- * partitions (u32 count; each: u16 topic length, topic, i32 partition, i64 next offset,
- * i64 latest event time), 'W' (i64 the last watermark step), and last 'Z' holding the crc32
- * of everything before it.
- */
 /* Trigger events cannot be journaled or written (@r): say so once, and stop. */
 static void out_failed(struct run *rn, int r)
 {
@@ -1108,6 +1101,13 @@ static void out_failed(struct run *rn, int r)
 	rn->fatal = TL_EXIT_IO;
 }
 
+/*
+ * The checkpoint, decompressed: magic (8), then sections, each a u32 tag and a u64 length:
+ * 'E' an engine blob (one per shard, in shard order), 'C' the change tracker, 'P' the
+ * partitions (u32 count; each: u16 topic length, topic, i32 partition, i64 next offset,
+ * i64 latest event time), 'W' (i64 the last watermark step), and last 'Z' holding the crc32
+ * of everything before it.
+ */
 static int checkpoint(struct run *rn, const char *why)
 {
 	struct tl_buf b = { 0 };
